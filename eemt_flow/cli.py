@@ -1,0 +1,200 @@
+"""The ``eemt-flow`` command line: thin click commands over the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import EXIT_USAGE, UserError
+from .options import job_options, verbosity_options
+from .spec import build_spec, load_yaml, parse_days
+
+
+class _UserErrorAsUsage(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
+class EemtGroup(click.Group):
+    """Turns a :class:`UserError` anywhere below into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserErrorAsUsage(str(exc)) from None
+
+
+def spec_from(jobfile: str | None, flags: dict):
+    values = load_yaml(Path(jobfile)) if jobfile else {}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return build_spec(values)
+
+
+@click.group(cls=EemtGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="eemt-flow")
+def cli():
+    """Effective Energy and Mass Transfer for any DEM, on Makeflow + Work Queue."""
+
+
+@cli.command()
+@click.argument("jobfile", required=False, type=click.Path(dir_okay=False))
+@job_options
+@verbosity_options
+def plan(jobfile, quiet, verbose, **flags):
+    """Validate the job and write its work directory without running anything."""
+    from .plan import plan as make_plan
+
+    spec = spec_from(jobfile, flags)
+    p = make_plan(spec)
+    if not quiet:
+        verb = "already planned" if p.resumed else "planned"
+        click.echo(f"{verb}: {len(p.job['tiles'])} tile(s), {len(p.job['months'])} month(s), halo {p.job['halo_m']:g} m")
+    click.echo(str(p.workdir / "workflow.mf"))
+
+
+@cli.command()
+@click.argument("jobfile", required=False, type=click.Path(dir_okay=False))
+@job_options
+@verbosity_options
+def run(jobfile, quiet, verbose, **flags):
+    """Plan, execute and reduce a job; re-running on the same work directory resumes."""
+    from .execute import makeflow_command, run_workflow
+    from .plan import plan as make_plan
+
+    spec = spec_from(jobfile, flags)
+    p = make_plan(spec)
+    if not quiet:
+        click.echo(f"{'resuming' if p.resumed else 'planned'} {p.workdir}: {len(p.job['tiles'])} tile(s), "
+                   f"{len(p.job['months'])} month(s), halo {p.job['halo_m']:g} m, executor {spec.executor}")
+    if spec.executor == "wq" and not quiet:
+        click.echo(f"Work Queue manager on port {spec.port}; start workers with: "
+                   f"eemt-flow worker HOST:{spec.port} --password-file FILE")
+    if verbose:
+        click.echo("$ " + " ".join(makeflow_command(spec, p.workdir)))
+    progress = _run_with_bar(spec, p.workdir, quiet)
+    if progress.state != "complete":
+        click.echo(f"Error: workflow {progress.state} ({progress.done}/{progress.total} tasks done); "
+                   f"see {p.workdir / 'logs' / 'makeflow.out'}; run the same command again to resume", err=True)
+        sys.exit(1)
+    for path in ("results/summary.json", "results/glob_rad_quicklook.png", "results/solar/monthly"):
+        click.echo(str(p.workdir / path))
+
+
+def _run_with_bar(spec, workdir, quiet):
+    from .execute import run_workflow
+
+    if quiet:
+        return run_workflow(spec, workdir)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("eemt-flow", total=None)
+
+        def update(pr):
+            bar.update(task, completed=pr.done, total=pr.total, description=pr.state)
+
+        return run_workflow(spec, workdir, on_progress=update)
+
+
+@cli.command()
+@click.argument("workdir", type=click.Path(exists=True, file_okay=False))
+def status(workdir):
+    """Print the progress of the job in WORKDIR."""
+    from .execute import read_progress
+
+    if not (Path(workdir) / "job.json").exists():
+        raise UserError(f"{workdir} is not an eemt-flow work directory (no job.json)")
+    pr = read_progress(Path(workdir))
+    click.echo(pr.line())
+    if pr.state == "complete":
+        click.echo(str(Path(workdir).resolve() / "results"))
+
+
+@cli.command()
+@click.argument("manager")
+@click.option("--cores", type=int, help="Cores this worker offers. [default: all]")
+@click.option("--password-file", type=click.Path(path_type=str), help="Work Queue password file (or $EEMT_WQ_PASSWORD_FILE).")
+@click.option("--idle-timeout", "idle_timeout_s", type=int, default=900, show_default=True,
+              help="Exit after this many idle seconds.")
+@click.option("--workdir", type=click.Path(file_okay=False), help="Worker scratch directory.")
+def worker(manager, cores, password_file, idle_timeout_s, workdir):
+    """Start a Work Queue worker that joins the manager at MANAGER (HOST:PORT)."""
+    from .execute import PASSWORD_FILE_ENV, task_environment, worker_command
+
+    password_file = password_file or os.environ.get(PASSWORD_FILE_ENV)
+    if not password_file or not Path(password_file).is_file():
+        raise UserError(f"give --password-file FILE (or ${PASSWORD_FILE_ENV}) with the manager's Work Queue password")
+    cmd = worker_command(manager, cores=cores, password_path=Path(password_file), idle_timeout_s=idle_timeout_s,
+                         workdir=Path(workdir) if workdir else None)
+    os.execvpe(cmd[0], cmd, task_environment())
+
+
+@cli.command("example-dem")
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--size", "size_cells", type=int, default=120, show_default=True, help="Cells per side.")
+@click.option("--cell-size", "cell_size_m", type=float, default=30.0, show_default=True, help="Cell size in metres.")
+def example_dem(output, size_cells, cell_size_m):
+    """Write the built-in synthetic example DEM (UTM 13N, steep ridges, a nodata corner)."""
+    from .example import write_example_dem
+
+    write_example_dem(Path(output), size_cells=size_cells, cell_size_m=cell_size_m)
+    click.echo(output)
+
+
+@cli.group()
+def task():
+    """Task entry points called by the Makeflow rules."""
+
+
+@task.command("terrain")
+@click.option("--dem", required=True, type=click.Path(exists=True))
+@click.option("--terrain-out", required=True)
+@click.option("--horizons-out", required=True)
+@click.option("--search-distance-m", required=True, type=float)
+@click.option("--horizon-step-deg", required=True, type=float)
+def task_terrain(dem, terrain_out, horizons_out, search_distance_m, horizon_step_deg):
+    from .tasks import terrain_task
+
+    terrain_task(Path(dem), Path(terrain_out), Path(horizons_out), search_distance_m=search_distance_m,
+                 horizon_step_deg=horizon_step_deg)
+
+
+@task.command("solar")
+@click.option("--dem", required=True, type=click.Path(exists=True))
+@click.option("--terrain", required=True, type=click.Path(exists=True))
+@click.option("--horizons", required=True, type=click.Path(exists=True))
+@click.option("--days", required=True)
+@click.option("--step-minutes", required=True, type=float)
+@click.option("--linke", required=True, type=float)
+@click.option("--albedo", required=True, type=float)
+@click.option("--horizon-step-deg", required=True, type=float)
+@click.option("--out", required=True)
+@click.option("--daily-out")
+def task_solar(dem, terrain, horizons, days, step_minutes, linke, albedo, horizon_step_deg, out, daily_out):
+    from .tasks import solar_task
+
+    solar_task(Path(dem), Path(terrain), Path(horizons), parse_days(days), step_minutes=step_minutes, linke=linke,
+               albedo=albedo, horizon_step_deg=horizon_step_deg, out=Path(out),
+               daily_out=Path(daily_out) if daily_out else None)
+
+
+@task.command("reduce")
+@click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
+def task_reduce(job_file):
+    from .reduce import reduce_job
+
+    reduce_job(Path(job_file).resolve().parent)
+
+
+def main():
+    cli(prog_name="eemt-flow")
+
+
+if __name__ == "__main__":
+    main()

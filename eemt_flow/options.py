@@ -1,0 +1,52 @@
+"""Shared click options: one definition per option, so it means the same everywhere."""
+
+from __future__ import annotations
+
+import click
+
+from .spec import DEFAULT_MAX_CELLS, DEFAULT_STEP_MINUTES, DEFAULT_TILE_SIZE_CELLS, DEFAULT_WQ_PORT
+
+# Every job option defaults to None: a flag given on the command line overrides the YAML
+# job file, a flag left out keeps the file's value (or the JobSpec default).
+JOB_OPTIONS = [
+    click.option("--dem", type=click.Path(dir_okay=True, path_type=str), help="DEM GeoTIFF (projected, metres)."),
+    click.option("--workdir", type=click.Path(path_type=str), help="Work directory; results land in DIR/results/. [default: eemt-work]"),
+    click.option("--days", help="Days of year: 1-365, 172 or 1,91,172. [default: 1-365]"),
+    click.option("--step-minutes", type=float,
+                 help=f"r.sun time step in minutes (converted to r.sun's decimal hours). [default: {DEFAULT_STEP_MINUTES:g}]"),
+    click.option("--linke", type=float, help="Linke turbidity. [default: 3.0]"),
+    click.option("--albedo", type=float, help="Ground albedo. [default: 0.2]"),
+    click.option("--tile-size", "tile_size_cells", type=int, help=f"Tile core edge in cells. [default: {DEFAULT_TILE_SIZE_CELLS}]"),
+    click.option("--halo", "halo_m", type=float,
+                 help="Halo around each tile in metres = horizon search distance; default relief / tan(5°)."),
+    click.option("--horizon-step", "horizon_step_deg", type=float, help="Horizon azimuth step in degrees. [default: 1]"),
+    click.option("--keep-daily/--no-keep-daily", default=None, help="Also write daily maps."),
+    click.option("--reproject", help="Reproject the DEM to this CRS first, e.g. EPSG:32613."),
+    click.option("--max-cells", type=int, help=f"Refuse DEMs with more cells. [default: {DEFAULT_MAX_CELLS:,}]"),
+    click.option("--engine", type=click.Choice(["grass"]), help="Solar engine. [default: grass]"),
+    click.option("--executor", type=click.Choice(["local", "wq", "slurm", "condor", "sge"]),
+                 help="Where tasks run: local makeflow, Work Queue, or a batch system. [default: local]"),
+    click.option("--jobs", type=int, help="Local executor: tasks at once. [default: one per core]"),
+    click.option("--port", type=int, help=f"Work Queue manager port. [default: {DEFAULT_WQ_PORT}]"),
+    click.option("--password-file", type=click.Path(path_type=str),
+                 help="Work Queue password file (or $EEMT_WQ_PASSWORD_FILE)."),
+    click.option("--batch-options", help="Passed to makeflow -B (e.g. Slurm partition and account)."),
+]
+
+
+def job_options(func):
+    for option in reversed(JOB_OPTIONS):
+        func = option(func)
+    return func
+
+
+verbosity = [
+    click.option("--quiet", "-q", is_flag=True, help="Print only errors and the result paths."),
+    click.option("--verbose", "-v", is_flag=True, help="Print the makeflow command and task details."),
+]
+
+
+def verbosity_options(func):
+    for option in reversed(verbosity):
+        func = option(func)
+    return func

@@ -1,0 +1,124 @@
+"""The reducer: crop halos, mosaic tiles onto the DEM grid, write COGs, summary.json and a PNG."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio import Affine
+from rasterio.crs import CRS
+
+from .dem import write_geotiff
+from .plan import SOLAR_VARIABLES
+from .tasks import MONTHLY_BANDS
+from .tiles import Tile, crop_core
+
+#: Units of each solar variable, per month (monthly maps) and per day (daily maps).
+UNITS = {
+    "glob_rad": ("Wh m-2 month-1", "Wh m-2 day-1"),
+    "flat_glob_rad": ("Wh m-2 month-1", "Wh m-2 day-1"),
+    "insol_time": ("h month-1", "h day-1"),
+}
+
+
+def _tile_of(entry: dict) -> Tile:
+    return Tile(**{k: entry[k] for k in Tile.__dataclass_fields__})
+
+
+def _read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(masked=True).astype("float32").filled(np.nan)
+
+
+def _stats(a: np.ndarray) -> dict:
+    v = a[np.isfinite(a)]
+    if v.size == 0:
+        return {"valid_cells": 0}
+    return {"valid_cells": int(v.size), "min": float(v.min()), "max": float(v.max()), "mean": float(v.mean()),
+            "std": float(v.std())}
+
+
+def mosaic(job: dict, workdir: Path, file_key: str, month: int, n_bands: int) -> np.ndarray:
+    """Place the core of every tile's ``file_key`` file for ``month`` into a DEM-sized stack."""
+    grid = job["grid"]
+    out = np.full((n_bands, grid["height"], grid["width"]), np.nan, dtype="float32")
+    for entry in job["tiles"]:
+        tile = _tile_of(entry)
+        data = _read(workdir / entry["files"][file_key][str(month)])  # JSON keys are strings
+        out[:, tile.row : tile.row + tile.height, tile.col : tile.col + tile.width] = crop_core(tile, data)
+    return out
+
+
+def reduce_job(workdir: Path) -> dict:
+    """Write ``results/`` of the job planned in ``workdir``; return the summary."""
+    workdir = Path(workdir)
+    job = json.loads((workdir / "job.json").read_text())
+    grid = job["grid"]
+    transform = Affine(*grid["transform"])
+    crs = CRS.from_wkt(grid["crs_wkt"])
+    with rasterio.open(workdir / job["dem_input"]) as src:
+        dem_nodata = ~np.isfinite(src.read(1).astype("float32"))
+    results = workdir / "results"
+    keep_daily = job["parameters"]["keep_daily"]
+
+    month_stats = {}
+    total_glob = np.zeros((grid["height"], grid["width"]), dtype="float64")
+    for mm, days in job["months"].items():
+        month = int(mm)
+        stack = mosaic(job, workdir, "solar", month, len(MONTHLY_BANDS))
+        stack[:, dem_nodata] = np.nan
+        month_stats[mm] = {"days": days, "n_days": len(days)}
+        for var, band in zip(SOLAR_VARIABLES, stack):
+            write_geotiff(results / "solar" / "monthly" / f"{var}_{mm}.tif", band, transform, crs, cog=True)
+            month_stats[mm][var] = _stats(band)
+        total_glob += stack[0]
+        if keep_daily:
+            daily = mosaic(job, workdir, "daily", month, 3 * len(days))
+            daily[:, dem_nodata] = np.nan
+            for i, var in enumerate(SOLAR_VARIABLES):
+                for j, day in enumerate(days):
+                    write_geotiff(results / "solar" / "daily" / f"{var}_day{day:03d}.tif", daily[i * len(days) + j],
+                                  transform, crs, cog=True)
+    total_glob[dem_nodata] = np.nan
+
+    summary = {
+        "eemt_flow_summary": 1,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "parameters": job["parameters"],
+        "step_hours": job["parameters"]["step_minutes"] / 60.0,
+        "halo_m": job["halo_m"],
+        "halo_source": job["halo_source"],
+        "tiles": len(job["tiles"]),
+        "grid": {k: grid[k] for k in ("width", "height", "transform", "cell_size_m")},
+        "crs": crs.to_string(),
+        "units": {var: UNITS[var][0] for var in SOLAR_VARIABLES},
+        "shadows": "r.horizon maps (negative angles clamped at 0), search distance = halo; not r.sun's internal search",
+        "months": month_stats,
+        "total_glob_rad_wh_m2": _stats(total_glob),
+        "software": job["software"],
+    }
+    (results / "summary.json").write_text(json.dumps(summary, indent=2))
+    quicklook_png(total_glob / 1000.0, results / "glob_rad_quicklook.png",
+                  title=f"Global radiation, sum of {sum(len(d) for d in job['months'].values())} day(s)",
+                  label="kWh m⁻²")
+    return summary
+
+
+def quicklook_png(array: np.ndarray, path: Path, *, title: str, label: str) -> None:
+    """A PNG map with a colour bar and units."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    img = ax.imshow(np.ma.masked_invalid(array), cmap="inferno")
+    ax.set_title(title)
+    ax.set_axis_off()
+    fig.colorbar(img, ax=ax, label=label, shrink=0.8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

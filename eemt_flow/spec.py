@@ -1,0 +1,227 @@
+"""The job specification: one typed, validated object for every parameter.
+
+A job can come from a YAML file, from command-line flags, or from the web form; all three
+build the same :class:`JobSpec`. Units are in the names (``step_minutes``, ``halo_m``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import UserError
+
+#: Default r.sun time step [minutes]; r.sun itself takes decimal hours (15 min = 0.25 h).
+DEFAULT_STEP_MINUTES = 15.0
+#: Longest time step accepted [minutes] (EEMT-SPEC §7: reject values above 1 h).
+MAX_STEP_MINUTES = 60.0
+#: Default horizon azimuth step [degrees] for r.horizon (EEMT-SPEC §7: 1°).
+DEFAULT_HORIZON_STEP_DEG = 1.0
+#: Default tile edge [cells] (core only; the halo comes on top).
+DEFAULT_TILE_SIZE_CELLS = 500
+#: Largest DEM accepted by default [cells]; raise it with --max-cells.
+DEFAULT_MAX_CELLS = 100_000_000
+#: Lowest solar altitude [degrees] whose shadows the automatic halo must hold.
+AUTO_HALO_MIN_SUN_ALTITUDE_DEG = 5.0
+#: Cap of the automatic halo [m]; beyond it the r.horizon search costs more than the
+#: low-sun shadows it would add are worth.
+AUTO_HALO_MAX_M = 10_000.0
+#: Default Work Queue manager port.
+DEFAULT_WQ_PORT = 9123
+
+Executor = Literal["local", "wq", "slurm", "condor", "sge"]
+Engine = Literal["grass"]
+
+DAYS_PER_YEAR = 365
+
+
+def parse_days(text: str | int | list) -> list[int]:
+    """Parse ``1-365``, ``172``, ``1,91,172`` or ``1-31,172`` into sorted unique DOYs."""
+    if isinstance(text, int):
+        items = [str(text)]
+    elif isinstance(text, list):
+        items = [str(x) for x in text]
+    else:
+        items = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not items:
+        raise ValueError("no days given; use e.g. 1-365, 172 or 1,91,172")
+    days: set[int] = set()
+    for item in items:
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
+        if not m:
+            raise ValueError(f"'{item}' is not a day or a range of days (e.g. 1-365, 172, 1,91,172)")
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) else first
+        if not (1 <= first <= last <= DAYS_PER_YEAR):
+            raise ValueError(f"'{item}': days must lie in 1-{DAYS_PER_YEAR}, first <= last")
+        days.update(range(first, last + 1))
+    return sorted(days)
+
+
+def format_days(days: list[int]) -> str:
+    """Inverse of :func:`parse_days`: compact ranges (``1-31,172``)."""
+    parts, start, prev = [], None, None
+    for d in days:
+        if start is None:
+            start = prev = d
+        elif d == prev + 1:
+            prev = d
+        else:
+            parts.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = prev = d
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev != start else f"{start}")
+    return ",".join(parts)
+
+
+class JobSpec(BaseModel):
+    """Every parameter of a job, validated, with units in the names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dem: Path
+    workdir: Path = Path("eemt-work")
+    days: list[int] = Field(default_factory=lambda: list(range(1, DAYS_PER_YEAR + 1)))
+    step_minutes: float = DEFAULT_STEP_MINUTES
+    linke: float = 3.0
+    albedo: float = 0.2
+    tile_size_cells: int = DEFAULT_TILE_SIZE_CELLS
+    halo_m: float | None = None  # None: automatic, relief / tan(5°), capped
+    horizon_step_deg: float = DEFAULT_HORIZON_STEP_DEG
+    keep_daily: bool = False
+    reproject: str | None = None
+    max_cells: int = DEFAULT_MAX_CELLS
+    engine: Engine = "grass"
+    executor: Executor = "local"
+    jobs: int | None = None  # local executor: concurrent tasks; None = one per core
+    port: int = DEFAULT_WQ_PORT
+    password_file: Path | None = None
+    batch_options: str | None = None
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, v):
+        return parse_days(v)
+
+    @field_validator("step_minutes")
+    @classmethod
+    def _step(cls, v):
+        if not (0 < v <= MAX_STEP_MINUTES):
+            raise ValueError(f"must be in (0, {MAX_STEP_MINUTES:g}] minutes (r.sun integrates the day in steps of this length)")
+        return v
+
+    @field_validator("linke")
+    @classmethod
+    def _linke(cls, v):
+        if not (0 < v <= 8):
+            raise ValueError("Linke turbidity must be in (0, 8]; 3.0 is a clear rural sky")
+        return v
+
+    @field_validator("albedo")
+    @classmethod
+    def _albedo(cls, v):
+        if not (0 <= v <= 1):
+            raise ValueError("albedo must be in [0, 1]")
+        return v
+
+    @field_validator("tile_size_cells")
+    @classmethod
+    def _tile(cls, v):
+        if v < 16:
+            raise ValueError("tile size must be at least 16 cells")
+        return v
+
+    @field_validator("halo_m")
+    @classmethod
+    def _halo(cls, v):
+        if v is not None and v <= 0:
+            raise ValueError("halo must be positive metres (or leave it out for the automatic halo)")
+        return v
+
+    @field_validator("horizon_step_deg")
+    @classmethod
+    def _hstep(cls, v):
+        if not (0 < v <= 45) or abs(360 / v - round(360 / v)) > 1e-9:
+            raise ValueError("horizon step must divide 360 degrees (e.g. 1, 2, 5) and be at most 45")
+        return v
+
+    @field_validator("jobs")
+    @classmethod
+    def _jobs(cls, v):
+        if v is not None and v < 1:
+            raise ValueError("must be at least 1")
+        return v
+
+    @field_validator("reproject")
+    @classmethod
+    def _reproject(cls, v):
+        if v is None:
+            return v
+        if not re.fullmatch(r"EPSG:\d{4,6}", v.strip(), flags=re.I):
+            raise ValueError("give the target CRS as EPSG:XXXX, e.g. EPSG:32613 (UTM 13N)")
+        return v.strip().upper()
+
+    @model_validator(mode="after")
+    def _executor(self):
+        if self.batch_options and self.executor == "local":
+            raise ValueError("batch options apply to slurm, condor, sge or wq executors, not local")
+        return self
+
+    @property
+    def step_hours(self) -> float:
+        """r.sun's ``step`` [decimal hours]: step_minutes / 60 (15 min → 0.25 h)."""
+        return self.step_minutes / 60.0
+
+    def to_yaml_dict(self) -> dict:
+        d = self.model_dump(mode="json")
+        d["days"] = format_days(self.days)
+        return d
+
+
+#: Names accepted in YAML job files besides the field names (flag spellings).
+YAML_ALIASES = {"tile_size": "tile_size_cells", "halo": "halo_m", "horizon_step": "horizon_step_deg"}
+
+
+def load_yaml(path: Path) -> dict:
+    """Read a YAML job file into a dict of JobSpec fields (relative paths resolved against it)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"job file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise UserError(f"job file {path} is not valid YAML{where}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"job file {path} must be a mapping of option: value")
+    out = {}
+    for key, value in data.items():
+        key = str(key).replace("-", "_")
+        out[YAML_ALIASES.get(key, key)] = value
+    base = Path(path).resolve().parent
+    for key in ("dem", "workdir", "password_file"):
+        if out.get(key) is not None and not Path(out[key]).is_absolute():
+            out[key] = str(base / out[key])
+    return out
+
+
+def build_spec(values: dict) -> JobSpec:
+    """Validate a dict of parameters into a JobSpec; one clear line on error."""
+    try:
+        return JobSpec(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "job"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown option"
+        if err["type"] == "missing":
+            msg = "is required" + (" (give --dem FILE)" if field == "dem" else "")
+        flag = "--" + {v: k for k, v in YAML_ALIASES.items()}.get(field, field).replace("_", "-")
+        raise UserError(f"{flag}: {msg}") from None

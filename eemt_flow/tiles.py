@@ -1,0 +1,91 @@
+"""Tile windows with halos, staging tile GeoTIFFs, and cropping halos back."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from .dem import Dem, write_geotiff
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: its core (what it contributes to the mosaic) inside its halo window.
+
+    All offsets are in cells of the whole DEM; ``core_in_halo`` locates the core inside
+    the staged (halo) raster.
+    """
+
+    name: str
+    row: int  # core window in the DEM
+    col: int
+    height: int
+    width: int
+    halo_row: int  # halo window in the DEM
+    halo_col: int
+    halo_height: int
+    halo_width: int
+
+    @property
+    def core_window(self) -> Window:
+        return Window(self.col, self.row, self.width, self.height)
+
+    @property
+    def halo_window(self) -> Window:
+        return Window(self.halo_col, self.halo_row, self.halo_width, self.halo_height)
+
+    @property
+    def core_in_halo(self) -> tuple[slice, slice]:
+        r0, c0 = self.row - self.halo_row, self.col - self.halo_col
+        return slice(r0, r0 + self.height), slice(c0, c0 + self.width)
+
+    @property
+    def halo_cells(self) -> int:
+        return self.halo_height * self.halo_width
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def halo_cells(halo_m: float, cell_size_m: float) -> int:
+    """Cells needed to hold ``halo_m`` metres, at least 1 (slope and aspect need a neighbour)."""
+    return max(1, math.ceil(halo_m / cell_size_m - 1e-9))
+
+
+def make_tiles(dem: Dem, tile_size_cells: int, halo_m: float) -> list[Tile]:
+    """Cut the DEM into square cores of ``tile_size_cells`` with halos of ``halo_m`` metres.
+
+    Tiles whose core holds no valid cell are dropped: they contribute only nodata.
+    """
+    rows, cols = dem.shape
+    cx, cy = dem.cell_size_m
+    hx, hy = halo_cells(halo_m, cx), halo_cells(halo_m, cy)
+    valid = np.isfinite(dem.elevation_m)
+    tiles = []
+    for r in range(0, rows, tile_size_cells):
+        for c in range(0, cols, tile_size_cells):
+            h, w = min(tile_size_cells, rows - r), min(tile_size_cells, cols - c)
+            if not valid[r : r + h, c : c + w].any():
+                continue
+            hr, hc = max(0, r - hy), max(0, c - hx)
+            he, we = min(rows, r + h + hy), min(cols, c + w + hx)
+            tiles.append(Tile(f"t{len(tiles):04d}", r, c, h, w, hr, hc, he - hr, we - hc))
+    return tiles
+
+
+def stage_tile(dem: Dem, tile: Tile, path: Path) -> None:
+    """Write the tile's halo window of the DEM as its own GeoTIFF (so a worker needs nothing else)."""
+    win = tile.halo_window
+    block = dem.elevation_m[win.row_off : win.row_off + win.height, win.col_off : win.col_off + win.width]
+    write_geotiff(path, block, window_transform(win, dem.transform), dem.crs)
+
+
+def crop_core(tile: Tile, halo_array: np.ndarray) -> np.ndarray:
+    """The core of a halo-sized array (2-D or bands-first 3-D)."""
+    rs, cs = tile.core_in_halo
+    return halo_array[..., rs, cs]
