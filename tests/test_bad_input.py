@@ -1,0 +1,121 @@
+"""Every user mistake gets one clear line, exit code 2, and leaves no work directory behind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from conftest import run_cli
+
+
+def _write(path, array, crs="EPSG:32613", nodata=float("nan")):
+    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
+                       dtype="float32", crs=crs, transform=from_origin(360000, 3975000, 30, 30), nodata=nodata) as d:
+        d.write(array.astype("float32"), 1)
+
+
+def assert_refused(tmp_path, args, *fragments):
+    workdir = tmp_path / "work"
+    proc = run_cli("plan", "--workdir", workdir, *args, check=False, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("Error: "), lines
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert not workdir.exists(), "a refused plan must not leave a work directory"
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".work.planning-")]
+    assert leftovers == []
+    return lines[0]
+
+
+def test_missing_file(tmp_path):
+    assert_refused(tmp_path, ["--dem", tmp_path / "nope.tif"], "nope.tif", "no such file")
+
+
+def test_not_a_raster(tmp_path):
+    fake = tmp_path / "fake.tif"
+    fake.write_text("this is not a GeoTIFF\n")
+    assert_refused(tmp_path, ["--dem", fake], "fake.tif", "not a raster")
+
+
+def test_no_crs(tmp_path):
+    path = tmp_path / "nocrs.tif"
+    _write(path, np.ones((20, 20)), crs=None)
+    assert_refused(tmp_path, ["--dem", path], "no coordinate reference system")
+
+
+def test_geographic_without_reproject(tmp_path, texas_dem):
+    line = assert_refused(tmp_path, ["--dem", texas_dem], "geographic", "--reproject EPSG:")
+    assert "EPSG:4326" in line
+
+
+def test_all_nodata(tmp_path):
+    path = tmp_path / "empty.tif"
+    _write(path, np.full((20, 20), -9999.0), nodata=-9999.0)
+    assert_refused(tmp_path, ["--dem", path], "every cell is nodata")
+
+
+def test_too_many_cells(tmp_path, mcn_dem):
+    # mcn_10m.tif is 228 x 211 = 48,108 cells
+    assert_refused(tmp_path, ["--dem", mcn_dem, "--max-cells", "48107"], "48,108 cells exceeds the limit of 48,107")
+
+
+def test_web_mercator_refused(tmp_path, texas_dem):
+    assert_refused(tmp_path, ["--dem", texas_dem, "--reproject", "EPSG:3857"], "Web Mercator")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--step-minutes", "90"], "--step-minutes"),
+        (["--step-minutes", "0"], "--step-minutes"),
+        (["--days", "0-400"], "--days"),
+        (["--days", "May"], "--days"),
+        (["--albedo", "1.5"], "--albedo"),
+        (["--horizon-step", "7"], "--horizon-step"),
+        (["--halo", "-10"], "--halo"),
+        (["--tile-size", "4"], "--tile-size"),
+        (["--reproject", "UTM13"], "--reproject"),
+    ],
+)
+def test_bad_parameters(tmp_path, example_dem, args, fragment):
+    assert_refused(tmp_path, ["--dem", example_dem, *args], fragment)
+
+
+def test_bad_job_file(tmp_path, example_dem):
+    job = tmp_path / "job.yaml"
+    job.write_text(f"dem: {example_dem}\nstep_minuts: 3\n")
+    proc = run_cli("plan", job, "--workdir", tmp_path / "work", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "Error: --step-minuts: unknown option"
+    assert not (tmp_path / "work").exists()
+
+
+def test_workdir_of_another_job(tmp_path, example_dem):
+    work = tmp_path / "work"
+    run_cli("plan", "--dem", example_dem, "--workdir", work, "--days", "172", "--horizon-step", "10")
+    before = sorted(p.relative_to(work) for p in work.rglob("*"))
+    proc = run_cli("plan", "--dem", example_dem, "--workdir", work, "--days", "173", "--horizon-step", "10",
+                   check=False)
+    assert proc.returncode == 2
+    assert "holds a different job" in proc.stderr
+    assert sorted(p.relative_to(work) for p in work.rglob("*")) == before
+
+
+def test_reproject_geographic_dem(tmp_path, texas_dem):
+    """--reproject makes the geographic DEM usable: a metric grid of ~90 m cells in UTM 14N."""
+    work = tmp_path / "work"
+    run_cli("plan", "--dem", texas_dem, "--reproject", "EPSG:32614", "--workdir", work, "--days", "172",
+            "--horizon-step", "10")
+    with rasterio.open(work / "inputs" / "dem.tif") as src:
+        assert src.crs.to_epsg() == 32614
+        # 3 arc-seconds = 0.000833° ≈ 92.6 m north-south; ≈ 92.6·cos(32.8°) ≈ 77.9 m east-west;
+        # the square target cell is their geometric mean, about 85 m.
+        assert 75 < src.res[0] < 95 and src.res[0] == pytest.approx(src.res[1])
+        z = src.read(1, masked=True)
+        # Source elevations span 147-298 m; bilinear resampling stays inside that range.
+        assert 140 < float(z.min()) and float(z.max()) < 300
