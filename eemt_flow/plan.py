@@ -22,6 +22,7 @@ import jinja2
 from . import __version__
 from .dem import Dem, read_dem, write_geotiff
 from .errors import UserError
+from .model.calendar import month_of_doy
 from .spec import AUTO_HALO_MAX_M, AUTO_HALO_MIN_SUN_ALTITUDE_DEG, JobSpec, format_days
 from .tiles import Tile, make_tiles, stage_tile
 
@@ -50,7 +51,7 @@ def months_of(days: list[int]) -> dict[int, list[int]]:
     """Group days of year by calendar month (non-leap solar year; May = DOY 121-151)."""
     out: dict[int, list[int]] = {}
     for d in days:
-        out.setdefault((_dt.date(2001, 1, 1) + _dt.timedelta(days=d - 1)).month, []).append(d)  # TODO calendar
+        out.setdefault(int(month_of_doy(d)), []).append(d)
     return out
 
 
