@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -62,20 +63,22 @@ def plan(jobfile, quiet, verbose, **flags):
 @verbosity_options
 def run(jobfile, quiet, verbose, **flags):
     """Plan, execute and reduce a job; re-running on the same work directory resumes."""
-    from .execute import makeflow_command, run_workflow
-    from .plan import plan as make_plan
+    from .execute import makeflow_command, run_job
 
     spec = spec_from(jobfile, flags)
-    p = make_plan(spec)
-    if not quiet:
-        click.echo(f"{'resuming' if p.resumed else 'planned'} {p.workdir}: {len(p.job['tiles'])} tile(s), "
-                   f"{len(p.job['months'])} month(s), halo {p.job['halo_m']:g} m, executor {spec.executor}")
-    if spec.executor == "wq" and not quiet:
-        click.echo(f"Work Queue manager on port {spec.port}; start workers with: "
-                   f"eemt-flow worker HOST:{spec.port} --password-file FILE")
-    if verbose:
-        click.echo("$ " + " ".join(makeflow_command(spec, p.workdir)))
-    progress = _run_with_bar(spec, p.workdir, quiet)
+
+    def planned(p):
+        if not quiet:
+            click.echo(f"{'resuming' if p.resumed else 'planned'} {p.workdir}: {len(p.job['tiles'])} tile(s), "
+                       f"{len(p.job['months'])} month(s), halo {p.job['halo_m']:g} m, executor {spec.executor}")
+        if spec.executor == "wq" and not quiet:
+            click.echo(f"Work Queue manager on port {spec.port}; start workers with: "
+                       f"eemt-flow worker HOST:{spec.port} --password-file FILE")
+        if verbose:
+            click.echo("$ " + " ".join(makeflow_command(spec, p.workdir)))
+
+    with _progress_bar(quiet) as on_progress:
+        p, progress = run_job(spec, on_planned=planned, on_progress=on_progress)
     if progress.state != "complete":
         click.echo(f"Error: workflow {progress.state} ({progress.done}/{progress.total} tasks done); "
                    f"see {p.workdir / 'logs' / 'makeflow.out'}; run the same command again to resume", err=True)
@@ -84,22 +87,23 @@ def run(jobfile, quiet, verbose, **flags):
         click.echo(str(p.workdir / path))
 
 
-def _run_with_bar(spec, workdir, quiet):
-    from .execute import run_workflow
-
+@contextlib.contextmanager
+def _progress_bar(quiet):
+    """A rich progress bar (tasks done/total, elapsed, ETA) fed from the Makeflow log."""
     if quiet:
-        return run_workflow(spec, workdir)
+        yield None
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("eemt-flow", total=None)
+        task = bar.add_task("starting", total=None)
 
         def update(pr):
             bar.update(task, completed=pr.done, total=pr.total, description=pr.state)
 
-        return run_workflow(spec, workdir, on_progress=update)
+        yield update
 
 
 @cli.command()
@@ -133,6 +137,31 @@ def worker(manager, cores, password_file, idle_timeout_s, workdir):
     cmd = worker_command(manager, cores=cores, password_path=Path(password_file), idle_timeout_s=idle_timeout_s,
                          workdir=Path(workdir) if workdir else None)
     os.execvpe(cmd[0], cmd, task_environment())
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the service.")
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("eemt-data"),
+              show_default=True, help="Job database and work directories (uploads/, results/, temp/, cache/).")
+@click.option("--max-concurrent-jobs", type=int, default=1, show_default=True, help="Jobs running at once.")
+@click.option("--executor", type=click.Choice(["local", "wq"]), default="local", show_default=True)
+@click.option("--wq-port", type=int, default=9123, show_default=True, help="Work Queue manager port (--executor wq).")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Work Queue password file (or $EEMT_WQ_PASSWORD_FILE).")
+@click.option("--max-upload-mb", type=int, default=512, show_default=True)
+@click.option("--keep-succeeded-days", type=float, default=30.0, show_default=True,
+              help="Remove work directories of succeeded jobs older than this.")
+@click.option("--keep-failed-days", type=float, default=7.0, show_default=True,
+              help="Remove work directories of failed or cancelled jobs older than this.")
+def serve(host, port, data_dir, max_concurrent_jobs, executor, wq_port, password_file, max_upload_mb,
+          keep_succeeded_days, keep_failed_days):
+    """Run the web interface and REST API (API token from $EEMT_API_TOKEN)."""
+    from .web.server import serve as serve_web
+
+    serve_web(host=host, port=port, data_dir=data_dir, max_concurrent_jobs=max_concurrent_jobs, executor=executor,
+              wq_port=wq_port, password_file=password_file, max_upload_mb=max_upload_mb,
+              keep_succeeded_days=keep_succeeded_days, keep_failed_days=keep_failed_days)
 
 
 @cli.command("example-dem")

@@ -14,13 +14,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .errors import UserError
-from .plan import JOB_FILE, WORKFLOW_FILE
+from .plan import JOB_FILE, WORKFLOW_FILE, Plan, plan
 from .spec import JobSpec
 
 MAKEFLOW_LOG = WORKFLOW_FILE + ".makeflowlog"
@@ -39,7 +40,7 @@ class Progress:
     total: int
     running: int = 0
     failed: int = 0
-    state: str = "planned"  # planned | running | complete | failed | aborted
+    state: str = "planned"  # planned | running | complete | failed | aborted | cancelled
 
     def line(self) -> str:
         extra = f", {self.running} running" if self.running else ""
@@ -125,12 +126,25 @@ def task_environment() -> dict:
     return env
 
 
+def run_job(spec: JobSpec, *, on_planned: Callable[[Plan], None] | None = None,
+            on_progress: Callable[[Progress], None] | None = None,
+            cancel: threading.Event | None = None) -> tuple[Plan, Progress]:
+    """Plan (or find the plan of) ``spec`` and run its workflow to the end.
+
+    This is what ``eemt-flow run`` does and what the web service runs for each job.
+    """
+    p = plan(spec)
+    if on_planned:
+        on_planned(p)
+    return p, run_workflow(spec, p.workdir, on_progress=on_progress, cancel=cancel)
+
+
 def run_workflow(spec: JobSpec, workdir: Path, *, on_progress: Callable[[Progress], None] | None = None,
-                 poll_s: float = 0.5) -> Progress:
+                 cancel: threading.Event | None = None, poll_s: float = 0.5) -> Progress:
     """Run (or resume) the job's makeflow to the end; report progress while it runs.
 
-    Interrupts (SIGINT, SIGTERM) are passed to makeflow, which stops its tasks and closes
-    its log, so the next run resumes.
+    Interrupts (SIGINT, SIGTERM, or ``cancel`` being set) are passed to makeflow as SIGINT;
+    it stops its tasks and closes its log, so the next run resumes.
     """
     workdir = Path(workdir)
     cmd = makeflow_command(spec, workdir)
@@ -150,6 +164,9 @@ def run_workflow(spec: JobSpec, workdir: Path, *, on_progress: Callable[[Progres
             if _in_main_thread() else {}
         try:
             while proc.poll() is None:
+                if cancel is not None and cancel.is_set():
+                    forward(signal.SIGINT, None)
+                    break
                 if on_progress:
                     on_progress(read_progress(workdir))
                 time.sleep(poll_s)
@@ -168,14 +185,14 @@ def run_workflow(spec: JobSpec, workdir: Path, *, on_progress: Callable[[Progres
         on_progress(progress)
     if proc.returncode != 0 and progress.state == "complete":
         progress.state = "failed"
-    if proc.returncode != 0 and progress.state == "running":
+    if cancel is not None and cancel.is_set() and progress.state != "complete":
+        progress.state = "cancelled"
+    elif proc.returncode != 0 and progress.state == "running":
         progress.state = "aborted" if proc.returncode < 0 or proc.returncode in (130, 143) else "failed"
     return progress
 
 
 def _in_main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
