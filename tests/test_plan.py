@@ -1,0 +1,133 @@
+"""Planning: the rendered Makeflow file, batch systems, job files, months and tiles."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import run_cli
+from eemt_flow.execute import makeflow_command
+from eemt_flow.plan import months_of
+from eemt_flow.spec import build_spec, format_days, parse_days
+
+
+def test_days_parsing():
+    assert parse_days("1-3,172,170-171") == [1, 2, 3, 170, 171, 172]
+    assert format_days([1, 2, 3, 170, 171, 172]) == "1-3,170-172"
+    assert len(parse_days("1-365")) == 365
+
+
+def test_months_of_days_may_includes_151():
+    # May is DOY 121-151 of a non-leap year (the previous implementation lost day 151)
+    months = months_of(list(range(1, 366)))
+    assert months[5] == list(range(121, 152))
+    assert months[6][0] == 152
+    assert sum(len(d) for d in months.values()) == 365
+
+
+def test_step_minutes_become_decimal_hours(example_dem):
+    # r.sun's step is decimal hours: 3 min = 0.05 h, 15 min = 0.25 h
+    assert build_spec({"dem": example_dem, "step_minutes": 3}).step_hours == pytest.approx(0.05)
+    assert build_spec({"dem": example_dem}).step_hours == pytest.approx(0.25)
+
+
+@pytest.fixture(scope="module")
+def planned(example_dem, tmp_path_factory):
+    work = tmp_path_factory.mktemp("plan") / "work"
+    run_cli("plan", "--dem", example_dem, "--workdir", work, "--days", "31,32,151,152", "--tile-size", "60",
+            "--halo", "300", "--horizon-step", "2", "--keep-daily")
+    return work
+
+
+def test_plan_writes_workdir_without_running(planned):
+    job = json.loads((planned / "job.json").read_text())
+    assert len(job["tiles"]) == 4  # 120 x 120 example in tiles of 60
+    assert job["months"] == {"01": [31], "02": [32], "05": [151], "06": [152]}
+    for t in job["tiles"]:
+        assert (planned / t["files"]["dem"]).exists()
+        assert not (planned / t["files"]["terrain"]).exists()
+    assert not (planned / "results").exists()
+    assert not (planned / "workflow.mf.makeflowlog").exists()
+
+
+def test_rules_name_all_inputs_and_outputs(planned):
+    text = (planned / "workflow.mf").read_text()
+    rules = re.findall(r"^(\S[^:\n]*): ([^\n]*)\n\t([^\n]+)$", text, flags=re.M)
+    rules = [r for r in rules if not r[0].startswith(("#", ".", "EEMT"))]
+    # 4 terrain + 4 tiles x 4 months solar + 1 reducer
+    assert len(rules) == 4 + 16 + 1
+    for outputs, inputs, command in rules:
+        # every file the command names is declared: inputs after --dem/--terrain/--horizons, outputs after --*-out
+        for flag, declared in (("--dem", inputs), ("--terrain", inputs), ("--horizons", inputs),
+                               ("--out", outputs), ("--daily-out", outputs), ("--terrain-out", outputs),
+                               ("--horizons-out", outputs)):
+            m = re.search(rf"{flag} (\S+)", command)
+            if m:
+                assert m.group(1) in declared.split(), (flag, m.group(1), declared)
+    for category in ("terrain", "solar", "reduce"):
+        block = text.split(f".MAKEFLOW CATEGORY {category}")[1]
+        for resource in ("CORES", "MEMORY", "DISK"):
+            assert re.search(rf"^\.MAKEFLOW {resource} \d+$", block, flags=re.M), (category, resource)
+    assert "LOCAL $(EEMT) task reduce" in text
+
+
+def test_workflow_passes_makeflow_syntax_check(planned):
+    proc = subprocess.run(["makeflow_analyze", "-k", "workflow.mf"], cwd=planned, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Syntax OK" in proc.stdout
+
+
+@pytest.mark.parametrize("executor, expected", [
+    ("local", ["-T", "local", "-j", "3"]),
+    ("slurm", ["-T", "slurm", "-B", "--partition=normal --time=02:00:00"]),
+    ("condor", ["-T", "condor", "-B", "--partition=normal --time=02:00:00"]),
+    ("sge", ["-T", "sge", "-B", "--partition=normal --time=02:00:00"]),
+])
+def test_batch_systems_render(planned, example_dem, executor, expected):
+    values = {"dem": example_dem, "workdir": planned, "executor": executor, "jobs": 3}
+    if executor != "local":
+        values["batch_options"] = "--partition=normal --time=02:00:00"
+        values.pop("jobs")
+    cmd = makeflow_command(build_spec(values), planned)
+    assert cmd[0] == shutil.which("makeflow")
+    assert cmd[1:-1] == expected
+    assert cmd[-1] == "workflow.mf"
+
+
+def test_wq_command_uses_password_file(planned, example_dem, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    cmd = makeflow_command(build_spec({"dem": example_dem, "workdir": planned, "executor": "wq", "port": 9200,
+                                       "password_file": pw}), planned)
+    assert cmd[1:7] == ["-T", "wq", "-p", "9200", "--password", str(pw)]
+    assert "s3cret" not in " ".join(cmd)
+
+
+def test_yaml_job_file_and_flag_override(example_dem, tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text(f"dem: {example_dem}\ndays: 1-3\nstep_minutes: 30\ntile_size: 60\nhalo: 300\nhorizon_step: 10\n")
+    run_cli("plan", job, "--workdir", tmp_path / "w", "--step-minutes", "10")
+    params = json.loads((tmp_path / "w" / "job.json").read_text())["parameters"]
+    assert params["days"] == "1-3"
+    assert params["step_minutes"] == 10  # the flag wins over the file's 30
+    assert params["tile_size_cells"] == 60 and params["halo_m"] == 300
+
+
+def test_auto_halo_from_relief(example_dem, tmp_path):
+    run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "w", "--days", "1", "--horizon-step", "10")
+    job = json.loads((tmp_path / "w" / "job.json").read_text())
+    relief = job["grid"]["relief_m"]
+    # relief / tan(5°) rounded up to whole 30 m cells, e.g. 500 m / 0.0874887 = 5715 m -> 5730 m
+    expected = min(relief / 0.08748866352592401, 10_000)
+    assert expected <= job["halo_m"] < expected + 30
+    assert job["halo_source"].startswith("auto")
+
+
+def test_status_command(planned):
+    proc = run_cli("status", planned)
+    assert proc.stdout.strip() == "planned: 0/21 tasks done"
