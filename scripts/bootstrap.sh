@@ -42,8 +42,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f "$stamp" ]; then
   echo "bootstrap: installing the Python environment into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".${extras}"
+  log=$(mktemp)
+  if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".${extras}"; } >"$log" 2>&1; then
+    cat "$log"; rm -f "$log"; echo "bootstrap: pip install failed" >&2; exit 1
+  fi
+  rm -f "$log"
   rm -f .venv/.eemt-bootstrap-*
   touch "$stamp"
 fi

@@ -1,0 +1,128 @@
+"""Solar benchmark: cost per day of the eemt-flow GRASS engine against plain r.sun, in one run.
+
+Measures on the same DEM, days and time step:
+
+* ``r.sun internal``: one plain whole-DEM r.sun call per day with r.sun's own shadow search
+  (what scripts in the field run today);
+* ``grass engine``: eemt-flow's terrain task (r.slope.aspect + r.horizon, once) and solar
+  task (r.sun with the horizon maps, topographic and flat runs) on the whole DEM as one tile;
+
+and prints seconds per day and their ratios, plus how far the internal shadow search lies
+from the horizon-map result (mean and 99th percentile of per-pixel relative difference).
+
+    .venv/bin/python benchmarks/solar.py --dem ../shared/data/mcn_10m.tif --days 172,355 --step-minutes 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eemt_flow.dem import read_dem, write_geotiff  # noqa: E402
+from eemt_flow.spec import parse_days  # noqa: E402
+from eemt_flow.tasks import solar_task, terrain_task  # noqa: E402
+
+
+def plain_rsun(dem_tif: Path, days: list[int], step_hours: float, work: Path) -> tuple[float, dict[int, np.ndarray]]:
+    """Whole-DEM r.sun per day with its internal shadow search; returns (seconds per day, maps)."""
+    lines = ["set -e", f"r.in.gdal -o --quiet input={dem_tif} output=dem", "g.region raster=dem",
+             "r.slope.aspect -e --quiet elevation=dem slope=slope aspect=aspect"]
+    timed = []
+    for d in days:
+        timed.append(f"r.sun --quiet elevation=dem slope=slope aspect=aspect day={d} step={step_hours:.10g} "
+                     f"linke_value=3 albedo_value=0.2 nprocs=1 glob_rad=g{d}")
+    export = [f"r.out.gdal --quiet -f input=g{d} output={work}/internal_{d}.tif type=Float32" for d in days]
+    script = "\n".join(lines + ["start=$(date +%s.%N)"] + timed + ["end=$(date +%s.%N)",
+                                                                  "echo \"ELAPSED $start $end\""] + export)
+    (work / "plain.sh").write_text(script + "\n")
+    env = dict(os.environ, TMPDIR=str(work))
+    out = subprocess.run(["grass", "--tmp-location", str(dem_tif), "--exec", "bash", str(work / "plain.sh")],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    start, end = [float(x) for x in out.split("ELAPSED")[1].split()[:2]]
+    maps = {}
+    for d in days:
+        with rasterio.open(work / f"internal_{d}.tif") as src:
+            maps[d] = src.read(1, masked=True).astype("float64").filled(np.nan)
+    return (end - start) / len(days), maps
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dem", required=True, type=Path)
+    ap.add_argument("--days", default="172,355")
+    ap.add_argument("--step-minutes", type=float, default=3.0)
+    ap.add_argument("--halo", type=float, default=2000.0, help="horizon search distance [m]")
+    ap.add_argument("--horizon-step", type=float, default=1.0)
+    ap.add_argument("--json", type=Path, help="also write the numbers here")
+    args = ap.parse_args(argv)
+
+    days = parse_days(args.days)
+    step_hours = args.step_minutes / 60.0
+    dem = read_dem(args.dem, max_cells=10**9)
+    cells = int(np.isfinite(dem.elevation_m).sum())
+    with tempfile.TemporaryDirectory(prefix="eemt-bench-") as tmp:
+        work = Path(tmp)
+        dem_tif = work / "dem.tif"
+        write_geotiff(dem_tif, dem.elevation_m, dem.transform, dem.crs)
+
+        t0 = time.perf_counter()
+        terrain_task(dem_tif, work / "terrain.tif", work / "horizons.tif", search_distance_m=args.halo,
+                     horizon_step_deg=args.horizon_step)
+        terrain_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        solar_task(dem_tif, work / "terrain.tif", work / "horizons.tif", days, step_minutes=args.step_minutes,
+                   linke=3.0, albedo=0.2, horizon_step_deg=args.horizon_step, out=work / "sum.tif",
+                   daily_out=work / "daily.tif")
+        grass_day_s = (time.perf_counter() - t0) / len(days)
+        with rasterio.open(work / "daily.tif") as src:
+            horizon_maps = {d: src.read(i + 1, masked=True).astype("float64").filled(np.nan) for i, d in enumerate(days)}
+
+        internal_day_s, internal_maps = plain_rsun(dem_tif, days, step_hours, work)
+
+    accuracy = {}
+    for d in days:
+        ref, other = horizon_maps[d], internal_maps[d]
+        ok = np.isfinite(ref) & np.isfinite(other) & (ref > 0)
+        rel = np.abs(other[ok] - ref[ok]) / ref[ok]
+        accuracy[d] = {"mean_pct": 100 * float(rel.mean()), "p99_pct": 100 * float(np.percentile(rel, 99))}
+
+    result = {
+        "dem": str(args.dem), "shape": list(dem.shape), "valid_cells": cells, "days": days,
+        "step_minutes": args.step_minutes, "halo_m": args.halo, "horizon_step_deg": args.horizon_step,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "rsun_internal_s_per_day": internal_day_s,
+        "grass_engine_terrain_s": terrain_s,
+        "grass_engine_s_per_day": grass_day_s,
+        "grass_engine_s_per_day_incl_terrain_365": grass_day_s + terrain_s / 365,
+        "internal_vs_horizon": accuracy,
+    }
+    print(f"DEM {args.dem} {dem.shape[1]}x{dem.shape[0]} ({cells:,} valid cells), days {args.days}, "
+          f"step {args.step_minutes:g} min, halo {args.halo:g} m, horizon step {args.horizon_step:g}°")
+    print(f"  r.sun internal shadows, plain per-day call: {internal_day_s:8.2f} s/day")
+    print(f"  grass engine terrain (once per tile):       {terrain_s:8.2f} s")
+    print(f"  grass engine solar (topo + flat):           {grass_day_s:8.2f} s/day "
+          f"(ratio to plain r.sun {grass_day_s / internal_day_s:.2f}x)")
+    print(f"  grass engine per day over a 365-day year:   {result['grass_engine_s_per_day_incl_terrain_365']:8.2f} s/day "
+          f"(ratio {result['grass_engine_s_per_day_incl_terrain_365'] / internal_day_s:.2f}x)")
+    for d, acc in accuracy.items():
+        print(f"  day {d}: internal shadow search vs horizon maps: mean {acc['mean_pct']:.2f} %, "
+              f"p99 {acc['p99_pct']:.1f} %")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
