@@ -1,0 +1,378 @@
+"""Running web jobs: a bounded pool of threads, each calling :func:`run_job` on one job.
+
+The queue is the database: a free thread claims the oldest queued job. Cancelling sets
+the job's :class:`threading.Event`, which makes :func:`run_workflow` send makeflow SIGINT;
+makeflow stops its tasks and closes its log, so the same work directory resumes later.
+This module also owns the data-directory layout and the retention cleanup.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from ..execute import MAKEFLOW_OUTPUT, Progress, run_job
+from ..plan import Plan
+from ..spec import YAML_ALIASES, JobSpec, build_spec
+from .store import CANCELLED, FAILED, SUCCEEDED, JobRecord, JobStore
+
+log = logging.getLogger("eemt_flow.web")
+
+#: Job parameters the client may set; everything else (paths, executor) is the server's.
+SOLAR_PARAMETERS = ("days", "step_minutes", "linke", "albedo", "tile_size_cells", "halo_m", "horizon_step_deg",
+                    "keep_daily", "reproject")
+#: Seconds makeflow gets to stop after SIGINT before its process group is killed.
+MAKEFLOW_STOP_TIMEOUT_S = 60.0
+#: Bytes of the makeflow output shown as the log tail.
+LOG_TAIL_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """The service's data directory: ``jobs.sqlite3``, ``uploads/``, ``jobs/<id>/``, ``temp/``, ``cache/``."""
+
+    root: Path
+
+    @classmethod
+    def create(cls, root: Path) -> "DataDir":
+        d = cls(Path(root).resolve())
+        for sub in (d.uploads, d.jobs, d.temp, d.cache):
+            sub.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def database(self) -> Path:
+        return self.root / "jobs.sqlite3"
+
+    @property
+    def uploads(self) -> Path:
+        return self.root / "uploads"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def temp(self) -> Path:
+        return self.root / "temp"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def upload_of(self, job_id: str) -> Path:
+        return self.uploads / f"{job_id}.tif"
+
+    def workdir_of(self, job_id: str) -> Path:
+        return self.jobs / job_id
+
+    def inside(self, path: Path, parent: Path) -> Path | None:
+        """``path`` resolved, when it lies strictly below ``parent`` (inside this data dir); else None."""
+        parent = parent.resolve()
+        if parent != self.root and self.root not in parent.parents:
+            return None
+        resolved = Path(path).resolve()
+        return resolved if parent in resolved.parents else None
+
+    def remove_job_files(self, job_id: str) -> None:
+        """Delete a job's work directory and upload; never anything outside the data dir.
+
+        A symbolic link is removed itself, never followed.
+        """
+        for path, parent in ((self.workdir_of(job_id), self.jobs), (self.upload_of(job_id), self.uploads)):
+            if path.parent.resolve() != parent.resolve():
+                continue  # the id was not a plain name
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir() and self.inside(path, parent) is not None:
+                shutil.rmtree(path)
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """How jobs run: ``local`` makeflow, or Work Queue on ``wq_port`` (+ slot) with a password file."""
+
+    executor: str = "local"
+    wq_port: int = 9123
+    password_file: Path | None = None
+    max_concurrent_jobs: int = 1
+
+    def ports(self) -> list[int]:
+        """Work Queue ports in use: one per concurrent job, so each makeflow has its own manager."""
+        return [self.wq_port + slot for slot in range(self.max_concurrent_jobs)] if self.executor == "wq" else []
+
+
+def api_field(message: str) -> str:
+    """Turn build_spec's ``--tile-size: ...`` into the API's ``tile_size_cells: ...``."""
+    if message.startswith("--") and ":" in message:
+        flag, rest = message.split(":", 1)
+        name = flag[2:].replace("-", "_")
+        return YAML_ALIASES.get(name, name) + ":" + rest
+    return message
+
+
+def job_spec(parameters: dict, *, dem: Path, workdir: Path, executor: ExecutorSettings, slot: int = 0) -> JobSpec:
+    """The JobSpec of a web job: the client's solar parameters plus the server's paths and executor."""
+    values = {k: parameters[k] for k in SOLAR_PARAMETERS if parameters.get(k) is not None}
+    values.update(dem=str(dem), workdir=str(workdir), executor=executor.executor)
+    if executor.executor == "wq":
+        values.update(port=executor.wq_port + slot, password_file=str(executor.password_file))
+    else:
+        values["jobs"] = max(1, (os.cpu_count() or 1) // executor.max_concurrent_jobs)
+    try:
+        return build_spec(values)
+    except UserError as exc:
+        raise UserError(api_field(str(exc))) from None
+
+
+def log_tail(workdir: Path, max_bytes: int = LOG_TAIL_BYTES) -> str:
+    """The end of the job's makeflow output (whole lines)."""
+    path = Path(workdir) / MAKEFLOW_OUTPUT
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - max_bytes))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    if len(text.encode()) >= max_bytes and "\n" in text:
+        text = text.split("\n", 1)[1]
+    return text
+
+
+def makeflow_processes_in(workdir: Path) -> list[int]:
+    """PIDs of makeflow processes whose working directory is ``workdir`` (Linux /proc)."""
+    target = str(Path(workdir).resolve())
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "cwd") != target:
+                continue
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+        except OSError:
+            continue
+        if os.path.basename(argv0.decode(errors="replace")) == "makeflow":
+            pids.append(int(entry.name))
+    return pids
+
+
+def stop_orphan_makeflow(workdir: Path, timeout_s: float = MAKEFLOW_STOP_TIMEOUT_S) -> None:
+    """Stop a makeflow left running in ``workdir`` by a killed server, so a resume does not race it.
+
+    makeflow runs in its own session (it outlives a SIGKILLed server); SIGINT makes it stop its
+    tasks and close its log, like a cancel.
+    """
+    for pid in makeflow_processes_in(workdir):
+        log.warning("stopping makeflow %d left running in %s by a previous server", pid, workdir)
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.2)
+        if Path(f"/proc/{pid}").exists():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class Runner:
+    """At most ``max_concurrent_jobs`` jobs run at once; the rest wait in the queue."""
+
+    def __init__(self, store: JobStore, data: DataDir, executor: ExecutorSettings, *,
+                 keep_succeeded_days: float, keep_failed_days: float, retention_interval_s: float = 3600.0):
+        self.store = store
+        self.data = data
+        self.executor = executor
+        self.keep_succeeded_days = keep_succeeded_days
+        self.keep_failed_days = keep_failed_days
+        self.retention_interval_s = retention_interval_s
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        self._cancel_events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover what a stopped server left, clean up, then start the job threads."""
+        self.recover()
+        self.remove_expired()
+        for slot in range(self.executor.max_concurrent_jobs):
+            t = threading.Thread(target=self._work, args=(slot,), name=f"eemt-job-{slot}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._retention_loop, name="eemt-retention", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def shutdown(self, timeout_s: float = 150.0) -> None:
+        """Stop taking jobs, stop running makeflows cleanly and leave their jobs queued to resume."""
+        self._stopping.set()
+        with self._lock:
+            events = list(self._cancel_events.values())
+        for event in events:
+            event.set()
+        with self._wake:
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def recover(self) -> None:
+        """Jobs a stopped server left queued or running are resumed, or failed with a reason."""
+        for rec in self.store.active():
+            workdir = self.data.workdir_of(rec.id)
+            if rec.state == "running":
+                stop_orphan_makeflow(workdir)
+            if rec.delete_requested:
+                self.data.remove_job_files(rec.id)
+                self.store.delete(rec.id)
+            elif rec.cancel_requested:
+                self.store.finish(rec.id, CANCELLED, note="cancelled; the server stopped before makeflow did")
+            elif not self.data.upload_of(rec.id).is_file():
+                self.store.finish(rec.id, FAILED, error="the server stopped and the uploaded DEM is gone; submit the job again")
+            elif rec.state == "running":
+                self.store.requeue(rec.id, "the server stopped while this job ran; resuming from the Makeflow log")
+                log.info("job %s will resume from its Makeflow log", rec.id)
+
+    # -- queue -----------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """A job was queued: let an idle thread pick it up."""
+        with self._wake:
+            self._wake.notify()
+
+    def cancel(self, job_id: str, *, delete: bool = False) -> bool:
+        """Ask a running job to stop; False if it is not running."""
+        if not self.store.request_cancel(job_id, delete=delete):
+            return False
+        with self._lock:
+            event = self._cancel_events.get(job_id)
+        if event is not None:
+            event.set()
+        return True
+
+    def _work(self, slot: int) -> None:
+        while not self._stopping.is_set():
+            try:
+                rec = self.store.claim_next()
+            except Exception:
+                log.exception("cannot read the job queue")
+                rec = None
+            if rec is None:
+                with self._wake:
+                    self._wake.wait(timeout=2.0)
+                continue
+            self._run(rec, slot)
+
+    def _run(self, rec: JobRecord, slot: int) -> None:
+        if self._stopping.is_set():
+            self.store.requeue(rec.id, "the server stopped before this job started")
+            return
+        event = threading.Event()
+        with self._lock:
+            self._cancel_events[rec.id] = event
+        # A cancel may have landed between claiming the job and registering its event.
+        fresh = self.store.get(rec.id)
+        if fresh is None or fresh.cancel_requested or self._stopping.is_set():
+            event.set()
+        workdir = self.data.workdir_of(rec.id)
+        last = [None]
+
+        def planned(p: Plan) -> None:
+            self.store.set_results(rec.id, [r.removeprefix("results/") for r in p.job["results"]])
+
+        def progressed(pr: Progress) -> None:
+            if (pr.done, pr.total) != last[0]:
+                last[0] = (pr.done, pr.total)
+                self.store.set_progress(rec.id, pr.done, pr.total)
+
+        progress = None
+        try:
+            spec = job_spec(rec.parameters, dem=self.data.upload_of(rec.id), workdir=workdir,
+                            executor=self.executor, slot=slot)
+            log.info("job %s: running in %s", rec.id, workdir)
+            _plan, progress = run_job(spec, on_planned=planned, on_progress=progressed, cancel=event)
+        except UserError as exc:
+            self._end(rec.id, FAILED, error=str(exc))
+        except Exception as exc:  # never leave a job "running" behind
+            log.error("job %s failed:\n%s", rec.id, traceback.format_exc())
+            self._end(rec.id, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
+        else:
+            if progress.state == "complete":
+                self._end(rec.id, SUCCEEDED)
+            elif progress.state == "cancelled" or event.is_set():
+                self._cancelled(rec.id, progress)
+            else:
+                self._end(rec.id, FAILED, error=f"workflow {progress.state} ({progress.done}/{progress.total} tasks "
+                                                f"done); see the makeflow log below")
+        finally:
+            with self._lock:
+                self._cancel_events.pop(rec.id, None)
+
+    def _cancelled(self, job_id: str, progress: Progress) -> None:
+        rec = self.store.get(job_id)
+        if rec is None:
+            return
+        if rec.cancel_requested:
+            self._end(job_id, CANCELLED, note=f"cancelled after {progress.done}/{progress.total} tasks")
+        else:  # stopped by server shutdown, not by the user
+            self.store.requeue(job_id, f"interrupted by server shutdown after {progress.done}/{progress.total} tasks; "
+                                       "resumes from the Makeflow log at the next start")
+            log.info("job %s interrupted by shutdown; it resumes at the next start", job_id)
+
+    def _end(self, job_id: str, state: str, *, error: str | None = None, note: str | None = None) -> None:
+        rec = self.store.get(job_id)
+        if rec is not None and rec.delete_requested:
+            self.data.remove_job_files(job_id)
+            self.store.delete(job_id)
+            return
+        self.store.finish(job_id, state, error=error, note=note)
+        log.info("job %s %s%s", job_id, state, f": {error}" if error else "")
+
+    # -- retention -------------------------------------------------------------------------
+
+    def _retention_loop(self) -> None:
+        while not self._stopping.wait(self.retention_interval_s):
+            try:
+                self.remove_expired()
+            except Exception:
+                log.exception("retention cleanup failed")
+
+    def remove_expired(self) -> list[str]:
+        """Remove files of finished jobs older than the configured ages; the rows stay, marked purged."""
+        now = time.time()
+        removed = []
+        for states, days in (((SUCCEEDED,), self.keep_succeeded_days), ((FAILED, CANCELLED), self.keep_failed_days)):
+            for rec in self.store.finished_before(states, now - days * 86400.0):
+                self.data.remove_job_files(rec.id)
+                self.store.mark_purged(rec.id)
+                removed.append(rec.id)
+                log.info("retention: removed the files of %s job %s", rec.state, rec.id)
+        self._remove_stale_staging()
+        return removed
+
+    def _remove_stale_staging(self) -> None:
+        """plan() builds work dirs under ``jobs/.<id>.planning-*``; a killed server may leave one."""
+        busy = set()
+        with self._lock:
+            busy.update(self._cancel_events)
+        for path in self.data.jobs.glob(".*.planning-*"):
+            job_id = path.name[1:].split(".planning-", 1)[0]
+            target = self.data.inside(path, self.data.jobs)
+            if job_id not in busy and target is not None and target.is_dir() and not path.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)

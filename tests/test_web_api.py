@@ -1,0 +1,405 @@
+"""The web service over real HTTP: a real ``eemt-flow serve`` (uvicorn) subprocess, real jobs.
+
+Jobs are kept tiny (the example DEM, one day, 10° horizon step, 60-cell tiles, 300 m halo)
+so the whole file stays within a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import EEMT, free_port, read_raster, run_cli
+from eemt_flow.web.runner import DataDir
+
+FAST = {"days": "172", "tile_size_cells": 60, "halo_m": 300, "horizon_step_deg": 10}
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+class Server:
+    """``eemt-flow serve`` on 127.0.0.1 and a free port, over ``data_dir``."""
+
+    def __init__(self, data_dir: Path, *args: str, env: dict | None = None):
+        self.data_dir = Path(data_dir)
+        self.args = [str(a) for a in args]
+        self.env = env or {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+
+    def start(self, timeout_s: float = 60.0) -> "Server":
+        env = dict(os.environ)
+        env.pop("EEMT_API_TOKEN", None)
+        env["PATH"] = str(Path(EEMT).parent) + os.pathsep + env.get("PATH", "")
+        env.update(self.env)
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen([EEMT, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+                                          *self.args], stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited {self.proc.returncode}:\n{self.log()}"
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"server did not come up in {timeout_s} s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 180.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"server did not stop within {timeout_s} s of signal {sig}:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+    def client(self, **kw) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kw)
+
+
+def submit(client: httpx.Client, dem_bytes: bytes, parameters: dict | str | None = None, *,
+           filename: str = "dem.tif", headers: dict | None = None) -> httpx.Response:
+    data = {}
+    if parameters is not None:
+        data["parameters"] = parameters if isinstance(parameters, str) else json.dumps(parameters)
+    return client.post("/api/jobs", files={"dem": (filename, dem_bytes, "image/tiff")}, data=data,
+                       headers=headers or {})
+
+
+def wait_for(client: httpx.Client, job_id: str, predicate, timeout_s: float = 240.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    job = None
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if predicate(job):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not reach the expected state in {timeout_s} s: {job}")
+
+
+def files_under(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def dem_bytes(example_dem) -> bytes:
+    return Path(example_dem).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("web") / "data", "--max-upload-mb", "1").start()
+    yield srv
+    srv.stop()
+
+
+def test_full_job_from_upload_to_geotiff(server, dem_bytes, example_dem, tmp_path):
+    with server.client() as client:
+        r = submit(client, dem_bytes, FAST)
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        assert r.headers["location"] == f"/api/jobs/{job_id}"
+
+        job = wait_for(client, job_id, lambda j: j["state"] in FINISHED)
+        assert job["state"] == "succeeded", job
+        assert job["tasks_done"] == job["tasks_total"] > 0
+        assert job["parameters"]["days"] == "172"
+        names = {r["name"] for r in job["results"]}
+        assert {"summary.json", "glob_rad_quicklook.png", "solar/monthly/glob_rad_06.tif"} <= names
+
+        r = client.get(f"/api/jobs/{job_id}/results/solar/monthly/glob_rad_06.tif")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/tiff"
+        tif = tmp_path / "glob_rad_06.tif"
+        tif.write_bytes(r.content)
+        glob_rad = read_raster(tif)  # Wh m-2, the sum over the one day (172) in June
+        valid = np.isfinite(read_raster(example_dem))
+        assert glob_rad.shape == valid.shape
+        assert np.isfinite(glob_rad[valid]).all()
+        assert (glob_rad[valid] > 0).all()
+        # One clear June day cannot exceed the extraterrestrial daily total on a sun-facing slope (~12 kWh m-2).
+        assert glob_rad[valid].max() < 15_000
+        with rasterio.open(tif) as src:
+            assert src.crs.to_epsg() == 32613
+
+        png = client.get(job["map_url"])
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG")
+
+        r = client.get(f"/api/jobs/{job_id}/results.zip")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+            assert {n.split("/results/", 1)[1] for n in zf.namelist()} == names
+            assert zf.testzip() is None
+
+        # A result name is looked up in the job's list, never used as a path.
+        for bad in ("..%2F..%2Fjobs.sqlite3", "%2Fetc%2Fpasswd", "../job.json", "solar/monthly/nope.tif"):
+            assert client.get(f"/api/jobs/{job_id}/results/{bad}").status_code == 404
+        assert client.get("/api/jobs/0123456789abcdef").status_code == 404
+        assert client.get("/api/jobs/not-an-id").status_code == 422
+
+        listed = client.get("/api/jobs").json()["jobs"]
+        assert [j["id"] for j in listed].count(job_id) == 1
+        page = client.get(f"/jobs/{job_id}").text
+        assert "glob_rad_quicklook.png" in page and "succeeded" in page
+
+        health = client.get("/health")
+        assert health.status_code == 200 and health.json()["database"] == "ok" and health.json()["executor"] == "ok"
+        metrics = client.get("/metrics").text
+        assert 'eemt_jobs{state="succeeded"}' in metrics
+        assert "eemt_tasks_done" in metrics and "eemt_tasks_total" in metrics
+        assert "eemt_workqueue_workers 0.0" in metrics
+        schema = client.get("/openapi.json").json()
+        assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/results.zip", "/health",
+                "/metrics"} <= set(schema["paths"])
+        assert "JobDetail" in schema["components"]["schemas"]
+
+
+def _geotiff_bytes(tmp_path: Path, *, crs) -> bytes:
+    path = tmp_path / "nocrs.tif"
+    data = np.linspace(100, 200, 32 * 32, dtype="float32").reshape(32, 32)
+    with rasterio.open(path, "w", driver="GTiff", width=32, height=32, count=1, dtype="float32", crs=crs,
+                       transform=rasterio.Affine(30, 0, 500000, 0, -30, 4000000)) as dst:
+        dst.write(data, 1)
+    return path.read_bytes()
+
+
+def test_bad_uploads_get_clear_4xx(server, dem_bytes, tmp_path):
+    data_dir = server.data_dir
+    no_crs = _geotiff_bytes(tmp_path, crs=None)
+    outside_before = files_under(data_dir.parent.parent)
+    with server.client() as client:
+        jobs_before = client.get("/api/jobs").json()["jobs"]
+        cases = [
+            (submit(client, b"this is not a raster\n" * 50, FAST), 400, "not a raster"),
+            (submit(client, b"", FAST), 400, "empty"),
+            (submit(client, os.urandom(1536 * 1024), FAST), 413, "limit of 1 MiB"),
+            (submit(client, no_crs, FAST), 400, "no coordinate reference system"),
+            (submit(client, dem_bytes, FAST, filename="../../etc/passwd.tif"), 400, "leaves its directory"),
+            (submit(client, dem_bytes, {"days": "400"}), 422, "days"),
+            (submit(client, dem_bytes, {**FAST, "step_minutes": 90}), 422, "step_minutes"),
+            (submit(client, dem_bytes, {**FAST, "workdir": "/etc"}), 422, "workdir: unknown parameter"),
+            (submit(client, dem_bytes, {**FAST, "model": "magic"}), 422, "model"),
+            (submit(client, dem_bytes, "{not json"), 422, "not valid JSON"),
+            (client.post("/api/jobs", data={"parameters": json.dumps(FAST)}, files={"other": ("x", b"x")}), 400, "'dem'"),
+            (client.post("/api/jobs", json=FAST), 415, "multipart/form-data"),
+        ]
+        for response, status, text in cases:
+            assert response.status_code == status, (status, text, response.text)
+            detail = response.json()["detail"]
+            assert isinstance(detail, str) and text in detail, (text, detail)
+            assert str(data_dir) not in detail  # no server paths in messages
+        # Nothing was queued and nothing was left behind: no job, no upload, nothing outside the data dir.
+        assert client.get("/api/jobs").json()["jobs"] == jobs_before
+        assert not list((data_dir / "uploads").glob(".*.part"))
+        created_outside = {p for p in files_under(data_dir.parent.parent) - outside_before
+                           if data_dir not in p.parents and not p.name.endswith("-server.log")}
+        assert created_outside == set(), created_outside
+        assert not list(data_dir.parent.parent.rglob("passwd.tif"))
+
+        # A file name with markup is stored as text and escaped in the HTML page.
+        evil = "<script>alert(1)</script>.tif"
+        r = submit(client, dem_bytes, FAST, filename=evil)
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        try:
+            assert client.get(f"/api/jobs/{job_id}").json()["filename"] == evil
+            for url in (f"/jobs/{job_id}", "/jobs", "/"):
+                html = client.get(url).text
+                assert "&lt;script&gt;alert(1)&lt;/script&gt;.tif" in html, url
+                assert "<script>alert(1)" not in html, url
+            assert not list(data_dir.parent.parent.rglob("*alert*"))
+        finally:
+            assert client.post(f"/api/jobs/{job_id}/cancel").status_code in (200, 202, 409)
+
+
+def test_no_token_needed_when_unset(server, dem_bytes):
+    with server.client() as client:
+        r = submit(client, dem_bytes, FAST)
+        assert r.status_code == 201
+        assert client.post(f"/api/jobs/{r.json()['id']}/cancel").status_code in (200, 202)
+        wait_for(client, r.json()["id"], lambda j: j["state"] in FINISHED, timeout_s=120)
+        assert client.delete(f"/api/jobs/{r.json()['id']}").status_code == 204
+        assert client.get(f"/api/jobs/{r.json()['id']}").status_code == 404
+
+
+def test_second_server_on_same_data_dir_is_refused(server):
+    proc = run_cli("serve", "--port", free_port(), "--data-dir", server.data_dir, check=False, timeout=60)
+    assert proc.returncode == 2
+    assert "in use by another eemt-flow serve" in proc.stderr
+
+
+def test_job_file_removal_stays_inside_the_data_dir(tmp_path):
+    """Retention and DELETE remove jobs/<id> and uploads/<id>.tif only; a link pointing outside is unlinked, not followed."""
+    data = DataDir.create(tmp_path / "data")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep me")
+    (data.jobs / "0123456789abcdef").symlink_to(outside, target_is_directory=True)
+    data.upload_of("0123456789abcdef").symlink_to(outside / "precious.txt")
+    (data.jobs / "fedcba9876543210" / "results").mkdir(parents=True)
+    data.upload_of("fedcba9876543210").write_bytes(b"dem")
+    data.remove_job_files("0123456789abcdef")
+    data.remove_job_files("fedcba9876543210")
+    data.remove_job_files("../outside")
+    assert (outside / "precious.txt").read_text() == "keep me"
+    assert list(data.jobs.iterdir()) == [] and list(data.uploads.iterdir()) == []
+
+
+def test_token_required_when_set(tmp_path, dem_bytes):
+    token = "s3cret-token-for-tests"
+    srv = Server(tmp_path / "data", env={"EEMT_API_TOKEN": token}).start()
+    good = {"Authorization": f"Bearer {token}"}
+    try:
+        with srv.client() as client:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+                r = submit(client, dem_bytes, FAST, headers=headers)
+                assert r.status_code == 401, r.text
+                assert "token" in r.json()["detail"]
+            assert client.get("/api/jobs").json()["jobs"] == []
+            r = submit(client, dem_bytes, FAST, headers=good)
+            assert r.status_code == 201, r.text
+            job_id = r.json()["id"]
+            assert client.get(f"/api/jobs/{job_id}").status_code == 200  # reading needs no token
+            assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 401
+            assert client.post(f"/api/jobs/{job_id}/cancel", headers=good).status_code in (200, 202)
+            wait_for(client, job_id, lambda j: j["state"] in FINISHED, timeout_s=120)
+            assert client.delete(f"/api/jobs/{job_id}").status_code == 401
+            assert client.delete(f"/api/jobs/{job_id}", headers=good).status_code == 204
+    finally:
+        srv.stop()
+
+
+def test_server_restarted_mid_job_resumes(tmp_path, dem_bytes):
+    """SIGTERM stops makeflow cleanly and leaves the job queued; SIGKILL leaves it 'running' with an
+    orphan makeflow. Either way the next start resumes it from the Makeflow log."""
+    data_dir = tmp_path / "data"
+    srv = Server(data_dir).start()
+    try:
+        with srv.client() as client:
+            job_id = submit(client, dem_bytes, FAST).json()["id"]
+            wait_for(client, job_id, lambda j: j["state"] == "running" and j["tasks_done"] >= 1)
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status still says why it stopped.
+        assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in srv.log()
+        with sqlite3.connect(data_dir / "jobs.sqlite3") as db:
+            state, note = db.execute("SELECT state, note FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        assert state == "queued" and "interrupted by server shutdown" in note
+        assert "# ABORTED" in (data_dir / "jobs" / job_id / "workflow.mf.makeflowlog").read_text()
+
+        srv.start()
+        with srv.client() as client:
+            wait_for(client, job_id, lambda j: j["state"] == "running")
+        srv.stop(signal.SIGKILL)
+
+        srv.start()
+        with srv.client() as client:
+            job = wait_for(client, job_id, lambda j: j["state"] in FINISHED)
+            assert job["state"] == "succeeded" or (job["state"] == "failed" and job["error"]), job
+            assert job["state"] == "succeeded", job  # resumed, not redone from scratch
+            assert "resum" in (job["note"] or "")
+            assert "recovering from log file" in job["log_tail"]
+            assert client.get(f"/api/jobs/{job_id}/results/solar/monthly/glob_rad_06.tif").status_code == 200
+            assert [j["id"] for j in client.get("/api/jobs").json()["jobs"]] == [job_id]
+    finally:
+        srv.stop()
+
+
+def test_concurrent_submissions_are_neither_lost_nor_duplicated(tmp_path, dem_bytes):
+    data_dir = tmp_path / "data"
+    srv = Server(data_dir, "--keep-failed-days", "0").start()
+    n = 20
+    responses: list[httpx.Response] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(n)
+
+    def one():
+        with srv.client() as client:
+            barrier.wait()
+            r = submit(client, dem_bytes, FAST)
+        with lock:
+            responses.append(r)
+
+    try:
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert len(responses) == n
+        assert all(r.status_code == 201 for r in responses), [r.text for r in responses if r.status_code != 201]
+        ids = [r.json()["id"] for r in responses]
+        assert len(set(ids)) == n
+        with srv.client() as client:
+            listed = [j["id"] for j in client.get("/api/jobs").json()["jobs"]]
+            assert sorted(listed) == sorted(ids)
+            assert sum(j["state"] == "running" for j in client.get("/api/jobs").json()["jobs"]) <= 1
+            metrics = client.get("/metrics").text
+            assert 'eemt_jobs{state="queued"}' in metrics
+            for job_id in listed:  # newest first, so the runner does not start the ones about to be cancelled
+                assert client.post(f"/api/jobs/{job_id}/cancel").status_code in (200, 202)
+            for job_id in ids:
+                wait_for(client, job_id, lambda j: j["state"] == "cancelled", timeout_s=120)
+        # Cancelled jobs are removed at the next start-up with --keep-failed-days 0; rows stay.
+        srv.stop()
+        assert {p.name for p in (data_dir / "uploads").iterdir()} == {f"{i}.tif" for i in ids}
+        srv.start()
+        with srv.client() as client:
+            jobs = client.get("/api/jobs").json()["jobs"]
+            assert len(jobs) == n
+            assert all(client.get(f"/api/jobs/{i}").json()["files_removed"] for i in ids)
+        assert list((data_dir / "uploads").iterdir()) == []
+        assert list((data_dir / "jobs").iterdir()) == []
+    finally:
+        srv.stop()
+
+
+def test_work_queue_executor_and_worker_metric(tmp_path, dem_bytes):
+    """--executor wq: the job's makeflow is a Work Queue manager; /metrics counts the connected worker."""
+    password = tmp_path / "wq.password"
+    password.write_text(os.urandom(16).hex() + "\n")
+    wq_port = free_port()
+    srv = Server(tmp_path / "data", "--executor", "wq", "--wq-port", str(wq_port), "--password-file", password).start()
+    worker = None
+    try:
+        with srv.client() as client:
+            assert "eemt_workqueue_workers 0.0" in client.get("/metrics").text
+            job_id = submit(client, dem_bytes, FAST).json()["id"]
+            wait_for(client, job_id, lambda j: j["state"] == "running" and j["tasks_total"] > 0, timeout_s=60)
+            (tmp_path / "w").mkdir()
+            with open(tmp_path / "worker.log", "w") as log:
+                worker = subprocess.Popen([EEMT, "worker", f"127.0.0.1:{wq_port}", "--password-file", str(password),
+                                           "--cores", "2", "--idle-timeout", "60", "--workdir", str(tmp_path / "w")],
+                                          stdout=log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 60
+            while "eemt_workqueue_workers 1.0" not in client.get("/metrics").text:
+                assert time.monotonic() < deadline, client.get("/metrics").text
+                time.sleep(0.5)
+            job = wait_for(client, job_id, lambda j: j["state"] in FINISHED)
+            assert job["state"] == "succeeded", job
+            assert "-T wq" in job["log_tail"]
+            assert client.get(f"/api/jobs/{job_id}/results/solar/monthly/glob_rad_06.tif").status_code == 200
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)
+        srv.stop()
