@@ -213,6 +213,16 @@ def task_solar(dem, terrain, horizons, days, step_minutes, linke, albedo, horizo
                daily_out=Path(daily_out) if daily_out else None)
 
 
+@task.command("eemt")
+@click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--tile", "tile_name", required=True)
+@click.option("--year", required=True)
+def task_eemt(job_file, tile_name, year):
+    from .tasks import eemt_task
+
+    eemt_task(Path(job_file), tile_name, year)
+
+
 @task.command("reduce")
 @click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
 def task_reduce(job_file):

@@ -50,7 +50,8 @@ class Progress:
 
 def count_rules(workdir: Path) -> int:
     job = json.loads((Path(workdir) / JOB_FILE).read_text())
-    return len(job["tiles"]) * (1 + len(job["months"])) + 1
+    years = len((job.get("eemt") or {}).get("years", []))
+    return len(job["tiles"]) * (1 + len(job["months"]) + years) + 1
 
 
 def read_progress(workdir: Path) -> Progress:

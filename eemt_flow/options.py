@@ -31,6 +31,18 @@ JOB_OPTIONS = [
     click.option("--password-file", type=click.Path(path_type=str),
                  help="Work Queue password file (or $EEMT_WQ_PASSWORD_FILE)."),
     click.option("--batch-options", help="Passed to makeflow -B (e.g. Slurm partition and account)."),
+    click.option("--climate", help="Climate source: station:FILE.csv, grids:DIR or daymet[:DAYMET_1KM_DEM.tif]. "
+                 "Without it the job computes solar radiation only."),
+    click.option("--model", "models", help="EEMT models: trad, topo, topo-veg, comma-separated. [default: trad,topo]"),
+    click.option("--years", help="Climate years, e.g. 2018-2020 (DAYMET, grids); station normals give one year."),
+    click.option("--station-elevation", "station_elevation_m", type=float, help="Station elevation in metres (station:)."),
+    click.option("--lapse-tmin", "lapse_tmin_c_per_km",
+                 help="Tmin lapse rate, °C per km: one value or 12 comma-separated (Jan..Dec). [default: 6.49]"),
+    click.option("--lapse-tmax", "lapse_tmax_c_per_km",
+                 help="Tmax lapse rate, °C per km: one value or 12 comma-separated (Jan..Dec). [default: 6.49]"),
+    click.option("--ndvi", type=click.Path(path_type=str), help="NDVI raster (topo-veg)."),
+    click.option("--canopy-height", type=click.Path(path_type=str), help="Canopy height raster in metres (topo-veg)."),
+    click.option("--cache-dir", type=click.Path(path_type=str), help="Cache of DAYMET responses."),
 ]
 
 

@@ -18,6 +18,11 @@ from importlib import resources
 from pathlib import Path
 
 import jinja2
+import numpy as np
+import rasterio
+import rasterio.transform
+import rasterio.warp
+import rasterio.windows
 
 from . import __version__
 from .dem import Dem, read_dem, write_geotiff
@@ -32,6 +37,13 @@ DEM_INPUT = "inputs/dem.tif"
 #: Spec fields that only say how to execute; a work dir may be resumed with other values.
 EXECUTION_FIELDS = {"executor", "jobs", "port", "password_file", "batch_options", "workdir"}
 SOLAR_VARIABLES = ("glob_rad", "flat_glob_rad", "insol_time")
+#: Bands of a tile's EEMT static file (whole-DEM terrain cut to the tile core).
+STATIC_BANDS = ("elevation_m", "alpha", "northness", "latitude_deg", "ndvi", "canopy_height_m")
+#: Bands of a tile's climate file: 12 months of each variable.
+CLIMATE_VARIABLES = ("tmin_c", "tmax_c", "prcp_mm", "vp_pa")
+#: Whole-DEM terrain maps written to results/terrain/ when EEMT is computed.
+TERRAIN_RESULTS = ("wetness_index", "alpha", "northness", "specific_catchment_area_m")
+WHOLE_TERRAIN = "inputs/terrain_whole.tif"
 
 
 def auto_halo_m(dem: Dem) -> float:
@@ -55,7 +67,7 @@ def months_of(days: list[int]) -> dict[int, list[int]]:
     return out
 
 
-def tile_files(tile: Tile, months: list[int], keep_daily: bool) -> dict:
+def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]) -> dict:
     base = f"tiles/{tile.name}"
     return {
         "name": tile.name,
@@ -64,16 +76,29 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool) -> dict:
         "horizons": f"{base}/horizons.tif",
         "solar": {m: f"{base}/solar_m{m:02d}.tif" for m in months},
         "daily": {m: f"{base}/daily_m{m:02d}.tif" for m in months} if keep_daily else {},
+        "static": f"{base}/eemt_static.tif" if years else None,
+        "climate": {y: f"{base}/climate_{y}.tif" for y in years},
+        "eemt": {y: f"{base}/eemt_{y}.tif" for y in years},
     }
 
 
-def result_files(months: dict[int, list[int]], keep_daily: bool) -> list[str]:
+def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: list[str], years: list[str]) -> list[str]:
     files = ["results/summary.json", "results/glob_rad_quicklook.png"]
     for m in months:
         files += [f"results/solar/monthly/{v}_{m:02d}.tif" for v in SOLAR_VARIABLES]
     if keep_daily:
         for days in months.values():
             files += [f"results/solar/daily/{v}_day{d:03d}.tif" for d in days for v in SOLAR_VARIABLES]
+    if model_names:
+        files += [f"results/terrain/{name}.tif" for name in TERRAIN_RESULTS]
+    for model in model_names:
+        for y in years:
+            files += [f"results/eemt/{q}_{model}_{y}.tif" for q in ("EEMT", "E_PPT", "E_BIO")]
+            files += [f"results/eemt/monthly/{q}_{model}_{y}_{m:02d}.tif" for q in ("E_PPT", "E_BIO")
+                      for m in range(1, 13)]
+            files.append(f"results/eemt/EEMT_{model}_{y}.png")
+        if len(years) > 1:
+            files.append(f"results/eemt/EEMT_{model}_mean.tif")
     return files
 
 
@@ -85,6 +110,7 @@ def _resources(tile_cells: int, n_azimuths: int, max_days_per_task: int) -> dict
     return {
         "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
+        "eemt": {"memory_mb": int(300 + tile_cells * 4 * 200 / mb), "disk_mb": int(100 + tile_cells * 4 * 150 / mb)},
         "reduce": {"memory_mb": 1000, "disk_mb": 1000},
     }
 
@@ -110,6 +136,110 @@ def software_versions() -> dict:
         "gdal": rasterio.__gdal_version__,
         "numpy": numpy.__version__,
     }
+
+
+@dataclass
+class EemtInputs:
+    """Everything the EEMT tasks need besides the solar sums, on the whole DEM grid."""
+
+    terrain: object  # eemt_flow.terrain.Terrain
+    latitude_deg: np.ndarray
+    ndvi: np.ndarray | None
+    canopy_height_m: np.ndarray | None
+    climates: list  # eemt_flow.climate.MonthlyClimate, one per year
+
+    def stage(self, tile: Tile, files: dict, staging: Path, dem: Dem) -> None:
+        """Cut the static layers and each year's climate to the tile core."""
+        win = tile.core_window
+        rs = slice(win.row_off, win.row_off + win.height)
+        cs = slice(win.col_off, win.col_off + win.width)
+        transform = rasterio.windows.transform(win, dem.transform)
+        nan = np.full(dem.shape, np.nan, dtype="float32")
+        static = [dem.elevation_m, self.terrain.alpha, self.terrain.northness, self.latitude_deg,
+                  self.ndvi if self.ndvi is not None else nan,
+                  self.canopy_height_m if self.canopy_height_m is not None else nan]
+        write_geotiff(staging / files["static"], np.stack([a[rs, cs] for a in static]), transform, dem.crs,
+                      descriptions=list(STATIC_BANDS))
+        for climate in self.climates:
+            stack = np.concatenate([getattr(climate, v)[:, rs, cs] for v in CLIMATE_VARIABLES])
+            names = [f"{v}_m{m:02d}" for v in CLIMATE_VARIABLES for m in range(1, 13)]
+            write_geotiff(staging / files["climate"][str(climate.year)], stack, transform, dem.crs, descriptions=names)
+
+    def metadata(self, spec: JobSpec) -> dict:
+        from .model.eemt import ModelParameters
+
+        params = ModelParameters.from_mapping(spec.model_parameters)
+        return {
+            "models": spec.model_names,
+            "climate_source": spec.climate,
+            "climate": [{"year": str(c.year), "source": c.source, "days_in_month": [int(d) for d in c.days_in_month]}
+                        for c in self.climates],
+            "years": [str(c.year) for c in self.climates],
+            "mean_wetness_index": float(self.terrain.mean_wetness_index),
+            "model_parameters": params.as_dict(),
+            "lapse_tmin_c_per_km": spec.lapse_tmin_c_per_km,
+            "lapse_tmax_c_per_km": spec.lapse_tmax_c_per_km,
+            "station_elevation_m": spec.station_elevation_m,
+            "notes": [
+                "NPP_TOPO (VZJ 2015 Eq. 11) and NPP_VEG (Eq. 12) were fitted in the Santa Catalina Mountains, "
+                "Arizona; elsewhere they are extrapolations.",
+                "Monthly radiation R_m = mean daily glob_rad over the requested days of the solar month "
+                "x days of the climate month x 3600 (EEMT-SPEC section 2).",
+                "Catchment area: D-infinity (Tarboton 1997) on the sink-filled whole DEM; alpha = lambda / "
+                "domain mean of lambda.",
+            ],
+        }
+
+
+def _raster_on_dem(path: Path, dem: Dem, what: str, low: float | None, high: float | None) -> np.ndarray:
+    """A user raster (any grid and CRS) resampled bilinearly onto the DEM grid, range-checked."""
+    from .climate.resample import read_geotiff_grid, warp_to_dem
+
+    values, transform, crs = read_geotiff_grid(path, what=what)
+    values = values[:1]
+    finite = values[np.isfinite(values)]
+    if finite.size and ((low is not None and finite.min() < low) or (high is not None and finite.max() > high)):
+        raise UserError(f"{path}: {what} values span {finite.min():g} to {finite.max():g}, outside "
+                        f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]")
+    on_dem = warp_to_dem(values[0], transform, crs, dem)
+    if np.isnan(on_dem[np.isfinite(dem.elevation_m)]).any():
+        raise UserError(f"{path}: the {what} raster does not cover the whole DEM")
+    return on_dem
+
+
+def cell_latitudes_deg(dem: Dem) -> np.ndarray:
+    """Geographic latitude [°] of every cell centre (for astronomical daylength)."""
+    rows, cols = dem.shape
+    c, r = np.meshgrid(np.arange(cols) + 0.5, np.arange(rows) + 0.5)
+    xs, ys = rasterio.transform.xy(dem.transform, r.ravel(), c.ravel(), offset="ul")
+    xs = np.asarray(xs) + dem.transform.a * 0.5
+    ys = np.asarray(ys) + dem.transform.e * 0.5
+    _, lat = rasterio.warp.transform(dem.crs, "EPSG:4326", xs, ys)
+    return np.asarray(lat, dtype="float32").reshape(rows, cols)
+
+
+def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
+    """Whole-DEM terrain (never per tile), latitude, optional vegetation rasters and the climate."""
+    from .climate import load_climate
+    from .model.eemt import ModelParameters
+    from .terrain import compute_terrain
+
+    try:
+        params = ModelParameters.from_mapping(spec.model_parameters)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"model_parameters: {exc}") from None
+    try:
+        terrain = compute_terrain(dem.elevation_m, dem.cell_size_m, params.tan_beta_min)
+    except ValueError as exc:
+        raise UserError(f"{spec.dem}: {exc}") from None
+    ndvi = _raster_on_dem(spec.ndvi, dem, "NDVI", -1.0, 1.0) if spec.ndvi else None
+    canopy = _raster_on_dem(spec.canopy_height, dem, "canopy height", 0.0, None) if spec.canopy_height else None
+    climates = load_climate(spec.climate, dem, years=spec.years, station_elevation_m=spec.station_elevation_m,
+                            lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km, lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km,
+                            cache_dir=spec.cache_dir)
+    latitude = cell_latitudes_deg(dem)
+    latitude[~np.isfinite(dem.elevation_m)] = np.nan
+    return EemtInputs(terrain, latitude, ndvi, canopy, climates)
 
 
 @dataclass
@@ -155,7 +285,9 @@ def plan(spec: JobSpec) -> Plan:
     halo_m = spec.halo_m if spec.halo_m is not None else auto_halo_m(dem)
     tiles = make_tiles(dem, spec.tile_size_cells, halo_m)
     months = months_of(spec.days)
-    files = [tile_files(t, list(months), spec.keep_daily) for t in tiles]
+    eemt = prepare_eemt(spec, dem) if spec.climate else None
+    years = [str(c.year) for c in eemt.climates] if eemt else []
+    files = [tile_files(t, list(months), spec.keep_daily, years) for t in tiles]
     n_az = round(360 / spec.horizon_step_deg)
     job = {
         "eemt_flow_job": 1,
@@ -175,7 +307,8 @@ def plan(spec: JobSpec) -> Plan:
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",
         "months": {f"{m:02d}": days for m, days in months.items()},
         "tiles": [dict(t.to_dict(), files=f) for t, f in zip(tiles, files)],
-        "results": result_files(months, spec.keep_daily),
+        "results": result_files(months, spec.keep_daily, spec.model_names, years),
+        "eemt": eemt.metadata(spec) if eemt else None,
         "software": software_versions(),
     }
 
@@ -186,6 +319,11 @@ def plan(spec: JobSpec) -> Plan:
         write_geotiff(staging / DEM_INPUT, dem.elevation_m, dem.transform, dem.crs)
         for tile, f in zip(tiles, files):
             stage_tile(dem, tile, staging / f["dem"])
+            if eemt:
+                eemt.stage(tile, f, staging, dem)
+        if eemt:
+            write_geotiff(staging / WHOLE_TERRAIN, np.stack([getattr(eemt.terrain, n) for n in TERRAIN_RESULTS]),
+                          dem.transform, dem.crs, descriptions=list(TERRAIN_RESULTS))
         (staging / WORKFLOW_FILE).write_text(render_workflow(spec, job, files, n_az))
         (staging / JOB_FILE).write_text(json.dumps(job, indent=2))
         if workdir.exists():
@@ -221,8 +359,10 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         engine=spec.engine,
         keep_daily=spec.keep_daily,
         months=months,
+        years=(job["eemt"] or {}).get("years", []),
         resources=_resources(max_cells, n_azimuths, max_days),
         reduce_outputs=job["results"],
         dem_input=DEM_INPUT,
+        whole_terrain=WHOLE_TERRAIN,
         eemt_command="eemt-flow",
     )

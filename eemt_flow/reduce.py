@@ -24,10 +24,6 @@ UNITS = {
 }
 
 
-def _tile_of(entry: dict) -> Tile:
-    return Tile(**{k: entry[k] for k in Tile.__dataclass_fields__})
-
-
 def _read(path: Path) -> np.ndarray:
     with rasterio.open(path) as src:
         return src.read(masked=True).astype("float32").filled(np.nan)
@@ -41,14 +37,19 @@ def _stats(a: np.ndarray) -> dict:
             "std": float(v.std())}
 
 
-def mosaic(job: dict, workdir: Path, file_key: str, month: int, n_bands: int) -> np.ndarray:
-    """Place the core of every tile's ``file_key`` file for ``month`` into a DEM-sized stack."""
+def mosaic(job: dict, workdir: Path, file_key: str, key: str, n_bands: int) -> np.ndarray:
+    """Place the core of every tile's ``file_key`` file (month or year ``key``) into a DEM-sized stack.
+
+    Files of the halo window are cropped to the core; files of the core only are placed as they are.
+    """
     grid = job["grid"]
     out = np.full((n_bands, grid["height"], grid["width"]), np.nan, dtype="float32")
     for entry in job["tiles"]:
-        tile = _tile_of(entry)
-        data = _read(workdir / entry["files"][file_key][str(month)])  # JSON keys are strings
-        out[:, tile.row : tile.row + tile.height, tile.col : tile.col + tile.width] = crop_core(tile, data)
+        tile = Tile.from_dict(entry)
+        data = _read(workdir / entry["files"][file_key][str(key)])  # JSON keys are strings
+        if data.shape[-2:] != (tile.height, tile.width):
+            data = crop_core(tile, data)
+        out[:, tile.row : tile.row + tile.height, tile.col : tile.col + tile.width] = data
     return out
 
 
@@ -84,6 +85,8 @@ def reduce_job(workdir: Path) -> dict:
                                   transform, crs, cog=True)
     total_glob[dem_nodata] = np.nan
 
+    eemt_stats = reduce_eemt(job, workdir, transform, crs, dem_nodata) if job.get("eemt") else None
+
     summary = {
         "eemt_flow_summary": 1,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -98,6 +101,8 @@ def reduce_job(workdir: Path) -> dict:
         "shadows": "r.horizon maps (negative angles clamped at 0), search distance = halo; not r.sun's internal search",
         "months": month_stats,
         "total_glob_rad_wh_m2": _stats(total_glob),
+        "eemt": dict(job["eemt"], units="MJ m-2 yr-1 (annual), MJ m-2 month-1 (monthly)", statistics=eemt_stats)
+        if eemt_stats is not None else None,
         "software": job["software"],
     }
     (results / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -105,6 +110,42 @@ def reduce_job(workdir: Path) -> dict:
                   title=f"Global radiation, sum of {sum(len(d) for d in job['months'].values())} day(s)",
                   label="kWh m⁻²")
     return summary
+
+
+def reduce_eemt(job: dict, workdir: Path, transform, crs, dem_nodata: np.ndarray) -> dict:
+    """Mosaic the EEMT tiles: annual and monthly maps per model and year, means, terrain, PNGs."""
+    from .plan import TERRAIN_RESULTS, WHOLE_TERRAIN
+    from .tasks import eemt_bands
+
+    results = workdir / "results"
+    for name, band in zip(TERRAIN_RESULTS, _read(workdir / WHOLE_TERRAIN)):
+        write_geotiff(results / "terrain" / f"{name}.tif", band, transform, crs, cog=True)
+    meta = job["eemt"]
+    models, years = meta["models"], meta["years"]
+    per_model = len(eemt_bands(models[0]))
+    stats: dict = {}
+    for year in years:
+        stack = mosaic(job, workdir, "eemt", year, per_model * len(models))
+        stack[:, dem_nodata] = np.nan
+        for k, model in enumerate(models):
+            block = dict(zip(eemt_bands(model), stack[k * per_model : (k + 1) * per_model]))
+            for q in ("EEMT", "E_PPT", "E_BIO"):
+                write_geotiff(results / "eemt" / f"{q}_{model}_{year}.tif", block[f"{q}_{model}"], transform, crs,
+                              cog=True)
+                stats.setdefault(model, {}).setdefault(year, {})[q] = _stats(block[f"{q}_{model}"])
+            for q in ("E_PPT", "E_BIO"):
+                for m in range(1, 13):
+                    write_geotiff(results / "eemt" / "monthly" / f"{q}_{model}_{year}_{m:02d}.tif",
+                                  block[f"{q}_{model}_m{m:02d}"], transform, crs, cog=True)
+            quicklook_png(block[f"EEMT_{model}"], results / "eemt" / f"EEMT_{model}_{year}.png",
+                          title=f"EEMT-{model.replace('_', '-')} {year}", label="EEMT [MJ m⁻² yr⁻¹]")
+    if len(years) > 1:
+        for model in models:
+            maps = [_read(results / "eemt" / f"EEMT_{model}_{y}.tif")[0] for y in years]
+            mean = np.mean(maps, axis=0)
+            write_geotiff(results / "eemt" / f"EEMT_{model}_mean.tif", mean, transform, crs, cog=True)
+            stats[model]["mean"] = {"EEMT": _stats(mean)}
+    return stats
 
 
 def quicklook_png(array: np.ndarray, path: Path, *, title: str, label: str) -> None:

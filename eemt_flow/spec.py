@@ -34,9 +34,17 @@ AUTO_HALO_MAX_M = 10_000.0
 DEFAULT_WQ_PORT = 9123
 
 Executor = Literal["local", "wq", "slurm", "condor", "sge"]
+#: EEMT model variants (EEMT-SPEC §4-6) and their names in output files.
+MODEL_NAMES = {"trad": "TRAD", "topo": "TOPO", "topo-veg": "TOPO_VEG"}
 Engine = Literal["grass"]
 
 DAYS_PER_YEAR = 365
+
+
+def _month_of(doy: int) -> int:
+    from .model.calendar import month_of_doy
+
+    return int(month_of_doy(doy))
 
 
 def parse_days(text: str | int | list) -> list[int]:
@@ -101,6 +109,17 @@ class JobSpec(BaseModel):
     port: int = DEFAULT_WQ_PORT
     password_file: Path | None = None
     batch_options: str | None = None
+    # EEMT (EEMT-SPEC §2-6); without a climate source the job computes solar radiation only.
+    climate: str | None = None
+    models: list[str] = Field(default_factory=lambda: ["trad", "topo"])
+    years: list[int] | None = None
+    station_elevation_m: float | None = None
+    lapse_tmin_c_per_km: float | list[float] = 6.49
+    lapse_tmax_c_per_km: float | list[float] = 6.49
+    ndvi: Path | None = None
+    canopy_height: Path | None = None
+    model_parameters: dict[str, float | str | bool] = Field(default_factory=dict)
+    cache_dir: Path | None = None
 
     @field_validator("days", mode="before")
     @classmethod
@@ -165,11 +184,63 @@ class JobSpec(BaseModel):
             raise ValueError("give the target CRS as EPSG:XXXX, e.g. EPSG:32613 (UTM 13N)")
         return v.strip().upper()
 
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, v):
+        items = [m.strip().lower() for m in (v.split(",") if isinstance(v, str) else v) if str(m).strip()]
+        unknown = [m for m in items if m not in MODEL_NAMES]
+        if unknown or not items:
+            raise ValueError(f"'{','.join(unknown) or v}': choose from {', '.join(MODEL_NAMES)} (e.g. trad,topo)")
+        return list(dict.fromkeys(items))
+
+    @field_validator("years", mode="before")
+    @classmethod
+    def _years(cls, v):
+        if v is None or isinstance(v, list):
+            return v
+        years = set()
+        for item in str(v).split(","):
+            m = re.fullmatch(r"\s*(\d{4})(?:-(\d{4}))?\s*", item)
+            if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+                raise ValueError(f"'{item}' is not a year or a range of years (e.g. 2018-2020)")
+            years.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+        return sorted(years)
+
+    @field_validator("lapse_tmin_c_per_km", "lapse_tmax_c_per_km", mode="before")
+    @classmethod
+    def _lapse(cls, v):
+        if isinstance(v, str):
+            try:
+                values = [float(x) for x in v.split(",")]
+            except ValueError:
+                raise ValueError(f"'{v}' is not a number or 12 comma-separated numbers (°C per km)") from None
+            v = values[0] if len(values) == 1 else values
+        if isinstance(v, list) and len(v) != 12:
+            raise ValueError(f"give one lapse rate or 12 (Jan..Dec), not {len(v)}")
+        return v
+
     @model_validator(mode="after")
     def _executor(self):
         if self.batch_options and self.executor == "local":
-            raise ValueError("batch options apply to slurm, condor, sge or wq executors, not local")
+            raise ValueError("--batch-options applies to the slurm, condor, sge or wq executors, not local")
         return self
+
+    @model_validator(mode="after")
+    def _eemt(self):
+        if self.climate is None:
+            return self
+        if "topo-veg" in self.models and (self.ndvi is None or self.canopy_height is None):
+            raise ValueError("the topo-veg model needs both --ndvi and --canopy-height rasters on the DEM grid")
+        missing = sorted(set(range(1, 13)) - {_month_of(d) for d in self.days})
+        if missing:
+            raise ValueError(f"EEMT needs radiation for every month; --days misses month(s) "
+                             f"{', '.join(map(str, missing))} (use 1-365, or e.g. one day per month)")
+        return self
+
+    @property
+    def model_names(self) -> list[str]:
+        """Output names of the selected models (TRAD, TOPO, TOPO_VEG)."""
+        return [MODEL_NAMES[m] for m in self.models] if self.climate else []
 
     @property
     def step_hours(self) -> float:
@@ -179,11 +250,14 @@ class JobSpec(BaseModel):
     def to_yaml_dict(self) -> dict:
         d = self.model_dump(mode="json")
         d["days"] = format_days(self.days)
+        d["models"] = ",".join(self.models)
         return d
 
 
 #: Names accepted in YAML job files besides the field names (flag spellings).
-YAML_ALIASES = {"tile_size": "tile_size_cells", "halo": "halo_m", "horizon_step": "horizon_step_deg"}
+YAML_ALIASES = {"tile_size": "tile_size_cells", "halo": "halo_m", "horizon_step": "horizon_step_deg",
+                "model": "models", "station_elevation": "station_elevation_m", "lapse_tmin": "lapse_tmin_c_per_km",
+                "lapse_tmax": "lapse_tmax_c_per_km"}
 
 
 def load_yaml(path: Path) -> dict:
@@ -205,7 +279,7 @@ def load_yaml(path: Path) -> dict:
         key = str(key).replace("-", "_")
         out[YAML_ALIASES.get(key, key)] = value
     base = Path(path).resolve().parent
-    for key in ("dem", "workdir", "password_file"):
+    for key in ("dem", "workdir", "password_file", "ndvi", "canopy_height", "cache_dir"):
         if out.get(key) is not None and not Path(out[key]).is_absolute():
             out[key] = str(base / out[key])
     return out
@@ -223,5 +297,7 @@ def build_spec(values: dict) -> JobSpec:
             msg = "unknown option"
         if err["type"] == "missing":
             msg = "is required" + (" (give --dem FILE)" if field == "dem" else "")
+        if not err["loc"]:  # a check across options; its message names them
+            raise UserError(msg) from None
         flag = "--" + {v: k for k, v in YAML_ALIASES.items()}.get(field, field).replace("_", "-")
         raise UserError(f"{flag}: {msg}") from None

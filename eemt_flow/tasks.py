@@ -13,6 +13,7 @@ import rasterio
 
 from .dem import write_geotiff
 from .solar import grass
+from .tiles import Tile, crop_core
 
 #: Band names of a tile's monthly solar file (sums over the month's requested days).
 MONTHLY_BANDS = ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "insol_time_h")
@@ -42,3 +43,73 @@ def solar_task(dem: Path, terrain: Path, horizons: Path, days: list[int], *, ste
         write_geotiff(daily_out, stack, transform, crs, descriptions=names)
     sums = np.stack([daily[k].sum(axis=0, dtype="float64") for k in DAILY_KEYS])
     write_geotiff(out, sums, transform, crs, descriptions=list(MONTHLY_BANDS))
+
+
+def _read_stack(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(masked=True).astype("float64").filled(np.nan)
+
+
+def eemt_bands(model: str) -> list[str]:
+    """Band names of one model's block in a tile's EEMT file [MJ m-2 per year or month]."""
+    return ([f"EEMT_{model}", f"E_PPT_{model}", f"E_BIO_{model}"]
+            + [f"E_PPT_{model}_m{m:02d}" for m in range(1, 13)] + [f"E_BIO_{model}_m{m:02d}" for m in range(1, 13)])
+
+
+def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
+    """EEMT of one tile and one climate year, for every selected model (EEMT-SPEC §4-6).
+
+    Reads the tile's static layers, the year's monthly climate and the 12 monthly solar
+    sums; writes annual EEMT, E_PPT, E_BIO and the monthly E_PPT and E_BIO [MJ m⁻²].
+    """
+    import json
+
+    from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
+    from .model.eemt import ModelParameters, annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
+    from .plan import CLIMATE_VARIABLES, STATIC_BANDS
+
+    job = json.loads(Path(job_file).read_text())
+    meta = job["eemt"]
+    entry = next(t for t in job["tiles"] if t["name"] == tile_name)
+    files = entry["files"]
+    params = ModelParameters.from_mapping(meta["model_parameters"])
+    days_in_month = next(c["days_in_month"] for c in meta["climate"] if c["year"] == year)
+
+    static = dict(zip(STATIC_BANDS, _read_stack(files["static"])))
+    climate = _read_stack(files["climate"][year]).reshape(len(CLIMATE_VARIABLES), 12, *static["alpha"].shape)
+    tmin, tmax, prcp, vp = climate
+    tile = Tile.from_dict(entry)
+    results = {model: [] for model in meta["models"]}
+    for month in range(1, 13):
+        solar = crop_core(tile, _read_stack(files["solar"][str(month)]))
+        n_requested = len(job["months"][f"{month:02d}"])
+        # Sums over the requested days scaled to the whole solar month (mean day x days); S_i is unaffected.
+        scale = solar_days_in_month(month) / n_requested
+        s_topo, s_flat = solar[0] * scale, solar[1] * scale
+        i, dm = month - 1, days_in_month[month - 1]
+        for model in meta["models"]:
+            if model == "TRAD":
+                r = eemt_trad_month(tmin[i], tmax[i], prcp[i], monthly_mean_daylength_h(static["latitude_deg"], month),
+                                    dm, params=params)
+            elif model == "TOPO":
+                r = eemt_topo_month(tmin[i], tmax[i], prcp[i], vp[i], static["elevation_m"], s_topo, s_flat,
+                                    static["alpha"], static["northness"], month, dm, params=params)
+            else:
+                r = eemt_topo_veg_month(tmin[i], tmax[i], prcp[i], vp[i], static["elevation_m"], s_topo, s_flat,
+                                        static["alpha"], static["ndvi"], static["canopy_height_m"], month, dm,
+                                        params=params)
+            results[model].append(r)
+    bands, names = [], []
+    for model, months in results.items():
+        annual = annual_eemt_mj(months)
+        shape = static["alpha"].shape
+        bands += [np.broadcast_to(annual.eemt_mj_m2, shape), np.broadcast_to(annual.e_ppt_mj_m2, shape),
+                  np.broadcast_to(annual.e_bio_mj_m2, shape)]
+        bands += [np.broadcast_to(np.asarray(r.e_ppt_j_m2) / 1e6, shape) for r in months]
+        bands += [np.broadcast_to(np.asarray(r.e_bio_j_m2) / 1e6, shape) for r in months]
+        names += eemt_bands(model)
+    with rasterio.open(files["static"]) as src:
+        transform, crs = src.transform, src.crs
+    stack = np.stack(bands).astype("float32")
+    stack[:, ~np.isfinite(static["elevation_m"])] = np.nan
+    write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)

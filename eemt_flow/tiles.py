@@ -51,6 +51,11 @@ class Tile:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, entry: dict) -> "Tile":
+        """The tile of a job.json entry (extra keys, such as its files, are ignored)."""
+        return cls(**{k: entry[k] for k in cls.__dataclass_fields__})
+
 
 def halo_cells(halo_m: float, cell_size_m: float) -> int:
     """Cells needed to hold ``halo_m`` metres, at least 1 (slope and aspect need a neighbour)."""
