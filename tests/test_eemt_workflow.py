@@ -1,0 +1,150 @@
+"""EEMT end to end through the real workflow (GRASS r.sun, makeflow), against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from conftest import REPO, read_raster, relative_difference, run_cli
+
+ONE_DAY_PER_MONTH = "15,46,74,105,135,166,196,227,258,288,319,349"
+FAST = ["--days", ONE_DAY_PER_MONTH, "--horizon-step", "10", "--halo", "300", "--quiet"]
+
+
+def _station_csv(path, tmin, tmax, prcp, vp):
+    rows = "\n".join(f"{m},{tmin},{tmax},{prcp},{vp}" for m in range(1, 13))
+    path.write_text("month,tmin_c,tmax_c,prcp_mm,vp_pa\n" + rows + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def flat_equator_run(tmp_path_factory):
+    """A flat 20 x 20 DEM at 2000 m on the equator (UTM 31N, northing 600 m: latitude ≈ 0.003-0.005°)."""
+    tmp = tmp_path_factory.mktemp("flat")
+    dem = tmp / "flat.tif"
+    with rasterio.open(dem, "w", driver="GTiff", width=20, height=20, count=1, dtype="float32", crs="EPSG:32631",
+                       transform=from_origin(500000, 600, 30, 30), nodata=float("nan")) as dst:
+        dst.write(np.full((1, 20, 20), 2000.0, dtype="float32"))
+    csv = _station_csv(tmp / "normals.csv", 5.0, 15.0, 100.0, 800.0)
+    work = tmp / "work"
+    run_cli("run", "--dem", dem, "--workdir", work, "--climate", f"station:{csv}", "--station-elevation", "2000",
+            "--tile-size", "1000", *FAST)
+    return work
+
+
+def test_flat_trad_uniform_and_hand_computed(flat_equator_run):
+    # Every month: Tmin 5, Tmax 15 -> T = 10 °C; P = 100 mm; station at the DEM's 2000 m (no lapse).
+    # On the equator the astronomical daylength is 12 h every day (ω_s = arccos(-tan 0 · tan δ) = π/2).
+    # e°(10) = 0.6108·exp(17.27·10/247.3) = 1.2279626 kPa
+    # Hamon: 29.8·12·1.2279626/(10 + 273.2) = 1.5505630 mm/day; over 365 days 565.95548 mm (< P every month)
+    # Peff = F = 1200 − 565.95548 = 634.04452 mm/yr
+    # E_PPT = 4186·634.04452·10 = 26.541103 MJ m-2 yr-1
+    # NPP = 3000/(1 + exp(1.315 − 0.119·10)) = 3000/(1 + exp(0.125)) = 1406.3719 g m-2 yr-1 (P > PET every month)
+    # E_BIO = 1406.3719/1000·22e6 J = 30.940181 MJ m-2 yr-1
+    # EEMT_TRAD = 26.541103 + 30.940181 = 57.481285 MJ m-2 yr-1
+    eemt = read_raster(flat_equator_run / "results/eemt/EEMT_TRAD_normals.tif")
+    e_ppt = read_raster(flat_equator_run / "results/eemt/E_PPT_TRAD_normals.tif")
+    e_bio = read_raster(flat_equator_run / "results/eemt/E_BIO_TRAD_normals.tif")
+    assert np.isfinite(eemt).all()
+    np.testing.assert_allclose(e_ppt, 26.541103, rtol=2e-4)
+    np.testing.assert_allclose(e_bio, 30.940181, rtol=1e-5)
+    np.testing.assert_allclose(eemt, 57.481285, rtol=1e-4)
+    assert eemt.max() - eemt.min() < 1e-3  # uniform
+
+
+def test_flat_topo_bio_and_alpha(flat_equator_run):
+    # NPP_TOPO = max(0.39·2000 + 346·0 − 187, 100) = 593 g m-2 yr-1 (flat: northness 0)
+    # E_BIO = 593/1000·22e6 J = 13.046 MJ m-2 yr-1, the same in every cell
+    e_bio = read_raster(flat_equator_run / "results/eemt/E_BIO_TOPO_normals.tif")
+    np.testing.assert_allclose(e_bio, 13.046, rtol=1e-5)
+    # α = λ / mean(λ) over the whole DEM: Σα = N valid cells (400)
+    alpha = read_raster(flat_equator_run / "results/terrain/alpha.tif")
+    assert alpha.sum() == pytest.approx(400, rel=1e-5)
+    e_ppt = read_raster(flat_equator_run / "results/eemt/E_PPT_TOPO_normals.tif")
+    assert np.isfinite(e_ppt).all() and (e_ppt >= 0).all()
+
+
+def test_monthly_components_sum_to_annual(flat_equator_run):
+    for model in ("TRAD", "TOPO"):
+        annual = read_raster(flat_equator_run / f"results/eemt/E_PPT_{model}_normals.tif")
+        months = sum(read_raster(flat_equator_run / f"results/eemt/monthly/E_PPT_{model}_normals_{m:02d}.tif")
+                     for m in range(1, 13))
+        np.testing.assert_allclose(months, annual, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def example_runs(example_dem, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eemt-tiling")
+    csv = REPO / "examples" / "station_normals.csv"
+    runs = {}
+    for name, size in (("tiled", 60), ("untiled", 1000)):
+        runs[name] = tmp / name
+        run_cli("run", "--dem", example_dem, "--workdir", runs[name], "--climate", f"station:{csv}",
+                "--station-elevation", "2300", "--tile-size", size, *FAST)
+    return runs
+
+
+@pytest.mark.parametrize("name", ["EEMT_TRAD", "EEMT_TOPO", "E_PPT_TOPO", "E_BIO_TOPO"])
+def test_eemt_tiled_equals_untiled(example_runs, example_dem, name):
+    tiled = read_raster(example_runs["tiled"] / f"results/eemt/{name}_normals.tif")
+    untiled = read_raster(example_runs["untiled"] / f"results/eemt/{name}_normals.tif")
+    dem = read_raster(example_dem)
+    # nodata exactly where the DEM has none; no NaN elsewhere
+    np.testing.assert_array_equal(np.isnan(tiled), np.isnan(dem))
+    np.testing.assert_array_equal(np.isnan(untiled), np.isnan(dem))
+    rel = relative_difference(tiled, untiled, floor=1e-3)
+    assert rel.max() <= 0.005, rel.max()
+
+
+def test_eemt_invariants(example_runs):
+    work = example_runs["tiled"]
+    for model in ("TRAD", "TOPO"):
+        eemt = read_raster(work / f"results/eemt/EEMT_{model}_normals.tif")
+        assert np.nanmin(eemt) >= 0
+    # E_PPT = 0 in frozen months: the example station's January mean is (−11.5 + 3.5)/2 = −4 °C at 2300 m and
+    # colder above (the example DEM lies at 2200-2900 m), so every cell has T ≤ 0 in January.
+    jan = read_raster(work / "results/eemt/monthly/E_PPT_TRAD_normals_01.tif")
+    assert np.nanmax(jan) == 0.0
+    jan_topo = read_raster(work / "results/eemt/monthly/E_PPT_TOPO_normals_01.tif")
+    assert np.nanmax(jan_topo) == 0.0
+    summary = json.loads((work / "results/summary.json").read_text())
+    meta = summary["eemt"]
+    assert meta["models"] == ["TRAD", "TOPO"]
+    assert meta["model_parameters"]["c_w_j_kg_k"] == 4186
+    assert any("Santa Catalina" in note for note in meta["notes"])
+    assert meta["climate"][0]["days_in_month"] == [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+
+def test_mcn_station_end_to_end(mcn_dem, tmp_path):
+    csv = REPO / "examples" / "station_normals.csv"
+    work = tmp_path / "work"
+    proc = run_cli("run", "--dem", mcn_dem, "--workdir", work, "--climate", f"station:{csv}",
+                   "--station-elevation", "2300", "--tile-size", "1000", *FAST[:-1])
+    assert str(work / "results" / "summary.json") in proc.stdout
+    dem = read_raster(mcn_dem)
+    for model in ("TRAD", "TOPO"):
+        eemt = read_raster(work / f"results/eemt/EEMT_{model}_normals.tif")
+        np.testing.assert_array_equal(np.isnan(eemt), np.isnan(dem))
+        # semi-arid montane climate: EEMT of order 10-100 MJ m-2 yr-1 (VZJ 2015 Fig. 6 range)
+        assert 1 < np.nanmean(eemt) < 100
+    assert (work / "results/eemt/EEMT_TOPO_normals.png").stat().st_size > 10_000
+
+
+def test_climate_errors_are_one_line(example_dem, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("month,tmin_c,tmax_c,prcp_mm,vp_pa\n1,0,10,-5,300\n")
+    proc = run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "w", "--climate", f"station:{bad}",
+                   "--station-elevation", "2300", "--days", ONE_DAY_PER_MONTH, check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "bad.csv" in proc.stderr
+    assert not (tmp_path / "w").exists()
+    proc = run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "w", "--climate", "station:x.csv",
+                   "--days", "172", check=False)
+    assert proc.returncode == 2 and "--days misses month(s)" in proc.stderr
+    proc = run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "w", "--climate", "station:x.csv",
+                   "--model", "topo-veg", "--days", ONE_DAY_PER_MONTH, check=False)
+    assert proc.returncode == 2 and "--ndvi and --canopy-height" in proc.stderr
