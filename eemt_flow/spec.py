@@ -282,6 +282,9 @@ def load_yaml(path: Path) -> dict:
     for key in ("dem", "workdir", "password_file", "ndvi", "canopy_height", "cache_dir"):
         if out.get(key) is not None and not Path(out[key]).is_absolute():
             out[key] = str(base / out[key])
+    kind, sep, rest = str(out.get("climate") or "").partition(":")
+    if sep and rest and not Path(rest).expanduser().is_absolute():
+        out["climate"] = f"{kind}:{base / rest}"
     return out
 
 
