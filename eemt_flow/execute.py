@@ -49,9 +49,7 @@ class Progress:
 
 
 def count_rules(workdir: Path) -> int:
-    job = json.loads((Path(workdir) / JOB_FILE).read_text())
-    years = len((job.get("eemt") or {}).get("years", []))
-    return len(job["tiles"]) * (1 + len(job["months"]) + years) + 1
+    return json.loads((Path(workdir) / JOB_FILE).read_text())["n_rules"]
 
 
 def read_progress(workdir: Path) -> Progress:

@@ -19,8 +19,6 @@ from .errors import UserError
 DEFAULT_STEP_MINUTES = 15.0
 #: Longest time step accepted [minutes] (EEMT-SPEC §7: reject values above 1 h).
 MAX_STEP_MINUTES = 60.0
-#: Default horizon azimuth step [degrees] for r.horizon (EEMT-SPEC §7: 1°).
-DEFAULT_HORIZON_STEP_DEG = 1.0
 #: Default tile edge [cells] (core only; the halo comes on top).
 DEFAULT_TILE_SIZE_CELLS = 500
 #: Largest DEM accepted by default [cells]; raise it with --max-cells.
@@ -36,7 +34,11 @@ DEFAULT_WQ_PORT = 9123
 Executor = Literal["local", "wq", "slurm", "condor", "sge"]
 #: EEMT model variants (EEMT-SPEC §4-6) and their names in output files.
 MODEL_NAMES = {"trad": "TRAD", "topo": "TOPO", "topo-veg": "TOPO_VEG"}
-Engine = Literal["grass"]
+Engine = Literal["fast", "grass"]
+#: Default horizon azimuth step [degrees] per engine: 1° as r.horizon is run for r.sun; the
+#: fast engine interpolates between 720 azimuths (0.5°) to stay within 1 % of r.sun.
+DEFAULT_HORIZON_STEP_DEG_BY_ENGINE = {"grass": 1.0, "fast": 0.5}
+DEFAULT_HORIZON_STEP_DEG = DEFAULT_HORIZON_STEP_DEG_BY_ENGINE["grass"]
 
 DAYS_PER_YEAR = 365
 
@@ -99,11 +101,12 @@ class JobSpec(BaseModel):
     albedo: float = 0.2
     tile_size_cells: int = DEFAULT_TILE_SIZE_CELLS
     halo_m: float | None = None  # None: automatic, relief / tan(5°), capped
-    horizon_step_deg: float = DEFAULT_HORIZON_STEP_DEG
+    horizon_step_deg: float | None = None  # None: the engine's default
     keep_daily: bool = False
     reproject: str | None = None
     max_cells: int = DEFAULT_MAX_CELLS
     engine: Engine = "grass"
+    threads_per_task: int | None = None  # fast engine: threads (and declared CORES) per task
     executor: Executor = "local"
     jobs: int | None = None  # local executor: concurrent tasks; None = one per core
     port: int = DEFAULT_WQ_PORT
@@ -164,6 +167,8 @@ class JobSpec(BaseModel):
     @field_validator("horizon_step_deg")
     @classmethod
     def _hstep(cls, v):
+        if v is None:
+            return v
         if not (0 < v <= 45) or abs(360 / v - round(360 / v)) > 1e-9:
             raise ValueError("horizon step must divide 360 degrees (e.g. 1, 2, 5) and be at most 45")
         return v
@@ -218,6 +223,12 @@ class JobSpec(BaseModel):
         if isinstance(v, list) and len(v) != 12:
             raise ValueError(f"give one lapse rate or 12 (Jan..Dec), not {len(v)}")
         return v
+
+    @model_validator(mode="after")
+    def _engine_defaults(self):
+        if self.horizon_step_deg is None:
+            self.horizon_step_deg = DEFAULT_HORIZON_STEP_DEG_BY_ENGINE[self.engine]
+        return self
 
     @model_validator(mode="after")
     def _executor(self):
