@@ -1,7 +1,8 @@
 """The web service over real HTTP: a real ``eemt-flow serve`` (uvicorn) subprocess, real jobs.
 
-Jobs are kept tiny (the example DEM, one day, 10° horizon step, 60-cell tiles, 300 m halo)
-so the whole file stays within a few minutes on two cores.
+Jobs are kept tiny (the example DEM, one day, 10° horizon step, 60-cell tiles, 300 m halo;
+the EEMT job: a 40 x 40 DEM, one day per month, station normals) so the whole file stays
+within a few minutes on two cores.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ import numpy as np
 import pytest
 import rasterio
 
-from conftest import EEMT, free_port, read_raster, run_cli
+from conftest import EEMT, REPO, free_port, read_raster, run_cli
 from eemt_flow.web.runner import DataDir
 
 FAST = {"days": "172", "tile_size_cells": 60, "halo_m": 300, "horizon_step_deg": 10}
+ONE_DAY_PER_MONTH = "15,46,74,105,135,166,196,227,258,288,319,349"
+#: A tiny EEMT job: station normals, one day per month (EEMT needs every month), coarse horizons.
+EEMT_FAST = {"days": ONE_DAY_PER_MONTH, "horizon_step_deg": 10, "halo_m": 300, "climate": "station",
+             "models": ["trad", "topo"], "station_elevation_m": 2300}
+STATION_CSV = REPO / "examples" / "station_normals.csv"
 FINISHED = {"succeeded", "failed", "cancelled"}
 
 
@@ -84,6 +90,14 @@ def submit(client: httpx.Client, dem_bytes: bytes, parameters: dict | str | None
         data["parameters"] = parameters if isinstance(parameters, str) else json.dumps(parameters)
     return client.post("/api/jobs", files={"dem": (filename, dem_bytes, "image/tiff")}, data=data,
                        headers=headers or {})
+
+
+def submit_with_csv(client: httpx.Client, dem_bytes: bytes, parameters: dict, csv: bytes | None = None, *,
+                    csv_name: str = "normals.csv") -> httpx.Response:
+    files = {"dem": ("dem.tif", dem_bytes, "image/tiff")}
+    if csv is not None:
+        files["climate_csv"] = (csv_name, csv, "text/csv")
+    return client.post("/api/jobs", files=files, data={"parameters": json.dumps(parameters)})
 
 
 def wait_for(client: httpx.Client, job_id: str, predicate, timeout_s: float = 240.0) -> dict:
@@ -172,6 +186,121 @@ def test_full_job_from_upload_to_geotiff(server, dem_bytes, example_dem, tmp_pat
         assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/results.zip", "/health",
                 "/metrics"} <= set(schema["paths"])
         assert "JobDetail" in schema["components"]["schemas"]
+
+
+@pytest.fixture(scope="module")
+def small_dem(tmp_path_factory) -> Path:
+    """The example DEM at 40 x 40 cells (with its nodata corner)."""
+    path = tmp_path_factory.mktemp("small-dem") / "example_dem_40.tif"
+    run_cli("example-dem", "--size", "40", path)
+    return path
+
+
+def test_eemt_job_with_station_csv(server, small_dem, tmp_path):
+    """EEMT through HTTP: DEM + station normals CSV in, EEMT GeoTIFFs and maps out (the same path as the CLI)."""
+    with server.client() as client:
+        r = submit_with_csv(client, small_dem.read_bytes(), EEMT_FAST, STATION_CSV.read_bytes(),
+                            csv_name="station_normals.csv")
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        # The CSV is kept under a server-generated name beside the DEM upload.
+        assert (server.data_dir / "uploads" / f"{job_id}.station.csv").read_bytes() == STATION_CSV.read_bytes()
+
+        job = wait_for(client, job_id, lambda j: j["state"] in FINISHED, timeout_s=300)
+        assert job["state"] == "succeeded", job
+        params = job["parameters"]
+        assert params["climate"] == "station" and params["models"] == ["trad", "topo"]
+        assert params["station_elevation_m"] == 2300 and params["days"] == ONE_DAY_PER_MONTH
+        names = {r["name"] for r in job["results"]}
+        expected = {f"eemt/{q}_{m}_normals.tif" for q in ("EEMT", "E_PPT", "E_BIO") for m in ("TRAD", "TOPO")}
+        expected |= {"eemt/EEMT_TRAD_normals.png", "eemt/EEMT_TOPO_normals.png", "terrain/alpha.tif",
+                     "eemt/monthly/E_PPT_TOPO_normals_07.tif", "glob_rad_quicklook.png"}
+        assert expected <= names, expected - names
+        assert {g["name"] for g in job["eemt_geotiffs"]} == {f"eemt/{q}_{m}_normals.tif" for q in ("EEMT", "E_PPT", "E_BIO")
+                                                             for m in ("TRAD", "TOPO")}
+        maps = {m["name"]: m for m in job["eemt_maps"]}
+        assert set(maps) == {"eemt/EEMT_TRAD_normals.png", "eemt/EEMT_TOPO_normals.png"}
+        assert "EEMT-TOPO" in maps["eemt/EEMT_TOPO_normals.png"]["title"]
+
+        r = client.get(f"/api/jobs/{job_id}/results/eemt/EEMT_TOPO_normals.tif")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/tiff"
+        tif = tmp_path / "EEMT_TOPO_normals.tif"
+        tif.write_bytes(r.content)
+        eemt = read_raster(tif)  # MJ m-2 yr-1
+        valid = np.isfinite(read_raster(small_dem))
+        assert eemt.shape == valid.shape and (~valid).any()
+        assert np.isfinite(eemt[valid]).all() and (eemt[valid] >= 0).all() and eemt[valid].max() > 0
+        assert np.isnan(eemt[~valid]).all()
+        with rasterio.open(tif) as src:
+            assert src.crs.to_epsg() == 32613
+
+        png = client.get(maps["eemt/EEMT_TOPO_normals.png"]["url"])
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+        page = client.get(f"/jobs/{job_id}").text
+        assert f'src="/api/jobs/{job_id}/results/eemt/EEMT_TOPO_normals.png"' in page
+        assert f'href="/api/jobs/{job_id}/results/eemt/EEMT_TRAD_normals.tif"' in page
+        assert "climate station, models trad, topo, station elevation 2300" in page
+
+        r = client.get(f"/api/jobs/{job_id}/results.zip")
+        with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+            zipped = {n.split("/results/", 1)[1] for n in zf.namelist()}
+        assert zipped == names and expected <= zipped
+
+
+def test_bad_eemt_requests_get_clear_4xx(server, small_dem):
+    data_dir = server.data_dir
+    dem = small_dem.read_bytes()
+    good_csv = STATION_CSV.read_text()
+    lines = good_csv.splitlines()
+    assert lines[5].startswith("5,")
+    lines[5] = "5,0.5,18.5,-25.0,540"  # May: negative precipitation, on line 6 of the file
+    bad_csv = ("\n".join(lines) + "\n").encode()
+    with server.client() as client:
+        jobs_before = client.get("/api/jobs").json()["jobs"]
+        csvs_before = set((data_dir / "uploads").glob("*.csv"))
+        cases = [
+            (submit_with_csv(client, dem, EEMT_FAST, bad_csv, csv_name="bad-normals.csv"), 400,
+             "bad-normals.csv line 6: prcp_mm -25 is negative"),
+            (submit_with_csv(client, dem, EEMT_FAST, b"month,tmin_c\n1,2\n"), 400, "normals.csv line 1: missing column"),
+            (submit_with_csv(client, dem, EEMT_FAST), 400, "climate_csv"),
+            (submit_with_csv(client, dem, EEMT_FAST, b""), 400, "empty"),
+            (submit_with_csv(client, dem, EEMT_FAST, b"x" * (1024 * 1024 + 10)), 413, "station CSV"),
+            (submit_with_csv(client, dem, EEMT_FAST, good_csv.encode(), csv_name="../../normals.csv"), 400,
+             "leaves its directory"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "station_elevation_m": None}, good_csv.encode()), 422,
+             "station_elevation_m"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "days": "172"}, good_csv.encode()), 422,
+             "days misses month(s) 1, 2, 3"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "models": ["topo-veg"]}, good_csv.encode()), 422,
+             "topo-veg needs NDVI and canopy-height"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "models": ["magic"]}, good_csv.encode()), 422, "models.0"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "climate": "grids:/etc"}, good_csv.encode()), 422, "climate"),
+            (submit_with_csv(client, dem, {**FAST, "models": ["topo"]}), 422, "EEMT needs a climate"),
+            (submit_with_csv(client, dem, FAST, good_csv.encode()), 400, "climate 'station'"),
+            (submit_with_csv(client, dem, {**FAST, "climate": "daymet"}), 422, "years"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "climate": "daymet", "station_elevation_m": None,
+                                           "years": "1970"}), 422, "before DAYMET begins"),
+            (submit_with_csv(client, dem, {**FAST, "cache_dir": "/tmp"}), 422, "cache_dir: unknown parameter"),
+            (submit_with_csv(client, dem, {**FAST, "model": "eemt-topo", "climate_source": "grids"}), 422, "grids"),
+        ]
+        for response, status, text in cases:
+            assert response.status_code == status, (status, text, response.text)
+            detail = response.json()["detail"]
+            assert isinstance(detail, str) and "\n" not in detail and text in detail, (text, detail)
+            assert str(data_dir) not in detail  # no server paths in messages
+        assert client.get("/api/jobs").json()["jobs"] == jobs_before
+        assert not list((data_dir / "uploads").glob(".*.part"))
+        assert set((data_dir / "uploads").glob("*.csv")) == csvs_before
+
+        # Clients of earlier versions: model/climate_source "none" still means solar radiation only.
+        r = submit(client, dem, {**FAST, "model": "eemt-topo", "climate_source": "none", "years": "2015"})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        try:
+            params = client.get(f"/api/jobs/{job_id}").json()["parameters"]
+            assert params["climate"] == "none" and params["models"] is None and params["years"] is None
+        finally:
+            assert client.post(f"/api/jobs/{job_id}/cancel").status_code in (200, 202, 409)
 
 
 def _geotiff_bytes(tmp_path: Path, *, crs) -> bytes:

@@ -36,13 +36,24 @@ def test_submit_through_form_and_see_the_map(browser, example_dem, tmp_path, art
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(srv.url + "/")
-        assert "solar radiation only" in page.inner_text("form")  # model/climate/years are recorded, not used
+        assert "solar radiation only" in page.inner_text("form")  # without a climate
 
         page.set_input_files("#dem", str(example_dem))
         page.fill("#days", "172")
         page.fill("#step_minutes", "15")
-        page.select_option("#model", "eemt-topo")
-        page.fill("#years", "2015")
+        # The EEMT options appear with a climate; the server names what a station climate lacks.
+        assert not page.is_visible("#models-topo")
+        page.select_option("#climate", "station")
+        assert page.is_checked("#models-trad") and page.is_checked("#models-topo")
+        assert page.is_visible("#climate_csv") and not page.is_visible("#years")
+        page.uncheck("#models-trad")
+        page.fill("#station_elevation_m", "2300")
+        page.click("#submit")
+        page.wait_for_selector("#form-error:not([hidden])", timeout=30_000)
+        assert "climate_csv" in page.inner_text("#form-error")
+        page.select_option("#climate", "daymet")
+        assert page.is_visible("#years") and not page.is_visible("#climate_csv")
+        page.select_option("#climate", "none")  # this job: solar radiation only (EEMT is tested in test_web_api)
         page.click("summary")  # open "Advanced"
         page.fill("#tile_size_cells", "60")
         page.fill("#halo_m", "300")
@@ -70,7 +81,7 @@ def test_submit_through_form_and_see_the_map(browser, example_dem, tmp_path, art
         links = page.eval_on_selector_all("#result-list a", "els => els.map(e => e.textContent)")
         assert "solar/monthly/glob_rad_06.tif" in links
         assert page.get_attribute("#zip", "href") == f"/api/jobs/{job_id}/results.zip"
-        assert "model eemt-topo" in page.inner_text("#job")
+        assert "climate none" in page.inner_text("#job")
         page.screenshot(path=str(artifacts_dir / "web_job.png"), full_page=True)
 
         page.goto(srv.url + "/jobs")

@@ -36,15 +36,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.background import BackgroundTask
 
 from .. import __version__
-from ..dem import read_dem
+from ..dem import Dem, read_dem
 from ..errors import UserError
-from ..spec import DEFAULT_HORIZON_STEP_DEG, DEFAULT_STEP_MINUTES, DEFAULT_TILE_SIZE_CELLS, format_days
+from ..spec import DEFAULT_HORIZON_STEP_DEG, DEFAULT_STEP_MINUTES, DEFAULT_TILE_SIZE_CELLS, JobSpec, format_days
 from .runner import DataDir, ExecutorSettings, Runner, job_spec, log_tail
 from .store import ACTIVE_STATES, QUEUED, SUCCEEDED, JobRecord, JobStore
 
@@ -55,6 +55,8 @@ HERE = Path(__file__).resolve().parent
 TOKEN_ENV = "EEMT_API_TOKEN"
 #: Largest non-file form field (the parameters JSON) [bytes].
 MAX_FIELD_BYTES = 64 * 1024
+#: Largest station normals CSV (12 rows; the limit only stops abuse) [bytes].
+MAX_CLIMATE_CSV_BYTES = 1024 * 1024
 #: Bytes of an oversized upload still read (and discarded) so the client gets its 413 instead of a reset.
 OVERSIZE_DRAIN_BYTES = 32 * 1024 * 1024
 #: Job ids are server-generated hex; anything else is not a job.
@@ -66,6 +68,8 @@ PAGE_SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+#: Annual EEMT results (not the monthly components): the maps and GeoTIFFs a job page shows first.
+EEMT_RESULT = re.compile(r"eemt/(?P<q>EEMT|E_PPT|E_BIO)_(?P<model>TOPO_VEG|TRAD|TOPO)_(?P<year>\d{4}|normals|mean)\.(?P<ext>tif|png)")
 MEDIA_TYPES = {".tif": "image/tiff", ".png": "image/png", ".json": "application/json"}
 
 
@@ -86,6 +90,9 @@ class Settings:
 
 # -- API models ------------------------------------------------------------------------------
 
+YEARS_PATTERN = re.compile(r"\s*\d{4}(-\d{4})?(\s*,\s*\d{4}(-\d{4})?)*\s*")
+
+
 class JobParameters(BaseModel):
     """What a client may choose about a job. Paths and the executor are the server's."""
 
@@ -100,11 +107,97 @@ class JobParameters(BaseModel):
     horizon_step_deg: float = Field(DEFAULT_HORIZON_STEP_DEG, description="Horizon azimuth step [degrees].")
     keep_daily: bool = Field(False, description="Also keep daily maps.")
     reproject: str | None = Field(None, description="Reproject the DEM first, e.g. EPSG:32613.")
-    model: Literal["solar", "eemt-trad", "eemt-topo", "eemt-topo-veg"] = Field(
-        "solar", description="Recorded with the job; this version computes solar radiation only.")
-    climate_source: Literal["none", "daymet", "stations", "grids"] = Field(
-        "none", description="Recorded with the job; not used by the solar workflow yet.")
-    years: str | None = Field(None, pattern=r"^\d{4}(-\d{4})?$", description="Recorded with the job, e.g. 2015 or 2010-2015.")
+    climate: Literal["none", "station", "daymet"] = Field(
+        "none", description="Climate for EEMT: none (solar radiation only), station (monthly normals CSV uploaded "
+                            "in the file field 'climate_csv', with station_elevation_m) or daymet (DAYMET V4, fetched "
+                            "with the server's NASA Earthdata login; needs years).")
+    models: list[Literal["trad", "topo"]] | None = Field(
+        None, description="EEMT models with a climate: trad and/or topo (default both). topo-veg needs NDVI and "
+                          "canopy-height rasters, which the web service does not take; use the command line.")
+    years: str | None = Field(None, description="DAYMET years, e.g. 2015, 2010-2015 or 2012,2015 (daymet only).")
+    station_elevation_m: float | None = Field(None, description="Elevation of the climate station [m] (station only).")
+    lapse_tmin_c_per_km: float | list[float] | None = Field(
+        None, description="Tmin lapse rate, one value or 12 (Jan..Dec) [°C per km]; default 6.49.")
+    lapse_tmax_c_per_km: float | list[float] | None = Field(
+        None, description="Tmax lapse rate, one value or 12 (Jan..Dec) [°C per km]; default 6.49.")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, v):
+        if isinstance(v, str):
+            v = [m.strip() for m in v.split(",") if m.strip()]
+        if isinstance(v, list):
+            v = [m.strip().lower() if isinstance(m, str) else m for m in v]
+            if "topo-veg" in v:
+                raise ValueError("topo-veg needs NDVI and canopy-height rasters on the DEM grid, which the web "
+                                 "service does not take; choose trad and/or topo, or run topo-veg with the command "
+                                 "line (--ndvi, --canopy-height)")
+            if not v:
+                raise ValueError("choose at least one of trad, topo (or leave models out for both)")
+            v = list(dict.fromkeys(v))
+        return v
+
+    @field_validator("years", mode="before")
+    @classmethod
+    def _years(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        if isinstance(v, list) and v and all(isinstance(y, int) and not isinstance(y, bool) for y in v):
+            v = ",".join(map(str, v))
+        if v is not None and not (isinstance(v, str) and YEARS_PATTERN.fullmatch(v)):
+            raise ValueError(f"{v!r} is not a year, a range or a list of them (e.g. 2015, 2010-2015 or 2012,2015)")
+        return v.strip() if v is not None else v
+
+
+#: Deprecated parameters of earlier versions (recorded only), translated to ``climate``/``models``.
+LEGACY_MODELS = {"solar": None, "eemt-trad": "trad", "eemt-topo": "topo", "eemt-topo-veg": "topo-veg"}
+LEGACY_CLIMATES = {"none": "none", "daymet": "daymet", "stations": "station", "grids": None}
+
+
+def upgrade_legacy_parameters(data: dict) -> dict:
+    """Translate the deprecated ``model`` and ``climate_source`` of earlier clients.
+
+    Earlier versions recorded them without using them; ``climate_source`` "none" keeps that
+    meaning (solar radiation only, ``model`` and ``years`` dropped). 422 for a mix with the
+    new names, for an unknown value, and for ``grids`` (not taken by the web service).
+    """
+    if "model" not in data and "climate_source" not in data:
+        return data
+    data = dict(data)
+    model = data.pop("model", "solar")
+    source = data.pop("climate_source", "none")
+    if ("models" in data or "climate" in data):
+        raise HTTPException(422, "model, climate_source: deprecated; give climate and models instead, not both")
+    if model not in LEGACY_MODELS:
+        raise HTTPException(422, f"model: {model!r} is not one of {', '.join(LEGACY_MODELS)} (deprecated; use "
+                                 "climate and models, e.g. {\"climate\": \"station\", \"models\": [\"topo\"]})")
+    if source not in LEGACY_CLIMATES:
+        raise HTTPException(422, f"climate_source: {source!r} is not one of {', '.join(LEGACY_CLIMATES)} "
+                                 "(deprecated; use climate: none, station or daymet)")
+    if source == "grids":
+        raise HTTPException(422, "climate_source: user climate grids are not taken by the web service; use climate "
+                                 "station or daymet, or the command line (--climate grids:DIR)")
+    if LEGACY_CLIMATES[source] == "none":
+        data.pop("years", None)
+        return data
+    data["climate"] = LEGACY_CLIMATES[source]
+    if data["climate"] == "station":
+        data.pop("years", None)
+    if LEGACY_MODELS[model] is not None:
+        data["models"] = [LEGACY_MODELS[model]]
+    return data
+
+
+def stored_parameters(parameters: dict) -> JobParameters:
+    """The parameters of a job row; rows of earlier versions (``model``, ``climate_source``) ran solar only."""
+    d = dict(parameters)
+    if "climate" not in d:
+        for key in ("model", "climate_source", "years"):
+            d.pop(key, None)
+    try:
+        return JobParameters.model_validate(d)
+    except ValidationError:
+        return JobParameters.model_construct(**d)
 
 
 class JobCreated(BaseModel):
@@ -132,12 +225,20 @@ class JobSummary(BaseModel):
     cancel_requested: bool
 
 
+class MapImage(BaseModel):
+    name: str = Field(description="Path under the job's results/ directory.")
+    url: str
+    title: str
+
+
 class JobDetail(JobSummary):
     parameters: JobParameters
     updated_at: dt.datetime
     results: list[ResultFile]
     results_zip_url: str | None
-    map_url: str | None
+    map_url: str | None = Field(description="Global radiation quick-look PNG.")
+    eemt_maps: list[MapImage] = Field(description="EEMT maps (PNG), one per model and year.")
+    eemt_geotiffs: list[ResultFile] = Field(description="Annual EEMT, E_PPT and E_BIO GeoTIFFs.")
     files_removed: bool = Field(description="True when retention cleanup removed the job's files.")
     log_tail: str
 
@@ -172,36 +273,50 @@ def display_name(filename: str) -> str:
     return clean[:200] or "dem.tif"
 
 
-def check_filename(filename: str) -> None:
+def check_filename(filename: str, what: str = "DEM", field_name: str = "dem", example: str = "dem.tif") -> None:
     """Refuse names that try to leave their directory (``../x``, ``/etc/x``, ``C:\\x``).
 
     The name is never used as a path (uploads get server-generated names); a client that
     sends such a name is confused or hostile, so it gets a clear 400 rather than silence.
     """
     if not filename.strip():
-        raise HTTPException(400, "the uploaded DEM has no file name; send it as a file in the form field 'dem'")
+        raise HTTPException(400, f"the uploaded {what} has no file name; send it as a file in the form field '{field_name}'")
     parts = re.split(r"[\\/]", filename)
     if ".." in parts or filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", filename) or "\0" in filename:
         raise HTTPException(400, f"file name {display_name(filename)!r} is a path that leaves its directory; "
-                                 "send a plain file name such as dem.tif")
+                                 f"send a plain file name such as {example}")
+
+
+@dataclass
+class _FilePart:
+    """One file of a multipart request, streamed to ``dest``."""
+
+    field: str
+    what: str
+    dest: Path
+    max_bytes: int
+    filename: str | None = None
+    size: int = 0
+    too_large: bool = False
+    fh: object = None
 
 
 class _Upload:
-    """State of one streamed multipart request."""
+    """State of one streamed multipart request: file fields go to disk, ``parameters`` to memory."""
 
-    def __init__(self, dest: Path, max_bytes: int):
-        self.dest = dest
-        self.max_bytes = max_bytes
-        self.fh = None
-        self.filename: str | None = None
-        self.size = 0
-        self.too_large = False
+    def __init__(self, files: list[_FilePart]):
+        self.expected = {f.field: f for f in files}
+        self.files: dict[str, _FilePart] = {}
         self.fields: dict[str, bytearray] = {}
         self._part: dict = {}
         self._header_field = b""
         self._header_value = b""
-        self.pending: list[bytes] = []
+        self.pending: list[tuple[_FilePart, bytes]] = []
         self.error: str | None = None
+
+    @property
+    def too_large(self) -> _FilePart | None:
+        return next((f for f in self.files.values() if f.too_large), None)
 
     def on_part_begin(self):
         self._part = {"headers": {}}
@@ -220,15 +335,19 @@ class _Upload:
         _, options = parse_options_header(self._part["headers"].get(b"content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", errors="replace")
         self._part["name"] = name
-        self._part["file"] = b"filename" in options
-        if self._part["file"]:
-            if name != "dem" or self.filename is not None:
-                self.error = f"unexpected file field '{name}'; send one DEM in the form field 'dem'"
+        self._part["file"] = None
+        if b"filename" in options:
+            part = self.expected.get(name)
+            if part is None or name in self.files:
+                self.error = (f"unexpected file field '{name}'; send one DEM in the form field 'dem' "
+                              "(and, for climate 'station', one CSV in 'climate_csv')")
                 return
-            self.filename = options[b"filename"].decode("utf-8", errors="replace")
-            self.fh = open(self.dest, "xb")
+            part.filename = options[b"filename"].decode("utf-8", errors="replace")
+            part.fh = open(part.dest, "xb")
+            self.files[name] = part
+            self._part["file"] = part
         elif name != "parameters":
-            self.error = f"unknown form field '{name}'; send 'dem' (file) and 'parameters' (JSON)"
+            self.error = f"unknown form field '{name}'; send 'dem' (file), 'parameters' (JSON) and optionally 'climate_csv' (file)"
         else:
             self.fields[name] = bytearray()
 
@@ -236,12 +355,13 @@ class _Upload:
         if self.error:
             return
         chunk = data[start:end]
-        if self._part.get("file"):
-            self.size += len(chunk)
-            if self.size > self.max_bytes:
-                self.too_large = True
+        part = self._part.get("file")
+        if part is not None:
+            part.size += len(chunk)
+            if part.size > part.max_bytes:
+                part.too_large = True
             elif chunk:
-                self.pending.append(bytes(chunk))
+                self.pending.append((part, bytes(chunk)))
         else:
             buf = self.fields.get(self._part.get("name"))
             if buf is not None:
@@ -258,26 +378,38 @@ class _Upload:
             "on_part_begin", "on_part_data", "on_part_end", "on_header_field", "on_header_value", "on_header_end",
             "on_headers_finished")}
 
+    def flush(self) -> None:
+        """Write the pending chunks, each to its own file (a network chunk may end one part and begin the next)."""
+        pending, self.pending = self.pending, []
+        for part, data in pending:
+            if not part.too_large:
+                part.fh.write(data)
 
-async def receive_upload(request: Request, dest: Path, max_bytes: int) -> _Upload:
-    """Stream a multipart body to ``dest`` in chunks; 413 past ``max_bytes``, 400 for a malformed body."""
+    def close(self) -> None:
+        for part in self.files.values():
+            if part.fh is not None:
+                part.fh.close()
+
+
+async def receive_upload(request: Request, files: list[_FilePart]) -> _Upload:
+    """Stream a multipart body's files to disk in chunks; 413 past a file's limit, 400 for a malformed body."""
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in options:
         raise HTTPException(415, "send multipart/form-data with a file field 'dem' and a JSON field 'parameters'")
+    max_total = sum(f.max_bytes for f in files)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes + MAX_FIELD_BYTES + OVERSIZE_DRAIN_BYTES:
-        raise HTTPException(413, f"the upload is over the limit of {max_bytes / 2**20:g} MiB")
-    up = _Upload(dest, max_bytes)
+    if declared and declared.isdigit() and int(declared) > max_total + MAX_FIELD_BYTES + OVERSIZE_DRAIN_BYTES:
+        raise HTTPException(413, f"the upload is over the limit of {files[0].max_bytes / 2**20:g} MiB")
+    up = _Upload(files)
     parser = MultipartParser(options[b"boundary"], up.callbacks())
     received = 0
     try:
         async for chunk in request.stream():
             received += len(chunk)
             parser.write(chunk)
-            if up.pending and up.fh is not None and not up.too_large:
-                data, up.pending = b"".join(up.pending), []
-                await anyio.to_thread.run_sync(up.fh.write, data)
-            if up.too_large and received > max_bytes + OVERSIZE_DRAIN_BYTES:
+            if up.pending:
+                await anyio.to_thread.run_sync(up.flush)
+            if up.too_large and received > max_total + OVERSIZE_DRAIN_BYTES:
                 break
             if up.error:
                 break
@@ -286,10 +418,11 @@ async def receive_upload(request: Request, dest: Path, max_bytes: int) -> _Uploa
     except FormParserError:
         raise HTTPException(400, "malformed multipart body; send a file field 'dem' and a JSON field 'parameters'") from None
     finally:
-        if up.fh is not None:
-            up.fh.close()
-    if up.too_large:
-        raise HTTPException(413, f"the upload is over the limit of {max_bytes / 2**20:g} MiB")
+        up.close()
+    big = up.too_large
+    if big is not None:
+        what = "the upload" if big.field == "dem" else f"the {big.what} ('{big.field}')"
+        raise HTTPException(413, f"{what} is over the limit of {big.max_bytes / 2**20:g} MiB")
     if up.error:
         raise HTTPException(400, up.error)
     return up
@@ -305,13 +438,70 @@ def parse_parameters(raw: bytes | None) -> JobParameters:
         raise HTTPException(422, f"parameters: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise HTTPException(422, "parameters: must be a JSON object such as {\"days\": \"172\"}")
+    data = upgrade_legacy_parameters(data)
     try:
         return JobParameters.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "parameters"
-        msg = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
+        # Union members' tags (e.g. "float" of float | list[float]) are dropped; list indices kept.
+        loc = err["loc"][:1] + tuple(p for p in err["loc"][1:] if isinstance(p, int))
+        where = ".".join(str(p) for p in loc) or "parameters"
+        msg = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise HTTPException(422, f"{where}: {msg}") from None
+
+
+STATION_CSV_HELP = "header month,tmin_c,tmax_c,prcp_mm,vp_pa and 12 monthly rows"
+
+
+def check_eemt_parameters(params: JobParameters, *, has_csv: bool) -> None:
+    """Options that go together: 422 (or 400 for a stray file) with one line naming them."""
+    given = {k for k in ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km")
+             if getattr(params, k) is not None}
+    if params.climate == "none":
+        if given:
+            raise HTTPException(422, f"{', '.join(sorted(given))}: EEMT needs a climate; choose climate 'station' or "
+                                     "'daymet' (or leave these out for solar radiation only)")
+        if has_csv:
+            raise HTTPException(400, "climate_csv: a station CSV is used only with climate 'station'")
+    elif params.climate == "station":
+        if not has_csv:
+            raise HTTPException(400, f"climate 'station' needs the station normals CSV ({STATION_CSV_HELP}) "
+                                     "as a file in the form field 'climate_csv'")
+        if params.station_elevation_m is None:
+            raise HTTPException(422, "station_elevation_m: climate 'station' needs the station's elevation in metres")
+        if params.years is not None:
+            raise HTTPException(422, "years: station normals have no years; leave years out (they apply to daymet)")
+    elif params.climate == "daymet":
+        if params.years is None:
+            raise HTTPException(422, "years: climate 'daymet' needs the years to fetch, e.g. 2019 or 2015-2019")
+        if params.station_elevation_m is not None:
+            raise HTTPException(422, "station_elevation_m: applies to climate 'station' only, not daymet")
+        if has_csv:
+            raise HTTPException(400, "climate_csv: a station CSV is used only with climate 'station', not daymet")
+
+
+def check_climate(spec: JobSpec, dem: Dem) -> None:
+    """What the climate loader checks before any heavy work or download; UserError with one line.
+
+    Station normals: the whole CSV (every row), the station elevation and lapse rates. DAYMET:
+    the years and that the DEM lies inside DAYMET coverage (nothing is fetched here; the
+    server's Earthdata credentials are used when the job runs).
+    """
+    from ..climate.daymet import check_years, daymet_region
+    from ..climate.monthly import is_finite_number, lapse_rate_table
+    from ..climate.source import DAYMET, STATION, parse_climate_source
+    from ..climate.station import read_station_normals
+
+    source = parse_climate_source(spec.climate)
+    lapse_rate_table(spec.lapse_tmin_c_per_km, "lapse_tmin_c_per_km")
+    lapse_rate_table(spec.lapse_tmax_c_per_km, "lapse_tmax_c_per_km")
+    if source.kind == STATION:
+        read_station_normals(source.path)
+        if not is_finite_number(spec.station_elevation_m):
+            raise UserError(f"station_elevation_m: '{spec.station_elevation_m}' is not a number in metres")
+    elif source.kind == DAYMET:
+        check_years(spec.years)
+        daymet_region(dem)
 
 
 class JobMetrics(Collector):
@@ -452,60 +642,101 @@ def create_app(settings: Settings) -> FastAPI:
                 results.append(ResultFile(name=name, url=f"{base}/results/{name}", size_bytes=path.stat().st_size))
         names = {r.name for r in results}
         workdir = data.workdir_of(rec.id)
-        return JobDetail(**summary(rec).model_dump(), parameters=rec.parameters, updated_at=_time(rec.updated_at),
+        maps, geotiffs = [], []
+        for r in results:
+            m = EEMT_RESULT.fullmatch(r.name)
+            if m is None:
+                continue
+            if m["ext"] == "png":
+                title = f"EEMT-{m['model'].replace('_', '-')}, {m['year'].replace('normals', 'station normals')}"
+                maps.append(MapImage(name=r.name, url=r.url, title=f"{title} [MJ m⁻² yr⁻¹]"))
+            else:
+                geotiffs.append(r)
+        return JobDetail(**summary(rec).model_dump(), parameters=stored_parameters(rec.parameters),
+                         updated_at=_time(rec.updated_at),
                          results=results, results_zip_url=f"{base}/results.zip" if results else None,
                          map_url=f"{base}/results/glob_rad_quicklook.png" if "glob_rad_quicklook.png" in names else None,
+                         eemt_maps=maps, eemt_geotiffs=geotiffs,
                          files_removed=rec.purged_at is not None,
                          log_tail=log_tail(workdir) if workdir.is_dir() else "")
 
     # -- REST API ------------------------------------------------------------------------------
 
     @app.post("/api/jobs", status_code=201, response_model=JobCreated, dependencies=[Authorized],
-              responses=ERRORS, tags=["jobs"], summary="Submit a DEM and parameters",
+              responses=ERRORS, tags=["jobs"], summary="Submit a DEM, parameters and (for station climate) a CSV",
               openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                   "type": "object", "required": ["dem"],
                   "properties": {"dem": {"type": "string", "format": "binary", "description": "GeoTIFF DEM"},
+                                 "climate_csv": {"type": "string", "format": "binary",
+                                                 "description": "Station normals CSV (climate 'station' only): "
+                                                                + STATION_CSV_HELP},
                                  "parameters": {"type": "string",
                                                 "description": "JSON object of JobParameters, e.g. {\"days\": \"172\"}"}},
               }}}}})
     async def submit_job(request: Request, response: Response) -> JobCreated:
-        """Stream the DEM to disk, validate it and the parameters, and queue the job."""
-        part = data.uploads / f".{secrets.token_hex(8)}.part"
+        """Stream the DEM (and a station CSV) to disk, validate them and the parameters, and queue the job."""
+        token = secrets.token_hex(8)
+        part = data.uploads / f".{token}.part"
+        csv_part = data.uploads / f".{token}.csv.part"
         try:
-            up = await receive_upload(request, part, settings.max_upload_bytes)
-            if up.filename is None:
+            up = await receive_upload(request, [
+                _FilePart("dem", "DEM", part, settings.max_upload_bytes),
+                _FilePart("climate_csv", "station CSV", csv_part, MAX_CLIMATE_CSV_BYTES)])
+            dem_part = up.files.get("dem")
+            if dem_part is None:
                 raise HTTPException(400, "no DEM uploaded; send the GeoTIFF as a file in the form field 'dem'")
-            check_filename(up.filename)
-            if up.size == 0:
-                raise HTTPException(400, f"{display_name(up.filename)}: the file is empty; upload a GeoTIFF DEM")
+            check_filename(dem_part.filename)
+            if dem_part.size == 0:
+                raise HTTPException(400, f"{display_name(dem_part.filename)}: the file is empty; upload a GeoTIFF DEM")
+            csv_file = up.files.get("climate_csv")
+            csv_name = None
+            if csv_file is not None:
+                check_filename(csv_file.filename, "station CSV", "climate_csv", "normals.csv")
+                csv_name = display_name(csv_file.filename)
+                if csv_file.size == 0:
+                    raise HTTPException(400, f"{csv_name}: the file is empty; upload the station normals CSV "
+                                             f"({STATION_CSV_HELP})")
             params = parse_parameters(up.fields.get("parameters"))
-            name = display_name(up.filename)
+            check_eemt_parameters(params, has_csv=csv_file is not None)
+            name = display_name(dem_part.filename)
             job_id = secrets.token_hex(8)
             upload = data.upload_of(job_id)
             try:
                 spec = job_spec(params.model_dump(), dem=part, workdir=data.workdir_of(job_id),
-                                executor=settings.executor)
+                                executor=settings.executor, climate_csv=csv_part, cache_dir=data.cache)
             except UserError as exc:
                 raise HTTPException(422, str(exc)) from None
             try:
-                await anyio.to_thread.run_sync(lambda: read_dem(part, reproject_to=spec.reproject,
-                                                                max_cells=spec.max_cells))
+                dem = await anyio.to_thread.run_sync(lambda: read_dem(part, reproject_to=spec.reproject,
+                                                                      max_cells=spec.max_cells))
             except UserError as exc:
                 raise HTTPException(400, str(exc).replace(str(part), name)) from None
+            if spec.climate:
+                try:
+                    await anyio.to_thread.run_sync(lambda: check_climate(spec, dem))
+                except UserError as exc:
+                    message = str(exc).replace(str(csv_part), csv_name or "station CSV").replace(str(part), name)
+                    raise HTTPException(400 if params.climate == "station" else 422, message) from None
             stored = params.model_dump()
             stored["days"] = format_days(spec.days)
+            if spec.climate:
+                stored["models"] = list(spec.models)
             os.replace(part, upload)
+            if csv_file is not None:
+                os.replace(csv_part, data.climate_csv_of(job_id))
             rec = await anyio.to_thread.run_sync(
                 lambda: store.create(job_id, name, stored, max_active=settings.max_active_jobs))
             if rec is None:
                 upload.unlink(missing_ok=True)
+                data.climate_csv_of(job_id).unlink(missing_ok=True)
                 raise HTTPException(503, f"the queue is full ({settings.max_active_jobs} jobs waiting or running); "
                                          "try again later")
         finally:
             part.unlink(missing_ok=True)
+            csv_part.unlink(missing_ok=True)
         runner.wake()
         response.headers["Location"] = f"/api/jobs/{job_id}"
-        log.info("job %s queued (%s, %d bytes)", job_id, name, up.size)
+        log.info("job %s queued (%s, %d bytes, climate %s)", job_id, name, dem_part.size, params.climate)
         return JobCreated(id=job_id, url=f"/api/jobs/{job_id}")
 
     @app.get("/api/jobs", response_model=JobList, tags=["jobs"], summary="List jobs, newest first")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import threading
@@ -29,6 +30,11 @@ log = logging.getLogger("eemt_flow.web")
 #: Job parameters the client may set; everything else (paths, executor) is the server's.
 SOLAR_PARAMETERS = ("days", "step_minutes", "linke", "albedo", "tile_size_cells", "halo_m", "horizon_step_deg",
                     "keep_daily", "reproject")
+#: EEMT parameters the client may set; they apply only with a climate source.
+EEMT_PARAMETERS = ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km")
+#: Climate sources a web job may use: ``station`` (normals CSV uploaded with the job) or ``daymet``
+#: (fetched with the server's own Earthdata credentials into the data dir's ``cache/``).
+WEB_CLIMATES = ("station", "daymet")
 #: Seconds makeflow gets to stop after SIGINT before its process group is killed.
 MAKEFLOW_STOP_TIMEOUT_S = 60.0
 #: Bytes of the makeflow output shown as the log tail.
@@ -71,6 +77,10 @@ class DataDir:
     def upload_of(self, job_id: str) -> Path:
         return self.uploads / f"{job_id}.tif"
 
+    def climate_csv_of(self, job_id: str) -> Path:
+        """The station normals CSV uploaded with a job (server-generated name)."""
+        return self.uploads / f"{job_id}.station.csv"
+
     def workdir_of(self, job_id: str) -> Path:
         return self.jobs / job_id
 
@@ -87,7 +97,8 @@ class DataDir:
 
         A symbolic link is removed itself, never followed.
         """
-        for path, parent in ((self.workdir_of(job_id), self.jobs), (self.upload_of(job_id), self.uploads)):
+        for path, parent in ((self.workdir_of(job_id), self.jobs), (self.upload_of(job_id), self.uploads),
+                             (self.climate_csv_of(job_id), self.uploads)):
             if path.parent.resolve() != parent.resolve():
                 continue  # the id was not a plain name
             if path.is_symlink() or path.is_file():
@@ -110,18 +121,42 @@ class ExecutorSettings:
         return [self.wq_port + slot for slot in range(self.max_concurrent_jobs)] if self.executor == "wq" else []
 
 
+def _api_name(flag: str) -> str:
+    name = flag.replace("-", "_")
+    return YAML_ALIASES.get(name, name)
+
+
 def api_field(message: str) -> str:
-    """Turn build_spec's ``--tile-size: ...`` into the API's ``tile_size_cells: ...``."""
+    """Turn build_spec's ``--tile-size: ...`` into the API's ``tile_size_cells: ...`` (flags named inside too)."""
     if message.startswith("--") and ":" in message:
         flag, rest = message.split(":", 1)
-        name = flag[2:].replace("-", "_")
-        return YAML_ALIASES.get(name, name) + ":" + rest
-    return message
+        message = _api_name(flag[2:]) + ":" + rest
+    return re.sub(r"(?<![\w-])--([a-z][a-z-]*)", lambda m: _api_name(m.group(1)), message)
 
 
-def job_spec(parameters: dict, *, dem: Path, workdir: Path, executor: ExecutorSettings, slot: int = 0) -> JobSpec:
-    """The JobSpec of a web job: the client's solar parameters plus the server's paths and executor."""
+def job_spec(parameters: dict, *, dem: Path, workdir: Path, executor: ExecutorSettings, slot: int = 0,
+             climate_csv: Path | None = None, cache_dir: Path | None = None) -> JobSpec:
+    """The JobSpec of a web job: the client's parameters plus the server's paths and executor.
+
+    ``parameters["climate"]`` is ``"none"`` (or absent, as in rows of older versions: solar
+    radiation only), ``"station"`` (the normals CSV is ``climate_csv``, a server path) or
+    ``"daymet"`` (DAYMET responses are cached in ``cache_dir``; credentials come from the
+    server's environment).
+    """
     values = {k: parameters[k] for k in SOLAR_PARAMETERS if parameters.get(k) is not None}
+    climate = parameters.get("climate") or "none"
+    if climate in WEB_CLIMATES:
+        values.update({k: parameters[k] for k in EEMT_PARAMETERS if parameters.get(k) is not None})
+        if climate == "station":
+            if climate_csv is None:
+                raise UserError("climate 'station' needs the station normals CSV")
+            values["climate"] = f"station:{climate_csv}"
+        else:
+            values["climate"] = "daymet"
+            if cache_dir is not None:
+                values["cache_dir"] = str(cache_dir)
+    elif climate != "none":
+        raise UserError(f"climate: '{climate}' is not one of none, {', '.join(WEB_CLIMATES)}")
     values.update(dem=str(dem), workdir=str(workdir), executor=executor.executor)
     if executor.executor == "wq":
         values.update(port=executor.wq_port + slot, password_file=str(executor.password_file))
@@ -245,6 +280,9 @@ class Runner:
                 self.store.finish(rec.id, CANCELLED, note="cancelled; the server stopped before makeflow did")
             elif not self.data.upload_of(rec.id).is_file():
                 self.store.finish(rec.id, FAILED, error="the server stopped and the uploaded DEM is gone; submit the job again")
+            elif rec.parameters.get("climate") == "station" and not self.data.climate_csv_of(rec.id).is_file():
+                self.store.finish(rec.id, FAILED, error="the server stopped and the uploaded station CSV is gone; "
+                                                        "submit the job again")
             elif rec.state == "running":
                 self.store.requeue(rec.id, "the server stopped while this job ran; resuming from the Makeflow log")
                 log.info("job %s will resume from its Makeflow log", rec.id)
@@ -304,11 +342,12 @@ class Runner:
         progress = None
         try:
             spec = job_spec(rec.parameters, dem=self.data.upload_of(rec.id), workdir=workdir,
-                            executor=self.executor, slot=slot)
+                            executor=self.executor, slot=slot, climate_csv=self.data.climate_csv_of(rec.id),
+                            cache_dir=self.data.cache)
             log.info("job %s: running in %s", rec.id, workdir)
             _plan, progress = run_job(spec, on_planned=planned, on_progress=progressed, cancel=event)
         except UserError as exc:
-            self._end(rec.id, FAILED, error=str(exc))
+            self._end(rec.id, FAILED, error=self._public(rec.id, str(exc)))
         except Exception as exc:  # never leave a job "running" behind
             log.error("job %s failed:\n%s", rec.id, traceback.format_exc())
             self._end(rec.id, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
@@ -323,6 +362,13 @@ class Runner:
         finally:
             with self._lock:
                 self._cancel_events.pop(rec.id, None)
+
+    def _public(self, job_id: str, message: str) -> str:
+        """A message for clients: the job's server paths replaced by what the client knows them as."""
+        for path, name in ((self.data.climate_csv_of(job_id), "the station CSV"), (self.data.upload_of(job_id), "the DEM"),
+                           (self.data.root, "<data dir>")):
+            message = message.replace(str(path), name)
+        return message
 
     def _cancelled(self, job_id: str, progress: Progress) -> None:
         rec = self.store.get(job_id)

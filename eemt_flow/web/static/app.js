@@ -20,19 +20,39 @@ async function errorText(resp) {
 
 function collectParameters(form) {
   const params = {};
-  const numbers = ["step_minutes", "linke", "albedo", "tile_size_cells", "halo_m", "horizon_step_deg"];
-  for (const name of ["days", "model", "climate_source", "years", "reproject", ...numbers]) {
+  const numbers = ["step_minutes", "linke", "albedo", "tile_size_cells", "halo_m", "horizon_step_deg",
+                   "station_elevation_m"];
+  const climate = form.elements.climate ? form.elements.climate.value : "none";
+  const names = ["days", "reproject", ...numbers];
+  if (climate === "daymet") names.push("years");
+  for (const name of names) {
     const el = form.elements[name];
     if (!el || el.value.trim() === "") continue;
+    if (name === "station_elevation_m" && climate !== "station") continue;
     params[name] = numbers.includes(name) ? Number(el.value) : el.value.trim();
   }
   if (form.elements.keep_daily && form.elements.keep_daily.checked) params.keep_daily = true;
+  params.climate = climate;
+  if (climate !== "none") {
+    params.models = Array.from(form.querySelectorAll("input[name=models]:checked"), (el) => el.value);
+  }
   return params;
+}
+
+function showClimateOptions(form) {
+  const climate = form.elements.climate.value;
+  show(document.getElementById("eemt-options"), climate !== "none");
+  show(document.getElementById("station-options"), climate === "station");
+  show(document.getElementById("daymet-options"), climate === "daymet");
 }
 
 function setupForm(form) {
   const error = document.getElementById("form-error");
   const button = document.getElementById("submit");
+  if (form.elements.climate) {
+    form.elements.climate.addEventListener("change", () => showClimateOptions(form));
+    showClimateOptions(form);
+  }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.hidden = true;
@@ -44,7 +64,10 @@ function setupForm(form) {
     }
     const body = new FormData();
     body.append("dem", file, file.name);
-    body.append("parameters", JSON.stringify(collectParameters(form)));
+    const params = collectParameters(form);
+    body.append("parameters", JSON.stringify(params));
+    const csv = form.elements.climate_csv && form.elements.climate_csv.files[0];
+    if (params.climate === "station" && csv) body.append("climate_csv", csv, csv.name);
     button.disabled = true;
     button.textContent = "Uploading…";
     try {
@@ -62,6 +85,17 @@ function setupForm(form) {
 }
 
 function show(el, visible) { if (el) el.hidden = !visible; }
+
+function resultItem(r) {
+  const li = document.createElement("li");
+  const a = document.createElement("a");
+  a.href = r.url;
+  a.textContent = r.name;
+  const size = document.createElement("small");
+  size.textContent = " (" + (r.size_bytes / 1024).toFixed(1) + " KiB)";
+  li.append(a, size);
+  return li;
+}
 
 function renderJob(job) {
   const state = document.getElementById("job-state");
@@ -86,16 +120,24 @@ function renderJob(job) {
 
   show(document.getElementById("results"), job.results.length > 0);
   const list = document.getElementById("result-list");
-  list.replaceChildren(...job.results.map((r) => {
-    const li = document.createElement("li");
-    const a = document.createElement("a");
-    a.href = r.url;
-    a.textContent = r.name;
-    const size = document.createElement("small");
-    size.textContent = " (" + (r.size_bytes / 1024).toFixed(1) + " KiB)";
-    li.append(a, size);
-    return li;
-  }));
+  list.replaceChildren(...job.results.map(resultItem));
+  const eemtMaps = document.getElementById("eemt-maps");
+  if (eemtMaps.dataset.shown !== job.eemt_maps.map((m) => m.url).join(" ")) {
+    eemtMaps.dataset.shown = job.eemt_maps.map((m) => m.url).join(" ");
+    eemtMaps.replaceChildren(...job.eemt_maps.map((m) => {
+      const figure = document.createElement("figure");
+      figure.className = "eemt-map";
+      const img = document.createElement("img");
+      img.src = m.url;
+      img.alt = m.title;
+      const caption = document.createElement("figcaption");
+      caption.textContent = m.title;
+      figure.append(img, caption);
+      return figure;
+    }));
+  }
+  document.getElementById("eemt-list").replaceChildren(...job.eemt_geotiffs.map(resultItem));
+  show(document.getElementById("eemt-downloads"), job.eemt_geotiffs.length > 0);
   if (job.results_zip_url) document.getElementById("zip").href = job.results_zip_url;
   const map = document.getElementById("map");
   if (job.map_url && map.getAttribute("src") !== job.map_url) map.src = job.map_url;
