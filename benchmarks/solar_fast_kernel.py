@@ -1,0 +1,94 @@
+"""Timing of the fast solar engine on a synthetic 1000 x 1000 DEM at 3-minute steps.
+
+Prints the horizon time (once per tile) and, per day, ms per day (the first day
+includes the one-off set-up) and ns per cell-step (cell-steps = cells x steps with the Sun above the horizontal), then the
+projected time of a 365-day year.  Target: a year on 1000 x 1000 in under 10 minutes
+on 2 cores.
+
+    .venv/bin/python benchmarks/solar_fast_kernel.py --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numba
+import numpy as np
+
+from eemt_flow.solar import fast, sun
+
+
+def synthetic_dem_m(n_cells, cell_m):
+    """Ridges and valleys, 0-900 m relief, slopes up to about 40 degrees."""
+    y, x = np.mgrid[0:n_cells, 0:n_cells] * cell_m
+    return (1500.0 + 300.0 * np.sin(x / 900.0) * np.cos(y / 1300.0)
+            + 150.0 * np.sin((x + 2.0 * y) / 400.0))
+
+
+def slope_aspect_grass_deg(dem_m, cell_m):
+    """Horn's slope and aspect in the r.slope.aspect convention (aspect CCW from east)."""
+    z = np.pad(dem_m, 1, mode="edge")
+    dzdx = ((z[:-2, 2:] + 2 * z[1:-1, 2:] + z[2:, 2:]) - (z[:-2, :-2] + 2 * z[1:-1, :-2] + z[2:, :-2])) / (8 * cell_m)
+    dzdy = ((z[:-2, :-2] + 2 * z[:-2, 1:-1] + z[:-2, 2:]) - (z[2:, :-2] + 2 * z[2:, 1:-1] + z[2:, 2:])) / (8 * cell_m)
+    slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    aspect = np.degrees(np.arctan2(-dzdy, -dzdx)) % 360.0  # downslope direction, CCW from east
+    aspect[aspect == 0.0] = 360.0
+    aspect[slope == 0.0] = 0.0
+    return slope, aspect
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", type=int, default=1000)
+    parser.add_argument("--cell-m", type=float, default=10.0)
+    parser.add_argument("--azimuths", type=int, default=fast.DEFAULT_N_AZIMUTHS)
+    parser.add_argument("--max-distance-m", type=float, default=2000.0)
+    parser.add_argument("--step-minutes", type=float, default=3.0)
+    parser.add_argument("--days", default="1,91,172,274,355")
+    parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    args = parser.parse_args()
+    days = [int(d) for d in args.days.split(",")]
+
+    dem = synthetic_dem_m(args.cells, args.cell_m)
+    slope, aspect = slope_aspect_grass_deg(dem, args.cell_m)
+    lat = np.full(dem.shape, 35.9)
+    print(f"{args.cells} x {args.cells} cells of {args.cell_m} m, relief {dem.max() - dem.min():.0f} m, "
+          f"max slope {slope.max():.1f} deg, {args.azimuths} azimuths, {args.max_distance_m:.0f} m search, "
+          f"{args.step_minutes} min steps, {args.threads} threads")
+
+    # compile on a small tile first so that timings exclude JIT (cache=True keeps it afterwards)
+    small = dem[:32, :32]
+    h_small = fast.horizon_angles(small, args.cell_m, 8, 100.0, n_threads=args.threads)
+    list(fast.daily_radiation(small, slope[:32, :32], aspect[:32, :32], lat[:32, :32], h_small, [1],
+                              args.step_minutes, n_threads=args.threads))
+
+    t0 = time.perf_counter()
+    hor = fast.horizon_angles(dem, args.cell_m, args.azimuths, args.max_distance_m, n_threads=args.threads)
+    t_hor = time.perf_counter() - t0
+    print(f"horizons: {t_hor:.1f} s once per tile ({hor.nbytes / 2**30:.2f} GiB float32)")
+
+    step_h = args.step_minutes / 60.0
+    per_day = []
+    # one call for all days, as the engine is used: set-up (byte horizons, static terms) once
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    for res in fast.daily_radiation(dem, slope, aspect, lat, hor, days, args.step_minutes,
+                                    n_threads=args.threads):
+        dt = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        decl = sun.declination_rad(res.day)
+        omega = sun.hour_angle_rad(sun.step_midpoints_h(step_h))
+        n_steps = int(np.sum(sun.sin_solar_altitude(np.deg2rad(35.9), decl, omega) > 0))
+        per_day.append(dt)
+        print(f"day {res.day:3d}: {1000 * dt:8.1f} ms/day wall ({cpu:.2f} s CPU), {n_steps} steps, "
+              f"{1e9 * dt / (dem.size * n_steps):6.2f} ns per cell-step (wall), "
+              f"mean glob {np.nanmean(res.glob_rad_wh_m2):.0f} Wh/m2")
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+    year_s = t_hor + 365 * float(np.mean(per_day))
+    print(f"projected year: {365 * np.mean(per_day):.0f} s radiation + {t_hor:.0f} s horizons = {year_s / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
