@@ -214,23 +214,12 @@ def task_solar(dem, terrain, horizons, days, step_minutes, linke, albedo, horizo
 
 
 @task.command("solar-fast")
-@click.option("--dem", required=True, type=click.Path(exists=True))
-@click.option("--days", required=True)
-@click.option("--step-minutes", required=True, type=float)
-@click.option("--linke", required=True, type=float)
-@click.option("--albedo", required=True, type=float)
-@click.option("--horizon-step-deg", required=True, type=float)
-@click.option("--search-distance-m", required=True, type=float)
-@click.option("--threads", type=int)
-@click.option("--out-pattern", required=True, help="Monthly output path with {MM}.")
-@click.option("--daily-pattern", help="Daily output path with {MM}.")
-def task_solar_fast(dem, days, step_minutes, linke, albedo, horizon_step_deg, search_distance_m, threads,
-                    out_pattern, daily_pattern):
+@click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--tile", "tile_name", required=True)
+def task_solar_fast(job_file, tile_name):
     from .tasks import solar_fast_task
 
-    solar_fast_task(Path(dem), parse_days(days), step_minutes=step_minutes, linke=linke, albedo=albedo,
-                    horizon_step_deg=horizon_step_deg, search_distance_m=search_distance_m, out_pattern=out_pattern,
-                    daily_pattern=daily_pattern, n_threads=threads)
+    solar_fast_task(Path(job_file), tile_name)
 
 
 @task.command("eemt")

@@ -75,8 +75,6 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
         "terrain": f"{base}/terrain.tif",
         "horizons": f"{base}/horizons.tif",
         "solar": {m: f"{base}/solar_m{m:02d}.tif" for m in months},
-        "solar_pattern": f"{base}/solar_m{{MM}}.tif",
-        "daily_pattern": f"{base}/daily_m{{MM}}.tif",
         "daily": {m: f"{base}/daily_m{m:02d}.tif" for m in months} if keep_daily else {},
         "static": f"{base}/eemt_static.tif" if years else None,
         "climate": {y: f"{base}/climate_{y}.tif" for y in years},
@@ -117,6 +115,21 @@ def _resources(tile_cells: int, n_azimuths: int, max_days_per_task: int) -> dict
         "fast": {"memory_mb": int(500 + horizons_mb * 1.25 + daily_mb), "disk_mb": int(100 + 2 * daily_mb)},
         "reduce": {"memory_mb": 1000, "disk_mb": 1000},
     }
+
+
+def fast_reference(dem: Dem) -> dict:
+    """Sun and horizon reference geometry of the whole DEM, shared by every fast-engine tile.
+
+    The latitude range over which the sun geometry is linearised and r.horizon's geographic
+    directions are taken at the DEM's centre, not per tile, so tiles do not see the sun or
+    their horizons from slightly different directions.
+    """
+    from .solar.fast import cell_geography
+
+    lat, axes = cell_geography(dem.crs, dem.transform, dem.shape)
+    valid = lat[np.isfinite(dem.elevation_m)]
+    return {"lat_deg": [float(valid.mean()), float(valid.min()), float(valid.max())],
+            "geographic_axes": axes.tolist()}
 
 
 def software_versions() -> dict:
@@ -309,6 +322,7 @@ def plan(spec: JobSpec) -> Plan:
         },
         "halo_m": halo_m,
         "threads_per_task": (spec.threads_per_task or min(os.cpu_count() or 1, 8)) if spec.engine == "fast" else 1,
+        "fast_reference": fast_reference(dem) if spec.engine == "fast" else None,
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",
         "months": {f"{m:02d}": days for m, days in months.items()},
         "tiles": [dict(t.to_dict(), files=f) for t, f in zip(tiles, files)],
@@ -365,7 +379,6 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         engine=spec.engine,
         keep_daily=spec.keep_daily,
         months=months,
-        days_text=format_days(spec.days),
         n_azimuths=n_azimuths,
         threads_per_task=job["threads_per_task"],
         years=(job["eemt"] or {}).get("years", []),

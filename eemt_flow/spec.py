@@ -35,10 +35,10 @@ Executor = Literal["local", "wq", "slurm", "condor", "sge"]
 #: EEMT model variants (EEMT-SPEC §4-6) and their names in output files.
 MODEL_NAMES = {"trad": "TRAD", "topo": "TOPO", "topo-veg": "TOPO_VEG"}
 Engine = Literal["fast", "grass"]
-#: Default horizon azimuth step [degrees] per engine: 1° as r.horizon is run for r.sun; the
-#: fast engine interpolates between 720 azimuths (0.5°) to stay within 1 % of r.sun.
-DEFAULT_HORIZON_STEP_DEG_BY_ENGINE = {"grass": 1.0, "fast": 0.5}
-DEFAULT_HORIZON_STEP_DEG = DEFAULT_HORIZON_STEP_DEG_BY_ENGINE["grass"]
+#: Default horizon azimuth step [degrees] (EEMT-SPEC §7: r.horizon at 1°). The fast engine
+#: samples terrain as r.horizon does, so 360 azimuths reproduce r.horizon's maps; finer
+#: steps add directions r.sun never sees and do not bring it closer to r.sun.
+DEFAULT_HORIZON_STEP_DEG = 1.0
 
 DAYS_PER_YEAR = 365
 
@@ -101,11 +101,11 @@ class JobSpec(BaseModel):
     albedo: float = 0.2
     tile_size_cells: int = DEFAULT_TILE_SIZE_CELLS
     halo_m: float | None = None  # None: automatic, relief / tan(5°), capped
-    horizon_step_deg: float | None = None  # None: the engine's default
+    horizon_step_deg: float = DEFAULT_HORIZON_STEP_DEG
     keep_daily: bool = False
     reproject: str | None = None
     max_cells: int = DEFAULT_MAX_CELLS
-    engine: Engine = "grass"
+    engine: Engine = "fast"
     threads_per_task: int | None = None  # fast engine: threads (and declared CORES) per task
     executor: Executor = "local"
     jobs: int | None = None  # local executor: concurrent tasks; None = one per core
@@ -167,8 +167,6 @@ class JobSpec(BaseModel):
     @field_validator("horizon_step_deg")
     @classmethod
     def _hstep(cls, v):
-        if v is None:
-            return v
         if not (0 < v <= 45) or abs(360 / v - round(360 / v)) > 1e-9:
             raise ValueError("horizon step must divide 360 degrees (e.g. 1, 2, 5) and be at most 45")
         return v
@@ -223,12 +221,6 @@ class JobSpec(BaseModel):
         if isinstance(v, list) and len(v) != 12:
             raise ValueError(f"give one lapse rate or 12 (Jan..Dec), not {len(v)}")
         return v
-
-    @model_validator(mode="after")
-    def _engine_defaults(self):
-        if self.horizon_step_deg is None:
-            self.horizon_step_deg = DEFAULT_HORIZON_STEP_DEG_BY_ENGINE[self.engine]
-        return self
 
     @model_validator(mode="after")
     def _executor(self):

@@ -115,44 +115,44 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)
 
 
-def solar_fast_task(dem: Path, days: list[int], *, step_minutes: float, linke: float, albedo: float,
-                    horizon_step_deg: float, search_distance_m: float, out_pattern: str,
-                    daily_pattern: str | None = None, n_threads: int | None = None) -> None:
+def solar_fast_task(job_file: Path, tile_name: str) -> None:
     """The fast engine on one tile: horizons once, then every requested day, summed per month.
 
-    Writes ``out_pattern.format(MM=…)`` for each month with requested days (bands as
-    MONTHLY_BANDS) and, with ``daily_pattern``, the daily maps of each month (as the grass
-    engine's daily files).
+    Everything comes from job.json: the days, r.sun's parameters, the halo (horizon search
+    distance) and the sun reference geometry of the whole DEM, so every tile of a job sees
+    the sun from the same positions and a tiled run equals an untiled one. Writes the tile's
+    monthly files (bands as MONTHLY_BANDS) and, with keep_daily, its daily files.
     """
-    from .model.calendar import month_of_doy
+    import json
+
     from .solar import fast
     from .terrain import slope_aspect
 
-    with rasterio.open(dem) as src:
+    job = json.loads(Path(job_file).read_text())
+    files = next(t for t in job["tiles"] if t["name"] == tile_name)["files"]
+    p, ref = job["parameters"], job["fast_reference"]
+    with rasterio.open(files["dem"]) as src:
         elevation = src.read(1, masked=True).astype("float64").filled(np.nan)
         transform, crs = src.transform, src.crs
     cell_x, cell_y = abs(transform.a), abs(transform.e)
     if abs(cell_x - cell_y) > 1e-6 * cell_x:
-        raise ValueError(f"{dem}: the fast engine needs square cells ({cell_x} x {cell_y} m); use --engine grass")
-    lat_deg, axes = fast.cell_geography(crs, transform, elevation.shape)
+        raise ValueError(f"{files['dem']}: the fast engine needs square cells ({cell_x} x {cell_y} m); use --engine grass")
+    lat_deg, _tile_axes = fast.cell_geography(crs, transform, elevation.shape)
     slope_deg, aspect_grass_deg = slope_aspect(elevation, (cell_x, cell_y))
-    n_azimuths = round(360 / horizon_step_deg)
-    horizons = fast.horizon_angles(elevation, cell_x, n_azimuths, search_distance_m, geographic_axes=axes,
-                                   n_threads=n_threads)
-    by_month: dict[int, list[int]] = {}
-    for d in days:
-        by_month.setdefault(int(month_of_doy(d)), []).append(d)
-    for month, month_days in by_month.items():
+    horizons = fast.horizon_angles(elevation, cell_x, round(360 / p["horizon_step_deg"]), job["halo_m"],
+                                   geographic_axes=np.asarray(ref["geographic_axes"]),
+                                   n_threads=job["threads_per_task"])
+    for mm, month_days in job["months"].items():
         daily = {k: [] for k in DAILY_KEYS}
         for r in fast.daily_radiation(elevation, slope_deg, aspect_grass_deg, lat_deg, horizons, month_days,
-                                      step_minutes=step_minutes, linke=linke, albedo=albedo, n_threads=n_threads):
+                                      step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
+                                      n_threads=job["threads_per_task"], reference_lat_deg=ref["lat_deg"]):
             for k in DAILY_KEYS:
                 daily[k].append(getattr(r, k))
         stacks = {k: np.stack(v) for k, v in daily.items()}
-        if daily_pattern:
+        if p["keep_daily"]:
             names = [f"{k}_day{d:03d}" for k in DAILY_KEYS for d in month_days]
-            write_geotiff(Path(daily_pattern.format(MM=f"{month:02d}")),
-                          np.concatenate([stacks[k] for k in DAILY_KEYS]), transform, crs, descriptions=names)
+            write_geotiff(files["daily"][str(int(mm))], np.concatenate([stacks[k] for k in DAILY_KEYS]), transform,
+                          crs, descriptions=names)
         sums = np.stack([stacks[k].sum(axis=0, dtype="float64") for k in DAILY_KEYS])
-        write_geotiff(Path(out_pattern.format(MM=f"{month:02d}")), sums, transform, crs,
-                      descriptions=list(MONTHLY_BANDS))
+        write_geotiff(files["solar"][str(int(mm))], sums, transform, crs, descriptions=list(MONTHLY_BANDS))

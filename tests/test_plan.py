@@ -39,7 +39,7 @@ def test_step_minutes_become_decimal_hours(example_dem):
 def planned(example_dem, tmp_path_factory):
     work = tmp_path_factory.mktemp("plan") / "work"
     run_cli("plan", "--dem", example_dem, "--workdir", work, "--days", "31,32,151,152", "--tile-size", "60",
-            "--halo", "300", "--horizon-step", "2", "--keep-daily")
+            "--halo", "300", "--horizon-step", "2", "--keep-daily", "--engine", "grass")
     return work
 
 

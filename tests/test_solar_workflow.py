@@ -24,7 +24,7 @@ HALO_M = 300
 
 def _run(dem, workdir, *extra):
     run_cli("run", "--dem", dem, "--workdir", workdir, "--days", ",".join(map(str, DAYS)), "--keep-daily",
-            "--halo", HALO_M, "--quiet", *extra)
+            "--halo", HALO_M, "--engine", "grass", "--quiet", *extra)
     return Path(workdir)
 
 
@@ -138,7 +138,7 @@ def steep_dem(tmp_path_factory):
 
 
 def test_steep_tiled_equals_untiled(steep_dem, tmp_path):
-    common = ["--horizon-step", "5", "--halo", 600]
+    common = ["--horizon-step", "5", "--halo", 600, "--engine", "grass"]
     tiled = tmp_path / "tiled"
     untiled = tmp_path / "untiled"
     for work, size in ((tiled, 100), (untiled, 1000)):
@@ -155,3 +155,49 @@ def test_steep_tiled_equals_untiled(steep_dem, tmp_path):
         flat = read_raster(tiled / f"results/solar/daily/flat_glob_rad_day{day:03d}.tif")
         if day == 355:
             assert np.nanmin(a / flat) < 0.5
+
+
+# --- the fast engine through the same workflow ------------------------------------------
+
+@pytest.fixture(scope="module")
+def mcn_fast_tiled(mcn_dem, tmp_path_factory):
+    work = tmp_path_factory.mktemp("fast") / "tiled"
+    run_cli("run", "--dem", mcn_dem, "--workdir", work, "--days", "172,355", "--keep-daily", "--halo", HALO_M,
+            "--engine", "fast", "--tile-size", 120, "--quiet")
+    return work
+
+
+@pytest.fixture(scope="module")
+def mcn_fast_untiled(mcn_dem, tmp_path_factory):
+    work = tmp_path_factory.mktemp("fast") / "untiled"
+    run_cli("run", "--dem", mcn_dem, "--workdir", work, "--days", "172,355", "--keep-daily", "--halo", HALO_M,
+            "--engine", "fast", "--tile-size", 1000, "--quiet")
+    return work
+
+
+@pytest.mark.parametrize("day", DAYS)
+@pytest.mark.parametrize("variable", ["glob_rad", "flat_glob_rad", "insol_time"])
+def test_fast_tiled_equals_untiled(mcn_fast_tiled, mcn_fast_untiled, mcn_dem, day, variable):
+    tiled = read_raster(mcn_fast_tiled / f"results/solar/daily/{variable}_day{day:03d}.tif")
+    untiled = read_raster(mcn_fast_untiled / f"results/solar/daily/{variable}_day{day:03d}.tif")
+    np.testing.assert_array_equal(~np.isfinite(tiled), _dem_nan(mcn_dem))
+    rel = relative_difference(tiled, untiled)
+    assert rel.max() <= 0.005, f"max per-pixel difference {rel.max():.4%}"
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_fast_engine_matches_grass_engine(mcn_fast_tiled, mcn_untiled, day):
+    """The whole workflow with --engine fast against --engine grass, every cell of the DEM."""
+    fast = read_raster(mcn_fast_tiled / f"results/solar/daily/glob_rad_day{day:03d}.tif")
+    grass = read_raster(mcn_untiled / f"results/solar/daily/glob_rad_day{day:03d}.tif")
+    np.testing.assert_array_equal(np.isfinite(fast), np.isfinite(grass))
+    rel = relative_difference(fast, grass)
+    assert rel.mean() <= 0.01, f"mean {rel.mean():.4%}"
+    assert np.percentile(rel, 99) <= 0.03, f"p99 {np.percentile(rel, 99):.4%}"
+    flat_fast = read_raster(mcn_fast_tiled / f"results/solar/daily/flat_glob_rad_day{day:03d}.tif")
+    flat_grass = read_raster(mcn_untiled / f"results/solar/daily/flat_glob_rad_day{day:03d}.tif")
+    assert relative_difference(flat_fast, flat_grass).max() <= 0.005
+    insol_fast = read_raster(mcn_fast_tiled / f"results/solar/daily/insol_time_day{day:03d}.tif")
+    insol_grass = read_raster(mcn_untiled / f"results/solar/daily/insol_time_day{day:03d}.tif")
+    within_one_step = np.abs(insol_fast - insol_grass)[np.isfinite(insol_grass)] <= 0.25 + 1e-6  # 15-min step
+    assert within_one_step.mean() >= 0.99

@@ -497,15 +497,20 @@ def _day_kernel(sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a, cos_a,
             flat_out[r, c] = flat[c]
 
 
-def _step_geometry(day, step_h, lat_rad, n_azimuths):
-    """Per-step sun geometry for one day, evaluated once for the whole tile."""
+def _step_geometry(day, step_h, lat_stats_rad, n_azimuths):
+    """Per-step sun geometry for one day, evaluated once for the whole tile.
+
+    ``lat_stats_rad`` = (reference, lowest, highest) latitude [rad] around which the sun
+    geometry is linearised: the tile's own, or the whole DEM's so that every tile of a job
+    uses the same sun positions and a tiled run equals an untiled one.
+    """
     decl = float(sun.declination_rad(day))
     t_h = sun.step_midpoints_h(step_h)
     omega = sun.hour_angle_rad(t_h)
-    lat_ref = float(np.mean(lat_rad))
+    lat_ref, lat_lo, lat_hi = (float(x) for x in lat_stats_rad)
     s_ref = sun.sin_solar_altitude(lat_ref, decl, omega)
-    s_lo = sun.sin_solar_altitude(float(lat_rad.min()), decl, omega)
-    s_hi = sun.sin_solar_altitude(float(lat_rad.max()), decl, omega)
+    s_lo = sun.sin_solar_altitude(lat_lo, decl, omega)
+    s_hi = sun.sin_solar_altitude(lat_hi, decl, omega)
     s_max = np.maximum(np.maximum(s_lo, s_hi), s_ref)
     keep = s_max > 0.0
     omega, s_ref, s_max = omega[keep], s_ref[keep], s_max[keep]
@@ -529,7 +534,7 @@ def _step_geometry(day, step_h, lat_rad, n_azimuths):
 def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days: Iterable[int],
                     step_minutes=DEFAULT_STEP_MINUTES, linke=DEFAULT_LINKE, albedo=DEFAULT_ALBEDO,
                     horizon_resolution_rad=R_SUN_HORIZON_RESOLUTION_RAD,
-                    n_threads=None) -> Iterator[DailySolarRadiation]:
+                    n_threads=None, reference_lat_deg=None) -> Iterator[DailySolarRadiation]:
     """Clear-sky daily irradiation of a tile, r.sun daily mode with horizon shadows, per day.
 
     Reproduces ``r.sun day=D step=S linke_value=L albedo_value=A horizon_basename=hor
@@ -555,6 +560,9 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
         before interpolation, as r.sun 8.2.1 stores them (1/150 rad, 0.38 degree,
         measured: see module notes); 0 uses the angles as given [rad]
     n_threads : int or None, numba threads (None = all numba may use)
+    reference_lat_deg : (float, float, float) or None, (mean, lowest, highest) latitude
+        [degrees] around which the per-step sun geometry is linearised; None = this
+        tile's. Give the whole DEM's to make every tile of a job use the same sun positions.
 
     Yields
     ------
@@ -618,10 +626,16 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
     static["refl_k"] = c(float(albedo) * (1.0 - static["cos_b"]) / 2.0)
     tn, a1, a2, a3 = diffuse_coefficients(linke)
     lat_valid = lat_rad[dem_ok]
+    if reference_lat_deg is None:
+        lat_stats = (float(np.mean(lat_valid)), float(lat_valid.min()), float(lat_valid.max()))
+    else:
+        lat_stats = tuple(math.radians(float(x)) for x in reference_lat_deg)
+        if not (lat_stats[1] - 1e-9 <= float(lat_valid.min()) and float(lat_valid.max()) <= lat_stats[2] + 1e-9):
+            raise ValueError("reference_lat_deg must span the latitudes of the tile")
 
     for day in days:
         day = int(day)
-        geo = _step_geometry(day, step_h, lat_valid, n_az)
+        geo = _step_geometry(day, step_h, lat_stats, n_az)
         g0 = float(sun.extraterrestrial_irradiance_w_m2(day))
         glob = np.empty(shape, dtype=np.float32)
         insol = np.empty(shape, dtype=np.float32)
