@@ -6,6 +6,8 @@ Measures on the same DEM, days and time step:
   (what scripts in the field run today);
 * ``grass engine``: eemt-flow's terrain task (r.slope.aspect + r.horizon, once) and solar
   task (r.sun with the horizon maps, topographic and flat runs) on the whole DEM as one tile;
+* ``fast engine``: eemt-flow's own kernel, horizons once (numba) and every day (topographic
+  and flat runs in one pass), with all the threads numba has;
 
 and prints seconds per day and their ratios, plus how far the internal shadow search lies
 from the horizon-map result (mean and 99th percentile of per-pixel relative difference).
@@ -32,7 +34,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eemt_flow.dem import read_dem, write_geotiff  # noqa: E402
 from eemt_flow.spec import parse_days  # noqa: E402
+from eemt_flow.solar import fast  # noqa: E402
 from eemt_flow.tasks import solar_task, terrain_task  # noqa: E402
+from eemt_flow.terrain import slope_aspect  # noqa: E402
+
+
+def fast_engine(dem, days, step_minutes, halo_m, horizon_step_deg, threads):
+    """(horizon seconds, seconds per day, daily glob_rad maps) of the fast engine on the whole DEM."""
+    elevation = dem.elevation_m.astype("float64")
+    lat, axes = fast.cell_geography(dem.crs, dem.transform, dem.shape)
+    slope, aspect = slope_aspect(elevation, dem.cell_size_m)
+    # compile once on a corner so that the timings exclude numba's JIT (cache=True keeps it)
+    corner = (slice(0, 16), slice(0, 16))
+    hz = fast.horizon_angles(elevation[corner], dem.cell_size_m[0], 8, 50.0, n_threads=threads)
+    list(fast.daily_radiation(elevation[corner], slope[corner], aspect[corner], lat[corner], hz, [1], n_threads=threads))
+    t0 = time.perf_counter()
+    horizons = fast.horizon_angles(elevation, dem.cell_size_m[0], round(360 / horizon_step_deg), halo_m,
+                                   geographic_axes=axes, n_threads=threads)
+    horizon_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    maps = {r.day: r.glob_rad_wh_m2.astype("float64")
+            for r in fast.daily_radiation(elevation, slope, aspect, lat, horizons, days, step_minutes=step_minutes,
+                                          linke=3.0, albedo=0.2, n_threads=threads)}
+    return horizon_s, (time.perf_counter() - t0) / len(days), maps
+
+
+def compare(other: dict, ref: dict) -> dict:
+    """Mean and 99th percentile of the per-pixel relative difference [%] per day."""
+    out = {}
+    for d in ref:
+        ok = np.isfinite(ref[d]) & np.isfinite(other[d]) & (ref[d] > 0)
+        rel = np.abs(other[d][ok] - ref[d][ok]) / ref[d][ok]
+        out[d] = {"mean_pct": 100 * float(rel.mean()), "p99_pct": 100 * float(np.percentile(rel, 99))}
+    return out
 
 
 def plain_rsun(dem_tif: Path, days: list[int], step_hours: float, work: Path) -> tuple[float, dict[int, np.ndarray]]:
@@ -65,6 +99,7 @@ def main(argv=None):
     ap.add_argument("--step-minutes", type=float, default=3.0)
     ap.add_argument("--halo", type=float, default=2000.0, help="horizon search distance [m]")
     ap.add_argument("--horizon-step", type=float, default=1.0)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="fast engine threads")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -92,12 +127,10 @@ def main(argv=None):
 
         internal_day_s, internal_maps = plain_rsun(dem_tif, days, step_hours, work)
 
-    accuracy = {}
-    for d in days:
-        ref, other = horizon_maps[d], internal_maps[d]
-        ok = np.isfinite(ref) & np.isfinite(other) & (ref > 0)
-        rel = np.abs(other[ok] - ref[ok]) / ref[ok]
-        accuracy[d] = {"mean_pct": 100 * float(rel.mean()), "p99_pct": 100 * float(np.percentile(rel, 99))}
+    fast_horizon_s, fast_day_s, fast_maps = fast_engine(dem, days, args.step_minutes, args.halo, args.horizon_step,
+                                                        args.threads)
+    accuracy = compare(internal_maps, horizon_maps)
+    fast_accuracy = compare(fast_maps, horizon_maps)
 
     result = {
         "dem": str(args.dem), "shape": list(dem.shape), "valid_cells": cells, "days": days,
@@ -107,7 +140,11 @@ def main(argv=None):
         "grass_engine_terrain_s": terrain_s,
         "grass_engine_s_per_day": grass_day_s,
         "grass_engine_s_per_day_incl_terrain_365": grass_day_s + terrain_s / 365,
+        "fast_engine_horizons_s": fast_horizon_s,
+        "fast_engine_s_per_day": fast_day_s,
+        "fast_engine_threads": args.threads,
         "internal_vs_horizon": accuracy,
+        "fast_vs_grass_engine": fast_accuracy,
     }
     print(f"DEM {args.dem} {dem.shape[1]}x{dem.shape[0]} ({cells:,} valid cells), days {args.days}, "
           f"step {args.step_minutes:g} min, halo {args.halo:g} m, horizon step {args.horizon_step:g}°")
@@ -117,6 +154,17 @@ def main(argv=None):
           f"(ratio to plain r.sun {grass_day_s / internal_day_s:.2f}x)")
     print(f"  grass engine per day over a 365-day year:   {result['grass_engine_s_per_day_incl_terrain_365']:8.2f} s/day "
           f"(ratio {result['grass_engine_s_per_day_incl_terrain_365'] / internal_day_s:.2f}x)")
+    print(f"  fast engine horizons (once per tile):       {fast_horizon_s:8.2f} s")
+    print(f"  fast engine solar (topo + flat), {args.threads} threads:  {fast_day_s:8.3f} s/day "
+          f"(r.sun internal / fast = {internal_day_s / fast_day_s:.0f}x, "
+          f"grass engine / fast = {grass_day_s / fast_day_s:.0f}x)")
+    year_fast = fast_horizon_s / 365 + fast_day_s
+    year_grass = result["grass_engine_s_per_day_incl_terrain_365"]
+    print(f"  per day over a 365-day year, horizons included: fast {year_fast:.3f} s/day, "
+          f"r.sun internal / fast = {internal_day_s / year_fast:.0f}x, grass engine / fast = {year_grass / year_fast:.0f}x")
+    for d, acc in fast_accuracy.items():
+        print(f"  day {d}: fast engine vs grass engine (r.sun with horizon maps): mean {acc['mean_pct']:.4f} %, "
+              f"p99 {acc['p99_pct']:.3f} %")
     for d, acc in accuracy.items():
         print(f"  day {d}: internal shadow search vs horizon maps: mean {acc['mean_pct']:.2f} %, "
               f"p99 {acc['p99_pct']:.1f} %")

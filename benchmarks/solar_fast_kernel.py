@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from eemt_flow.solar import fast, sun
+from eemt_flow.terrain import slope_aspect
 
 
 def synthetic_dem_m(n_cells, cell_m):
@@ -24,18 +25,6 @@ def synthetic_dem_m(n_cells, cell_m):
     y, x = np.mgrid[0:n_cells, 0:n_cells] * cell_m
     return (1500.0 + 300.0 * np.sin(x / 900.0) * np.cos(y / 1300.0)
             + 150.0 * np.sin((x + 2.0 * y) / 400.0))
-
-
-def slope_aspect_grass_deg(dem_m, cell_m):
-    """Horn's slope and aspect in the r.slope.aspect convention (aspect CCW from east)."""
-    z = np.pad(dem_m, 1, mode="edge")
-    dzdx = ((z[:-2, 2:] + 2 * z[1:-1, 2:] + z[2:, 2:]) - (z[:-2, :-2] + 2 * z[1:-1, :-2] + z[2:, :-2])) / (8 * cell_m)
-    dzdy = ((z[:-2, :-2] + 2 * z[:-2, 1:-1] + z[:-2, 2:]) - (z[2:, :-2] + 2 * z[2:, 1:-1] + z[2:, 2:])) / (8 * cell_m)
-    slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
-    aspect = np.degrees(np.arctan2(-dzdy, -dzdx)) % 360.0  # downslope direction, CCW from east
-    aspect[aspect == 0.0] = 360.0
-    aspect[slope == 0.0] = 0.0
-    return slope, aspect
 
 
 def main():
@@ -51,7 +40,7 @@ def main():
     days = [int(d) for d in args.days.split(",")]
 
     dem = synthetic_dem_m(args.cells, args.cell_m)
-    slope, aspect = slope_aspect_grass_deg(dem, args.cell_m)
+    slope, aspect = slope_aspect(dem, args.cell_m)
     lat = np.full(dem.shape, 35.9)
     print(f"{args.cells} x {args.cells} cells of {args.cell_m} m, relief {dem.max() - dem.min():.0f} m, "
           f"max slope {slope.max():.1f} deg, {args.azimuths} azimuths, {args.max_distance_m:.0f} m search, "

@@ -26,7 +26,8 @@ JOB_OPTIONS = [
     click.option("--max-cells", type=int, help=f"Refuse DEMs with more cells. [default: {DEFAULT_MAX_CELLS:,}]"),
     click.option("--engine", type=click.Choice(["fast", "grass"]),
                  help="Solar engine: fast (eemt-flow's own r.sun kernel) or grass (GRASS r.sun). [default: fast]"),
-    click.option("--threads-per-task", type=int, help="Fast engine: threads per tile task. [default: cores, at most 8]"),
+    click.option("--threads-per-task", type=int, help="Fast engine: threads (declared CORES) per tile task; workers must offer as many cores. "
+                 "[default: local cores up to 8; 1 on wq and batch systems]"),
     click.option("--executor", type=click.Choice(["local", "wq", "slurm", "condor", "sge"]),
                  help="Where tasks run: local makeflow, Work Queue, or a batch system. [default: local]"),
     click.option("--jobs", type=int, help="Local executor: tasks at once. [default: one per core]"),

@@ -117,6 +117,20 @@ def _resources(tile_cells: int, n_azimuths: int, max_days_per_task: int) -> dict
     }
 
 
+def threads_per_task(spec: JobSpec) -> int:
+    """Threads (and declared CORES) of a fast-engine task.
+
+    Locally the task may use this machine's cores (at most 8); elsewhere tasks go to
+    workers or nodes of unknown size, and a task that asks for more cores than any worker
+    offers would wait forever, so one thread per task unless --threads-per-task says more.
+    """
+    if spec.engine != "fast":
+        return 1
+    if spec.threads_per_task:
+        return spec.threads_per_task
+    return min(os.cpu_count() or 1, 8) if spec.executor == "local" else 1
+
+
 def fast_reference(dem: Dem) -> dict:
     """Sun and horizon reference geometry of the whole DEM, shared by every fast-engine tile.
 
@@ -321,7 +335,7 @@ def plan(spec: JobSpec) -> Plan:
             "relief_m": dem.relief_m,
         },
         "halo_m": halo_m,
-        "threads_per_task": (spec.threads_per_task or min(os.cpu_count() or 1, 8)) if spec.engine == "fast" else 1,
+        "threads_per_task": threads_per_task(spec),
         "fast_reference": fast_reference(dem) if spec.engine == "fast" else None,
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",
         "months": {f"{m:02d}": days for m, days in months.items()},

@@ -131,3 +131,18 @@ def test_auto_halo_from_relief(example_dem, tmp_path):
 def test_status_command(planned):
     proc = run_cli("status", planned)
     assert proc.stdout.strip() == "planned: 0/21 tasks done"
+
+
+def test_fast_engine_cores_fit_remote_workers(example_dem, tmp_path):
+    # one task per tile; on Work Queue a task may not ask for more cores than a 1-core worker has
+    run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "wq", "--days", "1-3", "--executor", "wq",
+            "--tile-size", "60", "--halo", "300")
+    text = (tmp_path / "wq" / "workflow.mf").read_text()
+    block = text.split(".MAKEFLOW CATEGORY solar-fast")[1].split(".MAKEFLOW CATEGORY")[0]
+    assert ".MAKEFLOW CORES 1\n" in block
+    assert text.count("task solar-fast --job job.json --tile t") == 4
+    run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "local", "--days", "1-3", "--threads-per-task", "2",
+            "--tile-size", "60", "--halo", "300")
+    assert ".MAKEFLOW CORES 2\n" in (tmp_path / "local" / "workflow.mf").read_text()
+    job = json.loads((tmp_path / "local" / "job.json").read_text())
+    assert job["n_rules"] == 4 + 1  # one fast task per tile + the reducer
