@@ -148,3 +148,45 @@ def test_climate_errors_are_one_line(example_dem, tmp_path):
     proc = run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "w", "--climate", "station:x.csv",
                    "--model", "topo-veg", "--days", ONE_DAY_PER_MONTH, check=False)
     assert proc.returncode == 2 and "--ndvi and --canopy-height" in proc.stderr
+
+
+def test_ndvi_out_of_range_refused(example_dem, tmp_path):
+    """NDVI must lie in [-1, 1]; the plan refuses the file by name and writes nothing."""
+    with rasterio.open(example_dem) as src:
+        profile = src.profile
+        shape = src.shape
+    ndvi = tmp_path / "ndvi.tif"
+    height = tmp_path / "height.tif"
+    for path, value in ((ndvi, 1.7), (height, 12.0)):
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.full((1, *shape), value, dtype="float32"))
+    csv = REPO / "examples" / "station_normals.csv"
+    proc = run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "w", "--climate", f"station:{csv}",
+                   "--station-elevation", "2300", "--model", "topo-veg", "--ndvi", ndvi, "--canopy-height", height,
+                   "--days", ONE_DAY_PER_MONTH, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"Error: {ndvi}: NDVI values span 1.7 to 1.7, outside [-1.0, 1.0]"
+    assert not (tmp_path / "w").exists()
+
+
+def test_flat_topo_veg_bio_hand_computed(tmp_path):
+    """EEMT-TOPO-VEG through the workflow: NPP_VEG from canopy height (VZJ 2015 Eq. 12)."""
+    dem = tmp_path / "flat.tif"
+    profile = dict(driver="GTiff", width=20, height=20, count=1, dtype="float32", crs="EPSG:32631",
+                   transform=from_origin(500000, 600, 30, 30), nodata=float("nan"))
+    for path, value in ((dem, 2000.0), (tmp_path / "ndvi.tif", 0.5), (tmp_path / "h.tif", 10.0)):
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.full((1, 20, 20), value, dtype="float32"))
+    csv = _station_csv(tmp_path / "normals.csv", 5.0, 15.0, 100.0, 800.0)
+    work = tmp_path / "work"
+    run_cli("run", "--dem", dem, "--workdir", work, "--climate", f"station:{csv}", "--station-elevation", "2000",
+            "--model", "trad,topo-veg", "--ndvi", tmp_path / "ndvi.tif", "--canopy-height", tmp_path / "h.tif",
+            "--tile-size", "1000", *FAST)
+    # NPP_VEG = 196 + 36·10 − (0.61·10 − 12.0933)² = 556 − (−5.9933)² = 556 − 35.919645 = 520.080355 g m-2 yr-1
+    # E_BIO = 520.080355/1000·22e6 J = 11.441768 MJ m-2 yr-1
+    e_bio = read_raster(work / "results/eemt/E_BIO_TOPO_VEG_normals.tif")
+    np.testing.assert_allclose(e_bio, 11.441768, rtol=1e-5)
+    eemt = read_raster(work / "results/eemt/EEMT_TOPO_VEG_normals.tif")
+    assert np.isfinite(eemt).all() and (eemt >= e_bio - 1e-4).all()  # E_PPT ≥ 0 adds to E_BIO
+    # TRAD in the same job is unchanged by the vegetation rasters: 57.481285 (see the test above)
+    np.testing.assert_allclose(read_raster(work / "results/eemt/EEMT_TRAD_normals.tif"), 57.481285, rtol=1e-4)
