@@ -20,8 +20,6 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import rasterio
-import rasterio.transform
-import rasterio.warp
 import rasterio.windows
 
 from . import __version__
@@ -238,21 +236,11 @@ def _raster_on_dem(path: Path, dem: Dem, what: str, low: float | None, high: flo
     return on_dem
 
 
-def cell_latitudes_deg(dem: Dem) -> np.ndarray:
-    """Geographic latitude [°] of every cell centre (for astronomical daylength)."""
-    rows, cols = dem.shape
-    c, r = np.meshgrid(np.arange(cols) + 0.5, np.arange(rows) + 0.5)
-    xs, ys = rasterio.transform.xy(dem.transform, r.ravel(), c.ravel(), offset="ul")
-    xs = np.asarray(xs) + dem.transform.a * 0.5
-    ys = np.asarray(ys) + dem.transform.e * 0.5
-    _, lat = rasterio.warp.transform(dem.crs, "EPSG:4326", xs, ys)
-    return np.asarray(lat, dtype="float32").reshape(rows, cols)
-
-
 def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
     """Whole-DEM terrain (never per tile), latitude, optional vegetation rasters and the climate."""
     from .climate import load_climate
     from .model.eemt import ModelParameters
+    from .solar.fast import cell_geography
     from .terrain import compute_terrain
 
     try:
@@ -268,7 +256,7 @@ def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
     climates = load_climate(spec.climate, dem, years=spec.years, station_elevation_m=spec.station_elevation_m,
                             lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km, lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km,
                             cache_dir=spec.cache_dir)
-    latitude = cell_latitudes_deg(dem)
+    latitude = cell_geography(dem.crs, dem.transform, dem.shape)[0].astype("float32")
     latitude[~np.isfinite(dem.elevation_m)] = np.nan
     return EemtInputs(terrain, latitude, ndvi, canopy, climates)
 
