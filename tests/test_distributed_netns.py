@@ -28,8 +28,9 @@ import pytest
 
 from conftest import EEMT, free_port, read_raster, require_tools, run_cli
 
-# 4 tiles (120 x 120 cells, 60-cell cores) x 2 months: 4 terrain + 8 solar tasks + 1 reducer
-JOB = ["--days", "172,355", "--tile-size", "60", "--halo", "300", "--horizon-step", "10"]
+# 4 tiles (120 x 120 cells, 60-cell cores) x 2 months with the grass engine: 4 terrain + 8 solar
+# tasks of a few seconds each (enough to give every worker a share) + 1 reducer
+JOB = ["--days", "172,355", "--tile-size", "60", "--halo", "300", "--horizon-step", "10", "--engine", "grass"]
 MONTHLY = [f"results/solar/monthly/{name}_{month:02d}.tif"
            for name in ("glob_rad", "flat_glob_rad", "insol_time") for month in (6, 12)]
 N_WORKERS = 3
