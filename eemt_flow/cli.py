@@ -83,7 +83,10 @@ def run(jobfile, quiet, verbose, **flags):
         click.echo(f"Error: workflow {progress.state} ({progress.done}/{progress.total} tasks done); "
                    f"see {p.workdir / 'logs' / 'makeflow.out'}; run the same command again to resume", err=True)
         sys.exit(1)
-    for path in ("results/summary.json", "results/glob_rad_quicklook.png", "results/solar/monthly"):
+    paths = ["results/summary.json", "results/glob_rad_quicklook.png", "results/solar/monthly"]
+    if p.job.get("eemt"):
+        paths.append("results/eemt")
+    for path in paths:
         click.echo(str(p.workdir / path))
 
 
