@@ -37,10 +37,19 @@ def solar_task(dem: Path, terrain: Path, horizons: Path, days: list[int], *, ste
                                albedo=albedo, horizon_step_deg=horizon_step_deg)
     with rasterio.open(dem) as src:
         transform, crs = src.transform, src.crs
+    write_month(daily, days, transform, crs, out=out, daily_out=daily_out)
+
+
+def write_month(daily: dict[str, np.ndarray], days: list[int], transform, crs, *, out: Path,
+                daily_out: Path | None) -> None:
+    """Write one tile-month of either engine: the sums over ``days`` (bands MONTHLY_BANDS) to
+    ``out`` and, with ``daily_out``, the daily maps (bands ``{variable}_day{DDD}``, variable-major).
+
+    ``daily`` maps each of DAILY_KEYS to an array (len(days), rows, cols).
+    """
     if daily_out is not None:
-        stack = np.concatenate([daily[k] for k in DAILY_KEYS])
         names = [f"{k}_day{d:03d}" for k in DAILY_KEYS for d in days]
-        write_geotiff(daily_out, stack, transform, crs, descriptions=names)
+        write_geotiff(daily_out, np.concatenate([daily[k] for k in DAILY_KEYS]), transform, crs, descriptions=names)
     sums = np.stack([daily[k].sum(axis=0, dtype="float64") for k in DAILY_KEYS])
     write_geotiff(out, sums, transform, crs, descriptions=list(MONTHLY_BANDS))
 
@@ -149,10 +158,6 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
                                       n_threads=job["threads_per_task"], reference_lat_deg=ref["lat_deg"]):
             for k in DAILY_KEYS:
                 daily[k].append(getattr(r, k))
-        stacks = {k: np.stack(v) for k, v in daily.items()}
-        if p["keep_daily"]:
-            names = [f"{k}_day{d:03d}" for k in DAILY_KEYS for d in month_days]
-            write_geotiff(files["daily"][str(int(mm))], np.concatenate([stacks[k] for k in DAILY_KEYS]), transform,
-                          crs, descriptions=names)
-        sums = np.stack([stacks[k].sum(axis=0, dtype="float64") for k in DAILY_KEYS])
-        write_geotiff(files["solar"][str(int(mm))], sums, transform, crs, descriptions=list(MONTHLY_BANDS))
+        month = str(int(mm))
+        write_month({k: np.stack(v) for k, v in daily.items()}, month_days, transform, crs, out=files["solar"][month],
+                    daily_out=files["daily"][month] if p["keep_daily"] else None)

@@ -18,10 +18,16 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 EEMT = str(Path(sys.executable).parent / "eemt-flow")
 
 
+def cli_env() -> dict:
+    """The environment for the real ``eemt-flow``: this interpreter's scripts first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
 def run_cli(*args, cwd=None, check=True, timeout=900, env=None) -> subprocess.CompletedProcess:
     """Run the real ``eemt-flow`` console script."""
-    full_env = dict(os.environ)
-    full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
+    full_env = cli_env()
     full_env.update(env or {})
     proc = subprocess.run([EEMT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=full_env)

@@ -20,13 +20,12 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import EEMT, free_port, read_raster, require_tools, run_cli
+from conftest import EEMT, cli_env, free_port, read_raster, require_tools, run_cli
 
 # 4 tiles (120 x 120 cells, 60-cell cores) x 2 months with the grass engine: 4 terrain + 8 solar
 # tasks of a few seconds each (enough to give every worker a share) + 1 reducer
@@ -42,8 +41,7 @@ TASK_TRAFFIC_MIN_BYTES = 100_000
 
 
 def _env() -> dict:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env = cli_env()
     env.pop("EEMT_WQ_PASSWORD_FILE", None)  # the test gives its own file explicitly
     return env
 

@@ -6,14 +6,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import EEMT, free_port, read_raster, run_cli
+from conftest import EEMT, cli_env, free_port, read_raster, run_cli
 from eemt_flow.execute import read_progress
 
 # 4 tiles x 3 months = 12 solar tasks + 4 terrain tasks + 1 reducer = 17 rules
@@ -25,9 +23,7 @@ MONTHLY = [f"results/solar/monthly/{v}_{m:02d}.tif" for v in ("glob_rad", "flat_
 
 
 def _env():
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
+    return cli_env()
 
 
 @pytest.fixture(scope="module")
