@@ -392,16 +392,37 @@ def diffuse_coefficients(linke):
     return tn, a1, a2, a3
 
 
-@njit(cache=True, inline="always")
-def _exp_nonpositive(x):
-    """exp(x) for -12 <= x <= 0 without a libm call: (Taylor_8(x / 32))^32, rel. error < 1e-8.
+# --- the per-step kernel, float32 and branch-free so that it runs 8 cells per AVX2 instruction ---
+# float32 literals: a float64 literal would promote the whole expression to float64
+_F = np.float32
+_ZERO, _ONE, _HALF = _F(0.0), _F(1.0), _F(0.5)
+#: Kasten (1996) Rayleigh polynomial 1/dR = R0 + R1 m + R2 m^2 + R3 m^3 + R4 m^4 for m <= 20 [-]
+_RAY_M_MAX = _F(20.0)
+_RAY_0, _RAY_1, _RAY_2, _RAY_3, _RAY_4 = _F(6.6296), _F(1.7513), _F(-0.1202), _F(0.0065), _F(-0.00013)
+#: ... and 1/dR = 10.4 + 0.718 m above [-]
+_RAY_HIGH_0, _RAY_HIGH_1 = _F(10.4), _F(0.718)
+#: Muneer's sunlit-surface N = 0.00263 - 0.712 kb - 0.6883 kb^2 ([1] Eq. 16)
+_MUNEER_0, _MUNEER_1, _MUNEER_2 = _F(0.00263), _F(0.712), _F(0.6883)
+#: low-sun form of [1] Eq. 16: divisor 0.1 - 0.008 h0
+_LOW_0, _LOW_1 = _F(LOW_SUN_ALTITUDE_RAD), _F(0.008)
+_LOW_SUN = _F(LOW_SUN_ALTITUDE_RAD)
+#: Range of the exponential's argument (see _exp_nonpositive) and the smallest sin(h0)
+#: a general step divides by (cells below the horizontal are discarded afterwards).
+_EXP_MIN = _F(-12.0)
+_SIN_FLOOR = _F(1e-4)
 
-    The beam transmittance exponent is -0.8662 TL m dR(m) >= -1.21 TL (m dR < 1.39), so
-    this covers Linke turbidity up to 10.
+
+@njit(cache=True, inline="always", fastmath=True)
+def _exp_nonpositive(x):
+    """exp(x) for -12 <= x <= 0 in float32 without a libm call: (Taylor_7(x / 32))^32.
+
+    Relative error < 1e-6 (float32 rounding, amplified 32 times by the squarings; the
+    truncation error is < 3e-7).  The beam transmittance exponent is -0.8662 TL m dR(m)
+    >= -1.21 TL (m dR < 1.39), so this covers Linke turbidity up to 10.
     """
-    u = x * 0.03125
-    p = 1.0 + u * (1.0 + u * (0.5 + u * (1.0 / 6.0 + u * (1.0 / 24.0 + u * (1.0 / 120.0 + u * (
-        1.0 / 720.0 + u * (1.0 / 5040.0 + u * (1.0 / 40320.0))))))))
+    u = x * _F(0.03125)
+    p = _ONE + u * (_ONE + u * (_HALF + u * (_F(1.0 / 6.0) + u * (_F(1.0 / 24.0) + u * (
+        _F(1.0 / 120.0) + u * (_F(1.0 / 720.0) + u * _F(1.0 / 5040.0)))))))
     p = p * p
     p = p * p
     p = p * p
@@ -409,100 +430,113 @@ def _exp_nonpositive(x):
     return p * p
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def _day_kernel(sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a, cos_a,
-                r_sky, fg, fx_shadow, refl_k, hor, hor_scale,
-                sin_d, cos_d, g0, tn, a1, a2, a3, lk,
-                cos_t, sin_t, s_lin, h_lin, inv_cos_h_lin, m0_lin, dm0_ds, k0, k1, w1,
-                glob_out, insol_out, flat_out):
-    """Sum over the steps of one day; the caller multiplies by the step length.
+@njit(cache=True, inline="always", fastmath=True)
+def _beam_transmittance(m, lk):
+    """Bh / (G0 sin h0) = exp(-0.8662 TL m dR(m)) at air mass m ([1] Eqs. 7, 10), lk = 0.8662 TL."""
+    inv_rayleigh = _RAY_0 + m * (_RAY_1 + m * (_RAY_2 + m * (_RAY_3 + m * _RAY_4)))
+    inv_rayleigh = inv_rayleigh if m <= _RAY_M_MAX else _RAY_HIGH_0 + _RAY_HIGH_1 * m
+    x = -(lk * m) / inv_rayleigh
+    return _exp_nonpositive(min(max(x, _EXP_MIN), _ZERO))
 
-    Cells to skip carry sin_lat = -1, cos_lat = 0 (the Sun never rises for them).
+
+@njit(cache=True, inline="always", fastmath=True)
+def _muneer_sunlit(kb, fg, r_sky, beam_ratio):
+    """Muneer's diffuse function F(x) of a sunlit surface ([1] Eqs. 14-16): ((N fg + r_sky)(1 - kb) + kb beam_ratio."""
+    n = _MUNEER_0 - kb * (_MUNEER_1 + _MUNEER_2 * kb)
+    return (n * fg + r_sky) * (_ONE - kb) + kb * beam_ratio
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _day_kernel(valid, sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a, cos_a,
+                r_sky, fg, fx_shadow, refl_k, hor,
+                sin_d, cos_d, g0, g0_tn, a1, a2, a3, lk,
+                cos_t, sin_t, s_lin, h_lin, inv_cos_h_lin, m0_lin, dm0_ds, w0, w1, k0, k1, general,
+                glob_out, insol_out, flat_out):
+    """Sum over the steps of one day (float32); the caller multiplies by the step length.
+
+    A step with ``general[n]`` False has the Sun at least 0.1 rad above every cell's
+    horizontal with an air mass <= 20 (checked by the caller from the tile's latitude
+    range and lowest elevation), so it needs neither r.sun's below-horizon test, nor its
+    low-sun Muneer form, nor the second Rayleigh form: a shorter loop.  Both loops are
+    branch-free (selects), which lets LLVM vectorise them.  Cells that are not
+    ``valid`` get a constant sin(h0) = 0.5 so that every term stays finite; the caller
+    overwrites them with NaN.
     """
     rows, cols = sin_lat.shape
     n_steps = cos_t.shape[0]
-    g0_tn = g0 * tn
     for r in prange(rows):
-        glob = np.zeros(cols)
-        flat = np.zeros(cols)
-        insol = np.zeros(cols)
-        c31 = np.empty(cols)
-        c33 = np.empty(cols)
-        p0 = np.empty(cols)
-        p1 = np.empty(cols)
-        p2 = np.empty(cols)
-        sl_r = sin_lat[r]
-        cl_r = cos_lat[r]
-        sb_r = sin_b[r]
-        cb_r = cos_b[r]
-        sa_r = sin_a[r]
-        ca_r = cos_a[r]
+        glob = np.zeros(cols, dtype=np.float32)
+        flat = np.zeros(cols, dtype=np.float32)
+        insol = np.zeros(cols, dtype=np.float32)
+        c31 = np.empty(cols, dtype=np.float32)
+        c33 = np.empty(cols, dtype=np.float32)
+        p0 = np.empty(cols, dtype=np.float32)
+        p1 = np.empty(cols, dtype=np.float32)
+        p2 = np.empty(cols, dtype=np.float32)
+        sl_r, cl_r, sb_r, cb_r, sa_r, ca_r = sin_lat[r], cos_lat[r], sin_b[r], cos_b[r], sin_a[r], cos_a[r]
         for c in range(cols):
             # sin(altitude) = c31 cos(T) + c33 ; cos(incidence) = p0 + p1 cos(T) + p2 sin(T)
-            c31[c] = cl_r[c] * cos_d
-            c33[c] = sl_r[c] * sin_d if cl_r[c] != 0.0 else -1.0
+            c31[c] = cl_r[c] * cos_d if valid[r, c] else _ZERO
+            c33[c] = sl_r[c] * sin_d if valid[r, c] else _HALF
             p0[c] = sin_d * (cb_r[c] * sl_r[c] + sb_r[c] * ca_r[c] * cl_r[c])
             p1[c] = cos_d * (cb_r[c] * cl_r[c] - sb_r[c] * ca_r[c] * sl_r[c])
             p2[c] = -cos_d * sb_r[c] * sa_r[c]
-        ec_r = elev_corr[r]
-        sloped_r = sloped[r]
-        fg_r = fg[r]
-        rsky_r = r_sky[r]
-        fxs_r = fx_shadow[r]
-        rk_r = refl_k[r]
+        ec_r, sloped_r, fg_r, rsky_r, fxs_r, rk_r = (elev_corr[r], sloped[r], fg[r], r_sky[r],
+                                                   fx_shadow[r], refl_k[r])
         for n in range(n_steps):
-            ct = cos_t[n]
-            st = sin_t[n]
-            sl = s_lin[n]
-            hl = h_lin[n]
-            ich = inv_cos_h_lin[n]
-            m0 = m0_lin[n]
-            dm = dm0_ds[n]
-            w0 = (1.0 - w1[n]) * hor_scale
-            w = w1[n] * hor_scale
+            ct, st, sl, hl, ich = cos_t[n], sin_t[n], s_lin[n], h_lin[n], inv_cos_h_lin[n]
+            m0, dm, v0, v1 = m0_lin[n], dm0_ds[n], w0[n], w1[n]
             hor0 = hor[k0[n], r]
             hor1 = hor[k1[n], r]
-            for c in range(cols):
-                s = c31[c] * ct + c33[c]
-                if s <= 0.0:
-                    continue
-                m = ec_r[c] * (m0 + dm * (s - sl))
-                if m <= 20.0:
-                    rayl = 1.0 / (6.6296 + m * (1.7513 + m * (-0.1202 + m * (0.0065 - m * 0.00013))))
-                else:
-                    rayl = 1.0 / (10.4 + 0.718 * m)
-                kb = _exp_nonpositive(-rayl * m * lk)  # beam transmittance = Bh / (G0 sin h0)
-                bh = g0 * s * kb
-                dh = g0_tn * (a1 + s * (a2 + a3 * s))
-                flat[c] += bh + dh
-                h = hl + (s - sl) * ich
-                horizon = w0 * hor0[c] + w * hor1[c]
-                ci = p0[c] + p1[c] * ct + p2[c] * st
-                if horizon <= h and ci > 0.0:
-                    insol[c] += 1.0
-                    if h >= LOW_SUN_ALTITUDE_RAD or not sloped_r[c]:
-                        fx = ((0.00263 - kb * (0.712 + 0.6883 * kb)) * fg_r[c] + rsky_r[c]) * (1.0 - kb) \
-                            + kb * ci / s
-                    else:
-                        # sin(beta) cos(A - a) from the incidence identity
-                        sb_cos = (ci - s * cb_r[c]) / math.sqrt(1.0 - s * s)
-                        fx = ((0.00263 - 0.712 * kb - 0.6883 * kb * kb) * fg_r[c] + rsky_r[c]) \
-                            * (1.0 - kb) + kb * sb_cos / (0.1 - 0.008 * h)
-                    glob[c] += g0 * kb * ci + dh * fx + rk_r[c] * (bh + dh)
-                else:
-                    glob[c] += dh * (fxs_r[c] + rk_r[c])
+            if not general[n]:
+                for c in range(cols):
+                    s = c31[c] * ct + c33[c]
+                    kb = _beam_transmittance(ec_r[c] * (m0 + dm * (s - sl)), lk)
+                    bh = g0 * s * kb
+                    dh = g0_tn * (a1 + s * (a2 + a3 * s))
+                    flat[c] += bh + dh
+                    h = hl + (s - sl) * ich
+                    ci = p0[c] + p1[c] * ct + p2[c] * st
+                    lit = (v0 * _F(hor0[c]) + v1 * _F(hor1[c]) <= h) & (ci > _ZERO)
+                    reflected = rk_r[c] * (bh + dh)
+                    sunlit = g0 * kb * ci + dh * _muneer_sunlit(kb, fg_r[c], rsky_r[c], ci / s) + reflected
+                    glob[c] += sunlit if lit else dh * (fxs_r[c] + rk_r[c])
+                    insol[c] += _ONE if lit else _ZERO
+            else:
+                for c in range(cols):
+                    s = c31[c] * ct + c33[c]
+                    up = s > _ZERO
+                    s_div = max(s, _SIN_FLOOR)
+                    kb = _beam_transmittance(ec_r[c] * (m0 + dm * (s - sl)), lk)
+                    bh = g0 * s * kb
+                    dh = g0_tn * (a1 + s * (a2 + a3 * s))
+                    flat[c] += bh + dh if up else _ZERO
+                    h = hl + (s - sl) * ich
+                    ci = p0[c] + p1[c] * ct + p2[c] * st
+                    lit = up & (v0 * _F(hor0[c]) + v1 * _F(hor1[c]) <= h) & (ci > _ZERO)
+                    # low Sun on a slope: sin(beta) cos(A - a) from the incidence identity
+                    sb_cos = (ci - s * cb_r[c]) / math.sqrt(max(_ONE - s * s, _SIN_FLOOR))
+                    low = (h < _LOW_SUN) & sloped_r[c]
+                    ratio = sb_cos / (_LOW_0 - _LOW_1 * h) if low else ci / s_div
+                    reflected = rk_r[c] * (bh + dh)
+                    sunlit = g0 * kb * ci + dh * _muneer_sunlit(kb, fg_r[c], rsky_r[c], ratio) + reflected
+                    shaded = dh * (fxs_r[c] + rk_r[c]) if up else _ZERO
+                    glob[c] += sunlit if lit else shaded
+                    insol[c] += _ONE if lit else _ZERO
         for c in range(cols):
             glob_out[r, c] = glob[c]
             insol_out[r, c] = insol[c]
             flat_out[r, c] = flat[c]
 
 
-def _step_geometry(day, step_h, lat_stats_rad, n_azimuths):
+def _step_geometry(day, step_h, lat_stats_rad, n_azimuths, tile_lat_range_rad, max_elev_corr):
     """Per-step sun geometry for one day, evaluated once for the whole tile.
 
     ``lat_stats_rad`` = (reference, lowest, highest) latitude [rad] around which the sun
     geometry is linearised: the tile's own, or the whole DEM's so that every tile of a job
     uses the same sun positions and a tiled run equals an untiled one.
+    ``tile_lat_range_rad`` (lowest, highest) and ``max_elev_corr`` (largest exp(-z/8434.5)
+    of the tile) decide which steps need :func:`_day_kernel`'s general loop.
     """
     decl = float(sun.declination_rad(day))
     t_h = sun.step_midpoints_h(step_h)
@@ -526,9 +560,18 @@ def _step_geometry(day, step_h, lat_stats_rad, n_azimuths):
     k0 = np.floor(pos).astype(np.int64) % n_azimuths
     w1 = pos - np.floor(pos)
     k1 = (k0 + 1) % n_azimuths
-    return dict(sin_d=math.sin(decl), cos_d=math.cos(decl),
-                cos_t=np.cos(omega), sin_t=np.sin(omega), s_lin=s_lin, h_lin=h_lin,
-                inv_cos_h_lin=1.0 / cos_h, m0_lin=m0, dm0_ds=dm0_ds, k0=k0, k1=k1, w1=w1)
+    # sin(h0) = R cos(lat - lat0) is concave where positive: its lowest value over the
+    # tile is at one end of the tile's latitude range
+    s_min = np.minimum(sun.sin_solar_altitude(tile_lat_range_rad[0], decl, omega),
+                       sun.sin_solar_altitude(tile_lat_range_rad[1], decl, omega))
+    h_min = h_lin + (s_min - s_lin) / cos_h
+    m_max = max_elev_corr * (m0 + dm0_ds * (s_min - s_lin))
+    general = ~((s_min > 0.0) & (h_min >= LOW_SUN_ALTITUDE_RAD + 1e-4) & (m_max <= 19.9))
+    f = np.float32
+    return dict(sin_d=f(math.sin(decl)), cos_d=f(math.cos(decl)),
+                cos_t=np.cos(omega).astype(f), sin_t=np.sin(omega).astype(f), s_lin=s_lin.astype(f),
+                h_lin=h_lin.astype(f), inv_cos_h_lin=(1.0 / cos_h).astype(f), m0_lin=m0.astype(f),
+                dm0_ds=dm0_ds.astype(f), w1=w1, k0=k0, k1=k1, general=general)
 
 
 def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days: Iterable[int],
@@ -613,39 +656,45 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
     sloped = topo_ok & (aspect0 != 0.0) & (beta != 0.0)
     # r.sun treats an undefined aspect (0) as horizontal even if a slope is given
     beta = np.where(sloped, beta, 0.0)
-    c = np.ascontiguousarray
+    def f32(a):
+        return np.ascontiguousarray(a, dtype=np.float32)
+
     static = dict(
-        sin_lat=c(np.where(dem_ok, np.sin(lat_rad), -1.0)), cos_lat=c(np.where(dem_ok, np.cos(lat_rad), 0.0)),
-        elev_corr=c(np.exp(-np.where(dem_ok, dem, 0.0) / AIR_MASS_SCALE_HEIGHT_M)),
-        sloped=c(sloped), sin_b=c(np.sin(beta)), cos_b=c(np.cos(beta)),
-        sin_a=c(np.sin(a_cw)), cos_a=c(np.cos(a_cw)),
-        r_sky=c((1.0 + np.cos(beta)) / 2.0),
-        fg=c(np.sin(beta) - beta * np.cos(beta) - np.pi * np.sin(0.5 * beta) ** 2),
+        valid=np.ascontiguousarray(dem_ok), sin_lat=f32(np.sin(lat_rad)), cos_lat=f32(np.cos(lat_rad)),
+        elev_corr=f32(np.exp(-np.where(dem_ok, dem, 0.0) / AIR_MASS_SCALE_HEIGHT_M)),
+        sloped=np.ascontiguousarray(sloped), sin_b=f32(np.sin(beta)), cos_b=f32(np.cos(beta)),
+        sin_a=f32(np.sin(a_cw)), cos_a=f32(np.cos(a_cw)), r_sky=f32((1.0 + np.cos(beta)) / 2.0),
+        fg=f32(np.sin(beta) - beta * np.cos(beta) - np.pi * np.sin(0.5 * beta) ** 2),
     )
-    static["fx_shadow"] = c(static["r_sky"] + MUNEER_N_SHADOW * static["fg"])
-    static["refl_k"] = c(float(albedo) * (1.0 - static["cos_b"]) / 2.0)
+    static["fx_shadow"] = f32(static["r_sky"] + np.float32(MUNEER_N_SHADOW) * static["fg"])
+    static["refl_k"] = f32(float(albedo) * (1.0 - np.cos(beta)) / 2.0)
     tn, a1, a2, a3 = diffuse_coefficients(linke)
     lat_valid = lat_rad[dem_ok]
+    tile_lat_range = (float(lat_valid.min()), float(lat_valid.max()))
+    max_elev_corr = float(static["elev_corr"][dem_ok].max())
     if reference_lat_deg is None:
-        lat_stats = (float(np.mean(lat_valid)), float(lat_valid.min()), float(lat_valid.max()))
+        lat_stats = (float(np.mean(lat_valid)),) + tile_lat_range
     else:
         lat_stats = tuple(math.radians(float(x)) for x in reference_lat_deg)
-        if not (lat_stats[1] - 1e-9 <= float(lat_valid.min()) and float(lat_valid.max()) <= lat_stats[2] + 1e-9):
+        if not (lat_stats[1] - 1e-9 <= tile_lat_range[0] and tile_lat_range[1] <= lat_stats[2] + 1e-9):
             raise ValueError("reference_lat_deg must span the latitudes of the tile")
 
+    f = np.float32
     for day in days:
         day = int(day)
-        geo = _step_geometry(day, step_h, lat_stats, n_az)
+        geo = _step_geometry(day, step_h, lat_stats, n_az, tile_lat_range, max_elev_corr)
         g0 = float(sun.extraterrestrial_irradiance_w_m2(day))
         glob = np.empty(shape, dtype=np.float32)
         insol = np.empty(shape, dtype=np.float32)
         flat = np.empty(shape, dtype=np.float32)
-        _day_kernel(static["sin_lat"], static["cos_lat"], static["elev_corr"], static["sloped"],
+        _day_kernel(static["valid"], static["sin_lat"], static["cos_lat"], static["elev_corr"], static["sloped"],
                     static["sin_b"], static["cos_b"], static["sin_a"], static["cos_a"],
                     static["r_sky"], static["fg"], static["fx_shadow"], static["refl_k"], hor,
-                    hor_scale, geo["sin_d"], geo["cos_d"], g0, tn, a1, a2, a3, LINKE_FACTOR * float(linke),
+                    geo["sin_d"], geo["cos_d"], f(g0), f(g0 * tn), f(a1), f(a2), f(a3),
+                    f(LINKE_FACTOR * float(linke)),
                     geo["cos_t"], geo["sin_t"], geo["s_lin"], geo["h_lin"], geo["inv_cos_h_lin"],
-                    geo["m0_lin"], geo["dm0_ds"], geo["k0"], geo["k1"], geo["w1"],
+                    geo["m0_lin"], geo["dm0_ds"], ((1.0 - geo["w1"]) * hor_scale).astype(f),
+                    (geo["w1"] * hor_scale).astype(f), geo["k0"], geo["k1"], geo["general"],
                     glob, insol, flat)
         glob *= step_h
         insol *= step_h
