@@ -100,17 +100,25 @@ def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: li
     return files
 
 
-def _resources(tile_cells: int, n_azimuths: int, max_days_per_task: int) -> dict:
-    """CATEGORY resources [MB]: terrain holds the horizon stack; solar the daily stack."""
+def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_task: int) -> dict:
+    """CATEGORY resources [MB]: terrain holds the horizon stack; solar the daily stack.
+
+    ``tile_cells``: the largest halo window; ``core_cells``: the largest core (the fast
+    engine computes horizons and radiation for the core only).
+    """
     mb = 1024 * 1024
     horizons_mb = tile_cells * n_azimuths * 4 / mb
     daily_mb = tile_cells * 3 * max_days_per_task * 4 / mb
+    core_horizons_mb = core_cells * n_azimuths * 4 / mb
+    core_month_mb = core_cells * 3 * 31 * 4 / mb
     return {
         "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
         "eemt": {"memory_mb": int(300 + tile_cells * 4 * 200 / mb), "disk_mb": int(100 + tile_cells * 4 * 150 / mb)},
-        # fast engine: float32 horizons + their uint8 copy + one month of daily maps in memory
-        "fast": {"memory_mb": int(500 + horizons_mb * 1.25 + daily_mb), "disk_mb": int(100 + 2 * daily_mb)},
+        # fast engine: the halo window's terrain, the core's float32 horizons + their uint8
+        # copy, and one month of the core's daily maps in memory
+        "fast": {"memory_mb": int(500 + tile_cells * 40 / mb + core_horizons_mb * 1.25 + core_month_mb),
+                 "disk_mb": int(100 + 2 * core_month_mb)},
         "reduce": {"memory_mb": 1000, "disk_mb": 1000},
     }
 
@@ -366,6 +374,7 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
     )
     months = [{"month": int(m), "days_text": format_days(d)} for m, d in job["months"].items()]
     max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
+    max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
     max_days = max((len(d) for d in job["months"].values()), default=1)
     return env.get_template("solar.mf.j2").render(
         version=__version__,
@@ -384,7 +393,7 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         n_azimuths=n_azimuths,
         threads_per_task=job["threads_per_task"],
         years=(job["eemt"] or {}).get("years", []),
-        resources=_resources(max_cells, n_azimuths, max_days),
+        resources=_resources(max_cells, max_core_cells, n_azimuths, max_days),
         reduce_outputs=job["results"],
         dem_input=DEM_INPUT,
         whole_terrain=WHOLE_TERRAIN,

@@ -40,16 +40,15 @@ def _stats(a: np.ndarray) -> dict:
 def mosaic(job: dict, workdir: Path, file_key: str, key: str, n_bands: int) -> np.ndarray:
     """Place the core of every tile's ``file_key`` file (month or year ``key``) into a DEM-sized stack.
 
-    Files of the halo window are cropped to the core; files of the core only are placed as they are.
+    Files of the halo window are cropped to the core; files of the core only are placed as they are
+    (:func:`crop_core`).
     """
     grid = job["grid"]
     out = np.full((n_bands, grid["height"], grid["width"]), np.nan, dtype="float32")
     for entry in job["tiles"]:
         tile = Tile.from_dict(entry)
         data = _read(workdir / entry["files"][file_key][str(key)])  # JSON keys are strings
-        if data.shape[-2:] != (tile.height, tile.width):
-            data = crop_core(tile, data)
-        out[:, tile.row : tile.row + tile.height, tile.col : tile.col + tile.width] = data
+        out[:, tile.row : tile.row + tile.height, tile.col : tile.col + tile.width] = crop_core(tile, data)
     return out
 
 

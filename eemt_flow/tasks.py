@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio import Affine
 
 from .dem import write_geotiff
 from .solar import grass
@@ -129,8 +130,10 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
 
     Everything comes from job.json: the days, r.sun's parameters, the halo (horizon search
     distance) and the sun reference geometry of the whole DEM, so every tile of a job sees
-    the sun from the same positions and a tiled run equals an untiled one. Writes the tile's
-    monthly files (bands as MONTHLY_BANDS) and, with keep_daily, its daily files.
+    the sun from the same positions and a tiled run equals an untiled one. Horizons and
+    radiation are computed for the tile's core only; the halo is there for the horizon
+    rays and the slope at the core's edge. Writes the core's monthly files (bands as
+    MONTHLY_BANDS) and, with keep_daily, its daily files.
     """
     import json
 
@@ -138,7 +141,8 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     from .terrain import slope_aspect
 
     job = json.loads(Path(job_file).read_text())
-    files = next(t for t in job["tiles"] if t["name"] == tile_name)["files"]
+    entry = next(t for t in job["tiles"] if t["name"] == tile_name)
+    files, tile = entry["files"], Tile.from_dict(entry)
     p, ref = job["parameters"], job["fast_reference"]
     with rasterio.open(files["dem"]) as src:
         elevation = src.read(1, masked=True).astype("float64").filled(np.nan)
@@ -146,18 +150,28 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     cell_x, cell_y = abs(transform.a), abs(transform.e)
     if abs(cell_x - cell_y) > 1e-6 * cell_x:
         raise ValueError(f"{files['dem']}: the fast engine needs square cells ({cell_x} x {cell_y} m); use --engine grass")
-    lat_deg, _tile_axes = fast.cell_geography(crs, transform, elevation.shape)
+    rows, cols = tile.core_in_halo
+    core_transform = transform @ Affine.translation(cols.start, rows.start)
+    lat_deg, _tile_axes = fast.cell_geography(crs, core_transform, (tile.height, tile.width))
     slope_deg, aspect_grass_deg = slope_aspect(elevation, (cell_x, cell_y))
     horizons = fast.horizon_angles(elevation, cell_x, round(360 / p["horizon_step_deg"]), job["halo_m"],
                                    geographic_axes=np.asarray(ref["geographic_axes"]),
-                                   n_threads=job["threads_per_task"])
-    for mm, month_days in job["months"].items():
-        daily = {k: [] for k in DAILY_KEYS}
-        for r in fast.daily_radiation(elevation, slope_deg, aspect_grass_deg, lat_deg, horizons, month_days,
-                                      step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
-                                      n_threads=job["threads_per_task"], reference_lat_deg=ref["lat_deg"]):
-            for k in DAILY_KEYS:
-                daily[k].append(getattr(r, k))
+                                   n_threads=job["threads_per_task"],
+                                   window=(rows.start, cols.start, tile.height, tile.width))
+    month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
+    days = sorted(month_of_day)
+    daily = {k: [] for k in DAILY_KEYS}
+    # one call for the whole year: the set-up (byte horizons, static terms) is done once
+    for i, r in enumerate(fast.daily_radiation(elevation[rows, cols], slope_deg[rows, cols],
+                                               aspect_grass_deg[rows, cols], lat_deg, horizons, days,
+                                               step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
+                                               n_threads=job["threads_per_task"], reference_lat_deg=ref["lat_deg"])):
+        for k in DAILY_KEYS:
+            daily[k].append(getattr(r, k))
+        mm = month_of_day[r.day]
+        if i + 1 < len(days) and month_of_day[days[i + 1]] == mm:
+            continue
         month = str(int(mm))
-        write_month({k: np.stack(v) for k, v in daily.items()}, month_days, transform, crs, out=files["solar"][month],
-                    daily_out=files["daily"][month] if p["keep_daily"] else None)
+        write_month({k: np.stack(v) for k, v in daily.items()}, job["months"][mm], core_transform, crs,
+                    out=files["solar"][month], daily_out=files["daily"][month] if p["keep_daily"] else None)
+        daily = {k: [] for k in DAILY_KEYS}

@@ -239,6 +239,23 @@ def test_horizon_angles_equal_brute_force_ray_march():
         assert hor[k, r0, c0] == pytest.approx(expected, abs=2e-6)
 
 
+def test_horizon_window_sees_terrain_outside_it():
+    """A tile's core: rays start in the window and sample the whole grid (the halo)."""
+    dem = np.full((40, 50), 100.0)
+    dem[:, 45] = 160.0  # a wall 5 columns east of the window's last column (39)
+    dem[5:8, 20:23] = np.nan
+    full = fast.horizon_angles(dem, 10.0, 36, 300.0)
+    win = fast.horizon_angles(dem, 10.0, 36, 300.0, window=(10, 12, 20, 28))
+    assert win.shape == (36, 20, 28)
+    np.testing.assert_array_equal(win, full[:, 10:30, 12:40])
+    # column 39 (window column 27) sees the wall 60 m east: atan((60 - curvature) / 60) ...
+    assert win[0, 5, 27] == pytest.approx(math.atan((60.0 - 60.0 ** 2 / (2 * 6371000.0)) / 60.0), rel=1e-6)
+    # ... and a window that holds every cell is the whole grid
+    np.testing.assert_array_equal(fast.horizon_angles(dem, 10.0, 36, 300.0, window=(0, 0, 40, 50)), full)
+    with pytest.raises(ValueError, match="not inside"):
+        fast.horizon_angles(dem, 10.0, 36, 300.0, window=(30, 0, 20, 50))
+
+
 def test_horizon_of_a_wall_and_a_nodata_gap():
     # flat 100 m plain, a 50 m wall 20 cells east of column 10, a NaN gap in between
     dem = np.full((21, 60), 100.0)

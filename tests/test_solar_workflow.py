@@ -185,6 +185,21 @@ def test_fast_tiled_equals_untiled(mcn_fast_tiled, mcn_fast_untiled, mcn_dem, da
     assert rel.max() <= 0.005, f"max per-pixel difference {rel.max():.4%}"
 
 
+def test_fast_tiles_hold_their_core_only(mcn_fast_tiled):
+    """The fast engine computes the core of each tile, not its halo (horizons need the halo only as terrain)."""
+    job = json.loads((mcn_fast_tiled / "job.json").read_text())
+    assert len(job["tiles"]) == 4
+    for entry in job["tiles"]:
+        assert (entry["halo_height"], entry["halo_width"]) != (entry["height"], entry["width"])
+        with rasterio.open(mcn_fast_tiled / entry["files"]["solar"]["6"]) as src:
+            assert (src.height, src.width) == (entry["height"], entry["width"])
+            with rasterio.open(mcn_fast_tiled / entry["files"]["dem"]) as dem:
+                # the core's origin: the halo window's origin moved by the core offset
+                col0, row0 = entry["col"] - entry["halo_col"], entry["row"] - entry["halo_row"]
+                assert src.transform.c == pytest.approx(dem.transform.c + col0 * dem.transform.a)
+                assert src.transform.f == pytest.approx(dem.transform.f + row0 * dem.transform.e)
+
+
 @pytest.mark.parametrize("day", DAYS)
 def test_fast_engine_matches_grass_engine(mcn_fast_tiled, mcn_untiled, day):
     """The whole workflow with --engine fast against --engine grass, every cell of the DEM."""

@@ -204,39 +204,45 @@ def ray_stencil(azimuth_rad, geographic_axes, cell_size_m, max_distance_m):
 
 
 @njit(parallel=True, cache=True)
-def _horizon_kernel(dem, offsets_row, offsets_col, inv_distance, curvature_tan, n_offsets, out):
-    """tan of the horizon, max over the stencil of (z - z0) / d - d / (2 R), clamped at 0."""
-    n_az = out.shape[0]
+def _horizon_kernel(dem, row0, col0, offsets_row, offsets_col, inv_distance, curvature_tan, n_offsets, out):
+    """tan of the horizon, max over the stencil of (z - z0) / d - d / (2 R), clamped at 0.
+
+    Rays start from the cells of the window at (row0, col0) of ``out``'s shape and sample all of ``dem``.
+    """
+    n_az, out_rows, out_cols = out.shape
     rows, cols = dem.shape
-    for idx in prange(n_az * rows):
-        k = idx // rows
-        r0 = idx - k * rows
-        best = np.zeros(cols, dtype=np.float32)
-        z0 = dem[r0]
+    for idx in prange(n_az * out_rows):
+        k = idx // out_rows
+        i = idx - k * out_rows
+        r0 = row0 + i
+        best = np.zeros(out_cols, dtype=np.float32)
+        z0 = dem[r0, col0:col0 + out_cols]
         for j in range(n_offsets[k]):
             rr = r0 + offsets_row[k, j]
             if rr < 0 or rr >= rows:
                 continue
             dcol = offsets_col[k, j]
-            c_lo = max(0, -dcol)
-            c_hi = min(cols, cols - dcol)
+            # window columns whose sample col0 + c + dcol lies inside the grid
+            c_lo = max(0, -dcol - col0)
+            c_hi = min(out_cols, cols - dcol - col0)
             inv_d = inv_distance[k, j]
             curv = curvature_tan[k, j]
             zr = dem[rr]
+            base = col0 + dcol
             for c in range(c_lo, c_hi):
-                t = (zr[c + dcol] - z0[c]) * inv_d - curv
+                t = (zr[base + c] - z0[c]) * inv_d - curv
                 if t > best[c]:  # False for NaN: a NaN cell never ends or casts shadow
                     best[c] = t
-        for c in range(cols):
+        for c in range(out_cols):
             if z0[c] == z0[c]:
-                out[k, r0, c] = math.atan(best[c])
+                out[k, i, c] = math.atan(best[c])
             else:
-                out[k, r0, c] = np.nan
+                out[k, i, c] = np.nan
 
 
 def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distance_m=2000.0,
-                   geographic_axes=None, n_threads=None):
-    """Horizon elevation angles of every cell for ``n_azimuths`` equally spaced directions.
+                   geographic_axes=None, n_threads=None, window=None):
+    """Horizon elevation angles of every cell (or of a window) for ``n_azimuths`` equally spaced directions.
 
     Direction ``k`` has geographic azimuth ``k * 360 / n_azimuths`` degrees
     counter-clockwise from east (k = 0 east, n/4 north, n/2 west, 3n/4 south): the
@@ -268,11 +274,14 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     geographic_axes : array (2, 2) or None, grid components of unit steps towards
         geographic east and north (:func:`cell_geography`); None = grid north is true north
     n_threads : int or None, numba threads (None = all numba may use)
+    window : (row, col, height, width) or None, the cells whose horizons are wanted, in
+        cells of ``dem_m`` (a tile's core inside its halo); rays still sample all of
+        ``dem_m``. None = every cell.
 
     Returns
     -------
-    float32 array (n_azimuths, rows, cols), horizon elevation angle [rad], >= 0, NaN
-    where ``dem_m`` is NaN
+    float32 array (n_azimuths, height, width) of the window (rows, cols without one),
+    horizon elevation angle [rad], >= 0, NaN where ``dem_m`` is NaN
 
     References
     ----------
@@ -289,6 +298,10 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     axes = np.eye(2) if geographic_axes is None else np.asarray(geographic_axes, dtype=np.float64)
     if axes.shape != (2, 2):
         raise ValueError("geographic_axes must be a 2 x 2 array")
+    row0, col0, height, width_w = (0, 0) + dem.shape if window is None else (int(v) for v in window)
+    if not (0 <= row0 and 0 <= col0 and height > 0 and width_w > 0 and row0 + height <= dem.shape[0]
+            and col0 + width_w <= dem.shape[1]):
+        raise ValueError(f"window {window} is not inside the {dem.shape[0]} x {dem.shape[1]} grid")
     _set_threads(n_threads)
     stencils = [ray_stencil(2.0 * math.pi * k / n_az, axes, float(cell_size_m), float(max_distance_m))
                 for k in range(n_az)]
@@ -305,8 +318,8 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
         offsets_col[k, :n] = d_col
         inv_distance[k, :n] = 1.0 / dist
         curvature_tan[k, :n] = dist / (2.0 * EARTH_RADIUS_M)
-    out = np.empty((n_az,) + dem.shape, dtype=np.float32)
-    _horizon_kernel(dem, offsets_row, offsets_col, inv_distance, curvature_tan, n_offsets, out)
+    out = np.empty((n_az, height, width_w), dtype=np.float32)
+    _horizon_kernel(dem, row0, col0, offsets_row, offsets_col, inv_distance, curvature_tan, n_offsets, out)
     return out
 
 
