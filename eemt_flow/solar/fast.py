@@ -227,12 +227,16 @@ def _horizon_kernel(dem, row0, col0, offsets_row, offsets_col, inv_distance, cur
             c_hi = min(out_cols, cols - dcol - col0)
             inv_d = inv_distance[k, j]
             curv = curvature_tan[k, j]
-            zr = dem[rr]
-            base = col0 + dcol
-            for c in range(c_lo, c_hi):
-                t = (zr[base + c] - z0[c]) * inv_d - curv
-                if t > best[c]:  # False for NaN: a NaN cell never ends or casts shadow
-                    best[c] = t
+            if c_hi <= c_lo:
+                continue
+            # slices indexed from 0 and a select, not a branch, so that the loop vectorises
+            zs = dem[rr, col0 + dcol + c_lo:col0 + dcol + c_hi]
+            z0s = z0[c_lo:c_hi]
+            bs = best[c_lo:c_hi]
+            for q in range(c_hi - c_lo):
+                t = (zs[q] - z0s[q]) * inv_d - curv
+                b = bs[q]
+                bs[q] = t if t > b else b  # False for NaN: a NaN cell never ends or casts shadow
         for c in range(out_cols):
             if z0[c] == z0[c]:
                 out[k, i, c] = math.atan(best[c])
@@ -587,6 +591,19 @@ def _step_geometry(day, step_h, lat_stats_rad, n_azimuths, tile_lat_range_rad, m
                 dm0_ds=dm0_ds.astype(f), w1=w1, k0=k0, k1=k1, general=general)
 
 
+@njit(parallel=True, cache=True)
+def _quantize_horizons(horizons, resolution, out):
+    """r.sun's byte storage of horizon angles: round(angle / resolution) clipped to [0, 255], NaN -> 0."""
+    n_az, rows, cols = horizons.shape
+    for idx in prange(n_az * rows):
+        k = idx // rows
+        r = idx - k * rows
+        for c in range(cols):
+            v = horizons[k, r, c]
+            q = math.floor(v / resolution + 0.5) if v == v else 0.0
+            out[k, r, c] = np.uint8(min(max(q, 0.0), 255.0))
+
+
 def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days: Iterable[int],
                     step_minutes=DEFAULT_STEP_MINUTES, linke=DEFAULT_LINKE, albedo=DEFAULT_ALBEDO,
                     horizon_resolution_rad=R_SUN_HORIZON_RESOLUTION_RAD,
@@ -651,8 +668,7 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
     if horizon_resolution_rad:
         # r.sun's storage: one byte per angle in units of the resolution; also 4x less memory
         hor = np.empty(horizons.shape, dtype=np.uint8)
-        for k in range(n_az):
-            hor[k] = np.clip(np.floor(np.nan_to_num(horizons[k], nan=0.0) / horizon_resolution_rad + 0.5), 0, 255)
+        _quantize_horizons(np.ascontiguousarray(horizons, dtype=np.float32), float(horizon_resolution_rad), hor)
         hor_scale = float(horizon_resolution_rad)
     else:
         hor = np.ascontiguousarray(np.nan_to_num(horizons, nan=0.0), dtype=np.float32)
