@@ -13,7 +13,7 @@ and prints seconds per day and their ratios, plus how far the internal shadow se
 from the horizon-map result (mean and 99th percentile of per-pixel relative difference).
 
     .venv/bin/python benchmarks/solar.py --dem ../shared/data/mcn_10m.tif --days 172,355 --step-minutes 3
-    .venv/bin/python benchmarks/solar.py --synthetic-cells 1000 --days 172 --step-minutes 3 --skip-grass-engine
+    .venv/bin/python benchmarks/solar.py --synthetic-cells 1000 --days 172 --step-minutes 3 --skip-grass-engine --fast-year
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ from eemt_flow.tasks import solar_task, terrain_task  # noqa: E402
 from eemt_flow.terrain import slope_aspect  # noqa: E402
 
 
-def fast_engine(dem, days, step_minutes, halo_m, horizon_step_deg, threads):
-    """(horizon seconds, seconds per day, daily glob_rad maps) of the fast engine on the whole DEM."""
+def fast_engine(dem, days, step_minutes, halo_m, horizon_step_deg, threads, year=False):
+    """(horizon seconds, seconds per day, daily glob_rad maps, seconds for days 1-365 or nan) of the
+    fast engine on the whole DEM; ``year`` also times a whole year in one call, as a tile task runs it."""
     elevation = dem.elevation_m.astype("float64")
     lat, axes = fast.cell_geography(dem.crs, dem.transform, dem.shape)
     slope, aspect = slope_aspect(elevation, dem.cell_size_m)
@@ -58,7 +59,15 @@ def fast_engine(dem, days, step_minutes, halo_m, horizon_step_deg, threads):
     maps = {r.day: r.glob_rad_wh_m2.astype("float64")
             for r in fast.daily_radiation(elevation, slope, aspect, lat, horizons, days, step_minutes=step_minutes,
                                           linke=3.0, albedo=0.2, n_threads=threads)}
-    return horizon_s, (time.perf_counter() - t0) / len(days), maps
+    day_s = (time.perf_counter() - t0) / len(days)
+    year_s = float("nan")
+    if year:
+        t0 = time.perf_counter()
+        for _ in fast.daily_radiation(elevation, slope, aspect, lat, horizons, range(1, 366),
+                                      step_minutes=step_minutes, linke=3.0, albedo=0.2, n_threads=threads):
+            pass
+        year_s = time.perf_counter() - t0
+    return horizon_s, day_s, maps, year_s
 
 
 def compare(other: dict, ref: dict) -> dict:
@@ -107,6 +116,8 @@ def main(argv=None):
     ap.add_argument("--halo", type=float, default=2000.0, help="horizon search distance [m]")
     ap.add_argument("--horizon-step", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="fast engine threads")
+    ap.add_argument("--fast-year", action="store_true",
+                    help="also time the fast engine over days 1-365 in one call (as a tile task runs a year)")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -140,8 +151,8 @@ def main(argv=None):
 
         internal_day_s, internal_maps = plain_rsun(dem_tif, days, step_hours, work)
 
-    fast_horizon_s, fast_day_s, fast_maps = fast_engine(dem, days, args.step_minutes, args.halo, args.horizon_step,
-                                                        args.threads)
+    fast_horizon_s, fast_day_s, fast_maps, fast_year_s = fast_engine(dem, days, args.step_minutes, args.halo,
+                                                                     args.horizon_step, args.threads, args.fast_year)
     accuracy = compare(internal_maps, horizon_maps) if horizon_maps else {}
     fast_accuracy = compare(fast_maps, horizon_maps) if horizon_maps else {}
 
@@ -156,6 +167,7 @@ def main(argv=None):
         "fast_engine_horizons_s": fast_horizon_s,
         "fast_engine_s_per_day": fast_day_s,
         "fast_engine_threads": args.threads,
+        "fast_engine_year_s": fast_year_s,
         "internal_vs_horizon": accuracy,
         "fast_vs_grass_engine": fast_accuracy,
     }
@@ -175,6 +187,12 @@ def main(argv=None):
     year_grass = result["grass_engine_s_per_day_incl_terrain_365"]
     print(f"  per day over a 365-day year, horizons included: fast {year_fast:.3f} s/day, "
           f"r.sun internal / fast = {internal_day_s / year_fast:.0f}x, grass engine / fast = {year_grass / year_fast:.0f}x")
+    if args.fast_year:
+        print(f"  fast engine, days 1-365 in one call:        {fast_year_s:8.1f} s ({fast_year_s / 365:.3f} s/day); "
+              f"with horizons {(fast_year_s + fast_horizon_s) / 60:.1f} min")
+        print(f"  a 365-day year: r.sun internal {365 * internal_day_s / 3600:.1f} h (365 x its day), "
+              f"fast engine {(fast_year_s + fast_horizon_s) / 60:.1f} min, ratio "
+              f"{365 * internal_day_s / (fast_year_s + fast_horizon_s):.0f}x")
     for d, acc in fast_accuracy.items():
         print(f"  day {d}: fast engine vs grass engine (r.sun with horizon maps): mean {acc['mean_pct']:.4f} %, "
               f"p99 {acc['p99_pct']:.3f} %")
