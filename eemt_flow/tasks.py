@@ -6,6 +6,7 @@ Work Queue worker with no shared file system can run it.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -159,19 +160,12 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
                                    n_threads=job["threads_per_task"],
                                    window=(rows.start, cols.start, tile.height, tile.width))
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
-    days = sorted(month_of_day)
-    daily = {k: [] for k in DAILY_KEYS}
-    # one call for the whole year: the set-up (byte horizons, static terms) is done once
-    for i, r in enumerate(fast.daily_radiation(elevation[rows, cols], slope_deg[rows, cols],
-                                               aspect_grass_deg[rows, cols], lat_deg, horizons, days,
-                                               step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
-                                               n_threads=job["threads_per_task"], reference_lat_deg=ref["lat_deg"])):
-        for k in DAILY_KEYS:
-            daily[k].append(getattr(r, k))
-        mm = month_of_day[r.day]
-        if i + 1 < len(days) and month_of_day[days[i + 1]] == mm:
-            continue
-        month = str(int(mm))
-        write_month({k: np.stack(v) for k, v in daily.items()}, job["months"][mm], core_transform, crs,
-                    out=files["solar"][month], daily_out=files["daily"][month] if p["keep_daily"] else None)
-        daily = {k: [] for k in DAILY_KEYS}
+    # one call for the whole year, so the set-up (byte horizons, static terms) is done once
+    days = fast.daily_radiation(elevation[rows, cols], slope_deg[rows, cols], aspect_grass_deg[rows, cols], lat_deg,
+                                horizons, sorted(month_of_day), step_minutes=p["step_minutes"], linke=p["linke"],
+                                albedo=p["albedo"], n_threads=job["threads_per_task"], reference_lat_deg=ref["lat_deg"])
+    for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
+        month = list(month)
+        m = str(int(mm))
+        write_month({k: np.stack([getattr(r, k) for r in month]) for k in DAILY_KEYS}, [r.day for r in month],
+                    core_transform, crs, out=files["solar"][m], daily_out=files["daily"][m] if p["keep_daily"] else None)

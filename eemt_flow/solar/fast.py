@@ -420,9 +420,10 @@ _RAY_0, _RAY_1, _RAY_2, _RAY_3, _RAY_4 = _F(6.6296), _F(1.7513), _F(-0.1202), _F
 _RAY_HIGH_0, _RAY_HIGH_1 = _F(10.4), _F(0.718)
 #: Muneer's sunlit-surface N = 0.00263 - 0.712 kb - 0.6883 kb^2 ([1] Eq. 16)
 _MUNEER_0, _MUNEER_1, _MUNEER_2 = _F(0.00263), _F(0.712), _F(0.6883)
-#: low-sun form of [1] Eq. 16: divisor 0.1 - 0.008 h0
-_LOW_0, _LOW_1 = _F(LOW_SUN_ALTITUDE_RAD), _F(0.008)
+#: Below this solar altitude a slope takes the low-sun form of [1] Eq. 16 [rad]
 _LOW_SUN = _F(LOW_SUN_ALTITUDE_RAD)
+#: ... whose divisor is 0.1 - 0.008 h0 (Muneer's coefficients, not the threshold above)
+_LOW_DIV_0, _LOW_DIV_1 = _F(0.1), _F(0.008)
 #: Range of the exponential's argument (see _exp_nonpositive) and the smallest sin(h0)
 #: a general step divides by (cells below the horizontal are discarded afterwards).
 _EXP_MIN = _F(-12.0)
@@ -534,7 +535,7 @@ def _day_kernel(valid, sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a,
                     # low Sun on a slope: sin(beta) cos(A - a) from the incidence identity
                     sb_cos = (ci - s * cb_r[c]) / math.sqrt(max(_ONE - s * s, _SIN_FLOOR))
                     low = (h < _LOW_SUN) & sloped_r[c]
-                    ratio = sb_cos / (_LOW_0 - _LOW_1 * h) if low else ci / s_div
+                    ratio = sb_cos / (_LOW_DIV_0 - _LOW_DIV_1 * h) if low else ci / s_div
                     reflected = rk_r[c] * (bh + dh)
                     sunlit = g0 * kb * ci + dh * _muneer_sunlit(kb, fg_r[c], rsky_r[c], ratio) + reflected
                     shaded = dh * (fxs_r[c] + rk_r[c]) if up else _ZERO
@@ -688,15 +689,16 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
     def f32(a):
         return np.ascontiguousarray(a, dtype=np.float32)
 
+    sin_beta, cos_beta = np.sin(beta), np.cos(beta)
+    r_sky = (1.0 + cos_beta) / 2.0
+    fg = sin_beta - beta * cos_beta - np.pi * np.sin(0.5 * beta) ** 2
     static = dict(
         valid=np.ascontiguousarray(dem_ok), sin_lat=f32(np.sin(lat_rad)), cos_lat=f32(np.cos(lat_rad)),
         elev_corr=f32(np.exp(-np.where(dem_ok, dem, 0.0) / AIR_MASS_SCALE_HEIGHT_M)),
-        sloped=np.ascontiguousarray(sloped), sin_b=f32(np.sin(beta)), cos_b=f32(np.cos(beta)),
-        sin_a=f32(np.sin(a_cw)), cos_a=f32(np.cos(a_cw)), r_sky=f32((1.0 + np.cos(beta)) / 2.0),
-        fg=f32(np.sin(beta) - beta * np.cos(beta) - np.pi * np.sin(0.5 * beta) ** 2),
+        sloped=np.ascontiguousarray(sloped), sin_b=f32(sin_beta), cos_b=f32(cos_beta),
+        sin_a=f32(np.sin(a_cw)), cos_a=f32(np.cos(a_cw)), r_sky=f32(r_sky), fg=f32(fg),
+        fx_shadow=f32(r_sky + MUNEER_N_SHADOW * fg), refl_k=f32(float(albedo) * (1.0 - cos_beta) / 2.0),
     )
-    static["fx_shadow"] = f32(static["r_sky"] + np.float32(MUNEER_N_SHADOW) * static["fg"])
-    static["refl_k"] = f32(float(albedo) * (1.0 - np.cos(beta)) / 2.0)
     tn, a1, a2, a3 = diffuse_coefficients(linke)
     lat_valid = lat_rad[dem_ok]
     tile_lat_range = (float(lat_valid.min()), float(lat_valid.max()))
