@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eemt_flow.dem import read_dem, write_geotiff  # noqa: E402
 from eemt_flow.example import write_example_dem  # noqa: E402
 from eemt_flow.spec import parse_days  # noqa: E402
-from eemt_flow.solar import fast  # noqa: E402
+from eemt_flow.solar import fast, geography, horizon  # noqa: E402
 from eemt_flow.tasks import solar_task, terrain_task  # noqa: E402
 from eemt_flow.terrain import slope_aspect  # noqa: E402
 
@@ -45,14 +45,14 @@ def fast_engine(dem, days, step_minutes, halo_m, horizon_step_deg, threads, year
     """(horizon seconds, seconds per day, daily glob_rad maps, seconds for days 1-365 or nan) of the
     fast engine on the whole DEM; ``year`` also times a whole year in one call, as a tile task runs it."""
     elevation = dem.elevation_m.astype("float64")
-    lat, axes = fast.cell_geography(dem.crs, dem.transform, dem.shape)
+    lat, axes = geography.cell_geography(dem.crs, dem.transform, dem.shape)
     slope, aspect = slope_aspect(elevation, dem.cell_size_m)
     # compile once on a corner so that the timings exclude numba's JIT (cache=True keeps it)
     corner = (slice(0, 16), slice(0, 16))
-    hz = fast.horizon_angles(elevation[corner], dem.cell_size_m[0], 8, 50.0, n_threads=threads)
+    hz = horizon.horizon_angles(elevation[corner], dem.cell_size_m[0], 8, 50.0, n_threads=threads)
     list(fast.daily_radiation(elevation[corner], slope[corner], aspect[corner], lat[corner], hz, [1], n_threads=threads))
     t0 = time.perf_counter()
-    horizons = fast.horizon_angles(elevation, dem.cell_size_m[0], round(360 / horizon_step_deg), halo_m,
+    horizons = horizon.horizon_angles(elevation, dem.cell_size_m[0], round(360 / horizon_step_deg), halo_m,
                                    geographic_axes=axes, n_threads=threads)
     horizon_s = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ import time
 import numba
 import numpy as np
 
-from eemt_flow.solar import fast, sun
+from eemt_flow.solar import fast, horizon, sun
 from eemt_flow.terrain import slope_aspect
 
 
@@ -34,7 +34,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, default=1000)
     parser.add_argument("--cell-m", type=float, default=10.0)
-    parser.add_argument("--azimuths", type=int, default=fast.DEFAULT_N_AZIMUTHS)
+    parser.add_argument("--azimuths", type=int, default=horizon.DEFAULT_N_AZIMUTHS)
     parser.add_argument("--max-distance-m", type=float, default=2000.0)
     parser.add_argument("--step-minutes", type=float, default=3.0)
     parser.add_argument("--days", default="1-365", help="comma-separated days, or FIRST-LAST")
@@ -56,12 +56,12 @@ def main():
 
     # compile on a small tile first so that timings exclude JIT (cache=True keeps it afterwards)
     small = dem[:32, :32]
-    h_small = fast.horizon_angles(small, args.cell_m, 8, 100.0, n_threads=args.threads)
+    h_small = horizon.horizon_angles(small, args.cell_m, 8, 100.0, n_threads=args.threads)
     list(fast.daily_radiation(small, slope[:32, :32], aspect[:32, :32], lat[:32, :32], h_small, [1],
                               args.step_minutes, n_threads=args.threads))
 
     t0 = time.perf_counter()
-    hor = fast.horizon_angles(dem, args.cell_m, args.azimuths, args.max_distance_m, n_threads=args.threads)
+    hor = horizon.horizon_angles(dem, args.cell_m, args.azimuths, args.max_distance_m, n_threads=args.threads)
     t_hor = time.perf_counter() - t0
     print(f"horizons: {t_hor:.1f} s once per tile ({hor.nbytes / 2**30:.2f} GiB float32)")
 

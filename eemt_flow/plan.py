@@ -144,7 +144,7 @@ def fast_reference(dem: Dem) -> dict:
     directions are taken at the DEM's centre, not per tile, so tiles do not see the sun or
     their horizons from slightly different directions.
     """
-    from .solar.fast import cell_geography
+    from .solar.geography import cell_geography
 
     lat, axes = cell_geography(dem.crs, dem.transform, dem.shape)
     valid = lat[np.isfinite(dem.elevation_m)]
@@ -248,7 +248,7 @@ def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
     """Whole-DEM terrain (never per tile), latitude, optional vegetation rasters and the climate."""
     from .climate import load_climate
     from .model.eemt import ModelParameters
-    from .solar.fast import cell_geography
+    from .solar.geography import cell_geography
     from .terrain import compute_terrain
 
     try:

@@ -138,7 +138,7 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     """
     import json
 
-    from .solar import fast
+    from .solar import fast, geography, horizon
     from .terrain import slope_aspect
 
     job = json.loads(Path(job_file).read_text())
@@ -153,9 +153,9 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
         raise ValueError(f"{files['dem']}: the fast engine needs square cells ({cell_x} x {cell_y} m); use --engine grass")
     rows, cols = tile.core_in_halo
     core_transform = transform @ Affine.translation(cols.start, rows.start)
-    lat_deg, _tile_axes = fast.cell_geography(crs, core_transform, (tile.height, tile.width))
+    lat_deg, _tile_axes = geography.cell_geography(crs, core_transform, (tile.height, tile.width))
     slope_deg, aspect_grass_deg = slope_aspect(elevation, (cell_x, cell_y))
-    horizons = fast.horizon_angles(elevation, cell_x, round(360 / p["horizon_step_deg"]), job["halo_m"],
+    horizons = horizon.horizon_angles(elevation, cell_x, round(360 / p["horizon_step_deg"]), job["halo_m"],
                                    geographic_axes=np.asarray(ref["geographic_axes"]),
                                    n_threads=job["threads_per_task"],
                                    window=(rows.start, cols.start, tile.height, tile.width))

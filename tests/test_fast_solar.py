@@ -42,7 +42,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from eemt_flow.solar import fast, sun
+from eemt_flow.solar import clearsky, fast, geography, horizon, sun
 
 MCN_DEM = "/work/shared/data/mcn_10m.tif"
 DAYS = (1, 91, 172, 274, 355)
@@ -102,10 +102,10 @@ def _fast_run(dem_path, ref, max_distance_m):
     """Horizons, then all days; returns (dem, lat, horizons, results, horizon seconds)."""
     with rasterio.open(dem_path) as ds:
         dem = ds.read(1).astype(np.float64)
-        lat, axes = fast.cell_geography(ds.crs, ds.transform, dem.shape)
+        lat, axes = geography.cell_geography(ds.crs, ds.transform, dem.shape)
         cell = ds.transform.a
     t0 = time.perf_counter()
-    hor = fast.horizon_angles(dem, cell, 360, max_distance_m, geographic_axes=axes)
+    hor = horizon.horizon_angles(dem, cell, 360, max_distance_m, geographic_axes=axes)
     t_hor = time.perf_counter() - t0
     days = list(fast.daily_radiation(dem, ref["slope"], ref["aspect"], lat, hor, DAYS,
                                      STEP_MINUTES, LINKE, ALBEDO))
@@ -213,7 +213,7 @@ def _brute_force_horizon(dem, cell, r0, c0, azimuth_rad, max_distance_m):
         prev = (rr, cc)
         d = cell * math.hypot(rr - r0, cc - c0)
         if not np.isnan(dem[rr, cc]):
-            best = max(best, (dem[rr, cc] - d * d / (2 * fast.EARTH_RADIUS_M) - z0) / d)
+            best = max(best, (dem[rr, cc] - d * d / (2 * horizon.EARTH_RADIUS_M) - z0) / d)
         if d >= max_distance_m:
             break
     return math.atan(best)
@@ -227,7 +227,7 @@ def test_horizon_angles_equal_brute_force_ray_march():
     # keeps ray points off exact half-cell ties where rounding is a coin toss
     gamma = math.radians(0.3)
     axes = np.array([[math.cos(gamma), math.sin(gamma)], [-math.sin(gamma), math.cos(gamma)]])
-    hor = fast.horizon_angles(dem, 10.0, 72, 300.0, geographic_axes=axes)
+    hor = horizon.horizon_angles(dem, 10.0, 72, 300.0, geographic_axes=axes)
     assert hor.dtype == np.float32 and hor.shape == (72, 60, 70)
     assert np.all(np.isnan(hor[:, 30, 10:40]))
     assert np.nanmin(hor) >= 0.0
@@ -244,16 +244,16 @@ def test_horizon_window_sees_terrain_outside_it():
     dem = np.full((40, 50), 100.0)
     dem[:, 45] = 160.0  # a wall 5 columns east of the window's last column (39)
     dem[5:8, 20:23] = np.nan
-    full = fast.horizon_angles(dem, 10.0, 36, 300.0)
-    win = fast.horizon_angles(dem, 10.0, 36, 300.0, window=(10, 12, 20, 28))
+    full = horizon.horizon_angles(dem, 10.0, 36, 300.0)
+    win = horizon.horizon_angles(dem, 10.0, 36, 300.0, window=(10, 12, 20, 28))
     assert win.shape == (36, 20, 28)
     np.testing.assert_array_equal(win, full[:, 10:30, 12:40])
     # column 39 (window column 27) sees the wall 60 m east: atan((60 - curvature) / 60) ...
     assert win[0, 5, 27] == pytest.approx(math.atan((60.0 - 60.0 ** 2 / (2 * 6371000.0)) / 60.0), rel=1e-6)
     # ... and a window that holds every cell is the whole grid
-    np.testing.assert_array_equal(fast.horizon_angles(dem, 10.0, 36, 300.0, window=(0, 0, 40, 50)), full)
+    np.testing.assert_array_equal(horizon.horizon_angles(dem, 10.0, 36, 300.0, window=(0, 0, 40, 50)), full)
     with pytest.raises(ValueError, match="not inside"):
-        fast.horizon_angles(dem, 10.0, 36, 300.0, window=(30, 0, 20, 50))
+        horizon.horizon_angles(dem, 10.0, 36, 300.0, window=(30, 0, 20, 50))
 
 
 def test_horizon_of_a_wall_and_a_nodata_gap():
@@ -261,14 +261,14 @@ def test_horizon_of_a_wall_and_a_nodata_gap():
     dem = np.full((21, 60), 100.0)
     dem[:, 30] = 150.0
     dem[:, 20:25] = np.nan
-    hor = fast.horizon_angles(dem, 10.0, 4, 1000.0)
+    hor = horizon.horizon_angles(dem, 10.0, 4, 1000.0)
     east, north, west, south = hor[:, 10, 10]
     # atan((50 - curvature) / 200): the NaN cells in between do not end the ray
     assert east == pytest.approx(math.atan((50.0 - 200.0 ** 2 / (2 * 6371000.0)) / 200.0), rel=1e-6)
     assert north == 0.0 and west == 0.0 and south == 0.0
     # beyond the search distance the wall is invisible; the first cell at it still counts
-    assert fast.horizon_angles(dem, 10.0, 4, 190.0)[0, 10, 10] == 0.0
-    assert fast.horizon_angles(dem, 10.0, 4, 195.0)[0, 10, 10] == east
+    assert horizon.horizon_angles(dem, 10.0, 4, 190.0)[0, 10, 10] == 0.0
+    assert horizon.horizon_angles(dem, 10.0, 4, 195.0)[0, 10, 10] == east
 
 
 # --- sun geometry, by hand ----------------------------------------------------------
@@ -393,14 +393,14 @@ def test_flat_day_by_hand_integration():
     (res,) = fast.daily_radiation(dem, 0.0, 0.0, np.full((3, 3), lat_deg), hor, [day], 15.0, LINKE, ALBEDO)
     decl = sun.declination_rad(day)
     g0 = sun.extraterrestrial_irradiance_w_m2(day)
-    tn, a1, a2, a3 = fast.diffuse_coefficients(LINKE)
+    tn, a1, a2, a3 = clearsky.diffuse_coefficients(LINKE)
     total = 0.0
     for t in sun.step_midpoints_h(step_h):
         s = float(sun.sin_solar_altitude(math.radians(lat_deg), decl, sun.hour_angle_rad(t)))
         if s <= 0:
             continue
-        m = math.exp(-z / 8434.5) * float(fast.relative_air_mass_sea_level(math.asin(s)))
-        bh = g0 * s * math.exp(-0.8662 * LINKE * m * float(fast.rayleigh_optical_thickness(m)))
+        m = math.exp(-z / 8434.5) * float(clearsky.relative_air_mass_sea_level(math.asin(s)))
+        bh = g0 * s * math.exp(-0.8662 * LINKE * m * float(clearsky.rayleigh_optical_thickness(m)))
         total += step_h * (bh + g0 * tn * (a1 + a2 * s + a3 * s * s))
     assert res.flat_glob_rad_wh_m2[1, 1] == pytest.approx(total, rel=1e-6)
     assert res.glob_rad_wh_m2[1, 1] == pytest.approx(total, rel=1e-6)

@@ -2,12 +2,9 @@
 
 Two steps, both numba-parallel over the cells of one tile:
 
-1. :func:`horizon_angles` -- horizon elevation angles for ``n_azimuths`` geographic
-   directions, computed once per tile.  Terrain is sampled exactly as GRASS 8.2.1
-   ``r.horizon`` samples it (nearest cell every cell length along the ray, exact
-   centre-to-centre distance, Earth curvature, directions built from latitude/longitude
-   displacements); from an integer origin those samples are the same offsets for every
-   cell, so each direction is a fixed stencil swept over the whole tile.
+1. :func:`eemt_flow.solar.horizon.horizon_angles` -- horizon elevation angles for
+   ``n_azimuths`` geographic directions, computed once per tile (terrain sampled as
+   GRASS 8.2.1 ``r.horizon`` samples it; see that module).
 2. :func:`daily_radiation` -- r.sun's daily mode (Šúri & Hofierka 2004 as implemented
    in GRASS 8.2.1): the day is integrated with steps of ``step`` hours centred on
    ``(n + 0.5) * step`` h solar time; every step with the Sun above the horizontal adds
@@ -51,38 +48,21 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from eemt_flow.solar import sun
+from eemt_flow.solar.clearsky import (AIR_MASS_SCALE_HEIGHT_M, DEFAULT_ALBEDO, DEFAULT_LINKE, LINKE_FACTOR,
+                                      LOW_SUN_ALTITUDE_RAD, MAX_LINKE, MUNEER_N_SHADOW, diffuse_coefficients,
+                                      relative_air_mass_sea_level)
+from eemt_flow.solar.threads import set_numba_threads
 
-# --- model constants (r.sun 8.2.1, [1], [5]) -------------------------------------------
-#: Scale height of the elevation correction p/p0 = exp(-z / 8434.5) [m] ([1] Eq. 8).
-AIR_MASS_SCALE_HEIGHT_M = 8434.5
-#: Linke turbidity to optical-thickness factor, 1 / 0.8662 = 1.1545 ([1] Eq. 7).
-LINKE_FACTOR = 0.8662
-#: Solar altitude below which Muneer's low-sun diffuse form is used [rad] ([1] Eq. 16).
-LOW_SUN_ALTITUDE_RAD = 0.1
-#: Muneer's N for surfaces in shadow, diffuse Eq. (15) of [1] [-].
-MUNEER_N_SHADOW = 0.252271
-#: Earth radius used for the curvature drop of distant terrain [m] (r.horizon).
-EARTH_RADIUS_M = 6371000.0
-#: Default number of horizon azimuths: 1 degree, r.horizon ``step=1`` as in the reference.
-DEFAULT_N_AZIMUTHS = 360
 #: Default integration step [minutes] (EEMT-SPEC §7 allows any value up to 60).
 DEFAULT_STEP_MINUTES = 15.0
-#: Largest Linke turbidity the kernel's exponential is accurate for [-].
-MAX_LINKE = 10.0
-#: Default clear-sky parameters (EEMT-SPEC §7).
-DEFAULT_LINKE = 3.0
-DEFAULT_ALBEDO = 0.2
 #: Resolution at which r.sun 8.2.1 stores horizon angles [rad]: it keeps them as
 #: bytes of 1/150 rad, rounded to nearest (measured: a constant horizon of 0.2032 rad
 #: lets a Sun at 0.20002 rad through, 0.2034 rad does not; threshold 30.5/150).
 R_SUN_HORIZON_RESOLUTION_RAD = 1.0 / 150.0
-#: Latitude/longitude displacement r.horizon projects to find a grid direction [rad].
-R_HORIZON_DISPLACEMENT_RAD = 1e-4
 
 
 @dataclass(frozen=True)
@@ -104,309 +84,6 @@ class DailySolarRadiation:
     glob_rad_wh_m2: np.ndarray
     insol_time_h: np.ndarray
     flat_glob_rad_wh_m2: np.ndarray
-
-
-# --- geography of a projected tile ----------------------------------------------------
-
-def cell_geography(crs, transform, shape):
-    """Latitude and local geographic axes of every cell centre of a projected raster.
-
-    Parameters
-    ----------
-    crs : rasterio CRS or anything ``rasterio.warp.transform`` accepts, projected, metres
-    transform : affine.Affine, the raster's geotransform (north-up, no rotation)
-    shape : tuple (rows, cols)
-
-    Returns
-    -------
-    lat_deg : float64 array (rows, cols), latitude (WGS84) [degrees north]
-    geographic_axes : float64 array (2, 2), at the tile centre: ``[0]`` the grid
-        components (x = towards higher columns, y = towards lower rows) of a step
-        towards geographic east, ``[1]`` of a step towards geographic north, scaled
-        so that the east step has length 1; pass it to :func:`horizon_angles`
-
-    Notes
-    -----
-    r.horizon and r.sun work with geographic azimuths.  GRASS 8.2 r.horizon turns
-    azimuth alpha into a grid direction per cell by displacing the cell's latitude by
-    1e-4 sin(alpha) rad and its longitude by 1e-4 cos(alpha) / cos(lat) rad (a sphere's
-    formula) and projecting the displaced point.  The axes returned here are those two
-    projected displacements at the tile centre (alpha = 0 and 90 degrees), so :func:`horizon_angles`
-    reproduces r.horizon's directions: the meridian convergence (about -0.95 degree
-    on the Jemez test DEM, UTM 13N at 106.6 W) and the ellipsoid's ratio of meridian
-    to prime-vertical radius (0.9956 at 36 N, up to 0.13 degree at diagonal azimuths).
-    """
-    from rasterio.warp import transform as warp_transform
-
-    geog = "EPSG:4326"  # datum shifts to WGS84 move latitudes by < 1e-4 degree
-    rows, cols = shape
-    col_c, row_c = np.meshgrid(np.arange(cols) + 0.5, np.arange(rows) + 0.5)
-    x, y = transform @ (col_c.ravel(), row_c.ravel())
-    lat = np.asarray(warp_transform(crs, geog, x, y)[1])
-    # r.horizon's direction construction, at the tile centre
-    xc, yc = transform @ (cols / 2.0, rows / 2.0)
-    (lon0,), (lat0,) = warp_transform(crs, geog, [xc], [yc])
-    delta = R_HORIZON_DISPLACEMENT_RAD
-    (xe,), (ye,) = warp_transform(geog, crs, [lon0 + math.degrees(delta / math.cos(math.radians(lat0)))], [lat0])
-    (xn,), (yn,) = warp_transform(geog, crs, [lon0], [lat0 + math.degrees(delta)])
-    axes = np.empty((2, 2))
-    for i, (px, py) in enumerate(((xe, ye), (xn, yn))):
-        col_p, row_p = ~transform @ (px, py)
-        axes[i, 0] = col_p - cols / 2.0  # grid x grows with columns
-        axes[i, 1] = rows / 2.0 - row_p  # grid y grows towards lower rows
-    # one common scale keeps the ratio of the two steps (the ellipsoid's M/N)
-    axes /= math.hypot(axes[0, 0], axes[0, 1])
-    return lat.reshape(shape), axes
-
-
-# --- horizons --------------------------------------------------------------------------
-
-def ray_stencil(azimuth_rad, geographic_axes, cell_size_m, max_distance_m):
-    """Cells r.horizon samples along one direction, as offsets from the origin cell.
-
-    r.horizon steps one cell length along the ray and takes the cell whose centre is
-    nearest to the point (each cell once).  From an integer origin the offsets are the
-    same for every cell: ``(floor(j dr + 1/2), floor(j dc + 1/2))`` for j = 1, 2, ...
-
-    Parameters
-    ----------
-    azimuth_rad : float, geographic azimuth, counter-clockwise from east [rad]
-    geographic_axes : array (2, 2), grid (x = columns, y = up the rows) components of a
-        step towards geographic east ([0]) and north ([1]), see :func:`cell_geography`
-    cell_size_m : float, cell side [m]
-    max_distance_m : float, search distance [m]
-
-    Returns
-    -------
-    d_row : int64 array, row offsets (positive = south)
-    d_col : int64 array, column offsets (positive = east)
-    distance_m : float64 array, centre-to-centre distances [m]; all but the last are
-        < max_distance_m, the last is the first cell at or beyond it (r.horizon's rule)
-    """
-    axes = np.asarray(geographic_axes, dtype=np.float64)
-    gx = math.cos(azimuth_rad) * axes[0, 0] + math.sin(azimuth_rad) * axes[1, 0]
-    gy = math.cos(azimuth_rad) * axes[0, 1] + math.sin(azimuth_rad) * axes[1, 1]
-    norm = math.hypot(gx, gy)
-    dc, dr = gx / norm, -gy / norm  # rows grow southwards
-    dc = 0.0 if abs(dc) < 1e-7 else dc
-    dr = 0.0 if abs(dr) < 1e-7 else dr
-    j = np.arange(1, int(max_distance_m / cell_size_m + 0.7072) + 3, dtype=np.float64)
-    d_row = np.floor(j * dr + 0.5).astype(np.int64)
-    d_col = np.floor(j * dc + 0.5).astype(np.int64)
-    new = np.ones(j.size, dtype=bool)
-    new[1:] = (d_row[1:] != d_row[:-1]) | (d_col[1:] != d_col[:-1])
-    d_row, d_col = d_row[new], d_col[new]
-    distance = cell_size_m * np.hypot(d_row, d_col)
-    # as r.horizon: the ray ends with (and includes) the first cell at or beyond max_distance_m
-    beyond = np.flatnonzero(distance >= max_distance_m)
-    n_keep = beyond[0] + 1 if beyond.size else distance.size
-    return d_row[:n_keep], d_col[:n_keep], distance[:n_keep]
-
-
-@njit(parallel=True, cache=True)
-def _horizon_kernel(dem, row0, col0, offsets_row, offsets_col, inv_distance, curvature_tan, n_offsets, out):
-    """tan of the horizon, max over the stencil of (z - z0) / d - d / (2 R), clamped at 0.
-
-    Rays start from the cells of the window at (row0, col0) of ``out``'s shape and sample all of ``dem``.
-    """
-    n_az, out_rows, out_cols = out.shape
-    rows, cols = dem.shape
-    for idx in prange(n_az * out_rows):
-        k = idx // out_rows
-        i = idx - k * out_rows
-        r0 = row0 + i
-        best = np.zeros(out_cols, dtype=np.float32)
-        z0 = dem[r0, col0:col0 + out_cols]
-        for j in range(n_offsets[k]):
-            rr = r0 + offsets_row[k, j]
-            if rr < 0 or rr >= rows:
-                continue
-            dcol = offsets_col[k, j]
-            # window columns whose sample col0 + c + dcol lies inside the grid
-            c_lo = max(0, -dcol - col0)
-            c_hi = min(out_cols, cols - dcol - col0)
-            inv_d = inv_distance[k, j]
-            curv = curvature_tan[k, j]
-            if c_hi <= c_lo:
-                continue
-            # slices indexed from 0 and a select, not a branch, so that the loop vectorises
-            zs = dem[rr, col0 + dcol + c_lo:col0 + dcol + c_hi]
-            z0s = z0[c_lo:c_hi]
-            bs = best[c_lo:c_hi]
-            for q in range(c_hi - c_lo):
-                t = (zs[q] - z0s[q]) * inv_d - curv
-                b = bs[q]
-                bs[q] = t if t > b else b  # False for NaN: a NaN cell never ends or casts shadow
-        for c in range(out_cols):
-            if z0[c] == z0[c]:
-                out[k, i, c] = math.atan(best[c])
-            else:
-                out[k, i, c] = np.nan
-
-
-def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distance_m=2000.0,
-                   geographic_axes=None, n_threads=None, window=None):
-    """Horizon elevation angles of every cell (or of a window) for ``n_azimuths`` equally spaced directions.
-
-    Direction ``k`` has geographic azimuth ``k * 360 / n_azimuths`` degrees
-    counter-clockwise from east (k = 0 east, n/4 north, n/2 west, 3n/4 south): the
-    convention and order of ``r.horizon``'s ``hor_000 ... hor_359`` maps, so that
-    r.sun's linear interpolation between neighbouring directions applies unchanged.
-
-    Terrain is sampled as GRASS 8.2.1 r.horizon samples it (measured to agree to
-    float32 precision on the Jemez DEM away from the west and south edges): along the
-    ray, every ``cell_size_m``, the cell whose centre is nearest, with its exact
-    centre-to-centre distance ``d``; the angle is
-    ``atan(max((z - z0) / d - d / (2 R)))`` with the Earth-curvature drop, over the
-    cells inside the grid up to and including the first with ``d >= max_distance_m``
-    (r.horizon's stopping rule), clamped at 0 (r.sun mishandles
-    the negative angles r.horizon 8.2 writes).  The grid direction of a geographic
-    azimuth comes from ``geographic_axes`` (meridian convergence and r.horizon's
-    ellipsoid factor), one value for the tile.  NaN cells on a ray are skipped and the
-    ray goes on (a nodata hole never ends a shadow); a NaN cell itself gets NaN.
-
-    Differences from r.horizon, by design: the ray ends at the grid edge (r.horizon's
-    C truncation also samples the first column/row when the ray is up to 1.5 cells
-    past the west or south edge), and the direction is the tile's, not each cell's.
-
-    Parameters
-    ----------
-    dem_m : array (rows, cols), elevation [m], row 0 = north, NaN = nodata
-    cell_size_m : float, side of the square cells [m]
-    n_azimuths : int, number of directions (360 = r.horizon ``step=1``)
-    max_distance_m : float, search distance [m] (the tile halo)
-    geographic_axes : array (2, 2) or None, grid components of unit steps towards
-        geographic east and north (:func:`cell_geography`); None = grid north is true north
-    n_threads : int or None, numba threads (None = all numba may use)
-    window : (row, col, height, width) or None, the cells whose horizons are wanted, in
-        cells of ``dem_m`` (a tile's core inside its halo); rays still sample all of
-        ``dem_m``. None = every cell.
-
-    Returns
-    -------
-    float32 array (n_azimuths, height, width) of the window (rows, cols without one),
-    horizon elevation angle [rad], >= 0, NaN where ``dem_m`` is NaN
-
-    References
-    ----------
-    GRASS 8.2 r.horizon manual; Dozier, J., Frew, J. (1990). Rapid calculation of
-    terrain parameters for radiation modeling from digital elevation data. IEEE TGRS
-    28, 963-969 (horizons computed once, reused for every sun position).
-    """
-    dem = np.ascontiguousarray(dem_m, dtype=np.float32)  # r.horizon reads FCELL as well
-    if dem.ndim != 2:
-        raise ValueError("dem_m must be 2-D")
-    n_az = int(n_azimuths)
-    if not cell_size_m > 0 or not max_distance_m > 0 or n_az < 4:
-        raise ValueError("cell_size_m and max_distance_m must be > 0 and n_azimuths >= 4")
-    axes = np.eye(2) if geographic_axes is None else np.asarray(geographic_axes, dtype=np.float64)
-    if axes.shape != (2, 2):
-        raise ValueError("geographic_axes must be a 2 x 2 array")
-    row0, col0, height, width_w = (0, 0) + dem.shape if window is None else (int(v) for v in window)
-    if not (0 <= row0 and 0 <= col0 and height > 0 and width_w > 0 and row0 + height <= dem.shape[0]
-            and col0 + width_w <= dem.shape[1]):
-        raise ValueError(f"window {window} is not inside the {dem.shape[0]} x {dem.shape[1]} grid")
-    _set_threads(n_threads)
-    stencils = [ray_stencil(2.0 * math.pi * k / n_az, axes, float(cell_size_m), float(max_distance_m))
-                for k in range(n_az)]
-    width = max(1, max(st[0].size for st in stencils))
-    offsets_row = np.zeros((n_az, width), dtype=np.int64)
-    offsets_col = np.zeros((n_az, width), dtype=np.int64)
-    inv_distance = np.zeros((n_az, width), dtype=np.float32)
-    curvature_tan = np.zeros((n_az, width), dtype=np.float32)
-    n_offsets = np.zeros(n_az, dtype=np.int64)
-    for k, (d_row, d_col, dist) in enumerate(stencils):
-        n = d_row.size
-        n_offsets[k] = n
-        offsets_row[k, :n] = d_row
-        offsets_col[k, :n] = d_col
-        inv_distance[k, :n] = 1.0 / dist
-        curvature_tan[k, :n] = dist / (2.0 * EARTH_RADIUS_M)
-    out = np.empty((n_az, height, width_w), dtype=np.float32)
-    _horizon_kernel(dem, row0, col0, offsets_row, offsets_col, inv_distance, curvature_tan, n_offsets, out)
-    return out
-
-
-# --- radiation -------------------------------------------------------------------------
-
-def _set_threads(n_threads):
-    if n_threads is None:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    else:
-        numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
-
-
-def relative_air_mass_sea_level(altitude_rad):
-    """Kasten & Young relative optical air mass with r.sun's refraction correction, at sea level.
-
-    ``m0 = 1 / (sin(h0ref) + 0.50572 (h0ref_deg + 6.07995)^-1.6364)`` with
-    ``h0ref = h0 + 0.061359 (0.1594 + 1.123 h0 + 0.065656 h0^2) / (1 + 28.9344 h0 + 277.3971 h0^2)``.
-    Multiply by ``exp(-z / 8434.5)`` for a site at elevation z.
-
-    Parameters
-    ----------
-    altitude_rad : array_like, geometric solar altitude h0 [rad], > -0.009
-
-    Returns
-    -------
-    ndarray, relative optical air mass at sea level [-]
-
-    References
-    ----------
-    Šúri & Hofierka (2004), Eqs. (8)-(9); Kasten & Young (1989).
-    """
-    h = np.asarray(altitude_rad, dtype=np.float64)
-    refraction = 0.061359 * (0.1594 + h * (1.123 + 0.065656 * h)) / (1.0 + h * (28.9344 + 277.3971 * h))
-    h_ref = h + refraction
-    return 1.0 / (np.sin(h_ref) + 0.50572 * (np.rad2deg(h_ref) + 6.07995) ** -1.6364)
-
-
-def rayleigh_optical_thickness(air_mass):
-    """Rayleigh optical thickness at air mass m (Kasten 1996), as r.sun evaluates it.
-
-    ``1/dR = 6.6296 + 1.7513 m - 0.1202 m^2 + 0.0065 m^3 - 0.00013 m^4`` for m <= 20,
-    ``1/dR = 10.4 + 0.718 m`` above.
-
-    Parameters
-    ----------
-    air_mass : array_like, relative optical air mass m [-]
-
-    Returns
-    -------
-    ndarray, Rayleigh optical thickness dR [-]
-
-    References
-    ----------
-    Šúri & Hofierka (2004), Eq. (10); Kasten (1996).
-    """
-    m = np.asarray(air_mass, dtype=np.float64)
-    low = 1.0 / (6.6296 + m * (1.7513 + m * (-0.1202 + m * (0.0065 - m * 0.00013))))
-    return np.where(m <= 20.0, low, 1.0 / (10.4 + 0.718 * m))
-
-
-def diffuse_coefficients(linke):
-    """Coefficients of the clear-sky diffuse transmission ``Dh = G0 Tn (A1 + A2 sin h0 + A3 sin^2 h0)``.
-
-    Parameters
-    ----------
-    linke : float, Linke turbidity factor TL (air mass 2) [-]
-
-    Returns
-    -------
-    tuple of float, (Tn, A1, A2, A3) [-]
-
-    References
-    ----------
-    Šúri & Hofierka (2004), Eqs. (11)-(13) (A1 bounded so that A1 Tn >= 0.0022).
-    """
-    tl = float(linke)
-    tn = -0.015843 + tl * (0.030543 + 0.0003797 * tl)
-    a1 = 0.26463 + tl * (-0.061581 + 0.0031408 * tl)
-    if a1 * tn < 0.0022:
-        a1 = 0.0022 / tn
-    a2 = 2.04020 + tl * (0.018945 - 0.011161 * tl)
-    a3 = -1.3025 + tl * (0.039231 + 0.0085079 * tl)
-    return tn, a1, a2, a3
 
 
 # --- the per-step kernel, float32 and branch-free so that it runs 8 cells per AVX2 instruction ---
@@ -665,7 +342,7 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
     if horizons.ndim != 3 or horizons.shape[1:] != shape:
         raise ValueError(f"horizons must have shape (n_azimuths, {shape[0]}, {shape[1]}), got {horizons.shape}")
     n_az = horizons.shape[0]
-    _set_threads(n_threads)
+    set_numba_threads(n_threads)
     if horizon_resolution_rad:
         # r.sun's storage: one byte per angle in units of the resolution; also 4x less memory
         hor = np.empty(horizons.shape, dtype=np.uint8)
