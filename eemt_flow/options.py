@@ -21,6 +21,9 @@ JOB_OPTIONS = [
                  help="Halo around each tile in metres = horizon search distance; default relief / tan(5°)."),
     click.option("--horizon-step", "horizon_step_deg", type=float,
                  help="Horizon azimuth step in degrees. [default: 1]"),
+    click.option("--horizon-method", type=click.Choice(["auto", "hull", "sweep"]),
+                 help="Fast engine horizons: hull (cost independent of the search distance), sweep (every ray "
+                      "sampled like r.horizon), or auto (the sweep up to 600 cells of search distance). [default: auto]"),
     click.option("--keep-daily/--no-keep-daily", default=None, help="Also write daily maps."),
     click.option("--reproject", help="Reproject the DEM to this CRS first, e.g. EPSG:32613."),
     click.option("--max-cells", type=int, help=f"Refuse DEMs with more cells. [default: {DEFAULT_MAX_CELLS:,}]"),

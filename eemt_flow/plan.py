@@ -106,18 +106,21 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
     ``tile_cells``: the largest halo window; ``core_cells``: the largest core (the fast
     engine computes horizons and radiation for the core only).
     """
+    from .solar.horizon import AZIMUTH_CHUNK
+
     mb = 1024 * 1024
     horizons_mb = tile_cells * n_azimuths * 4 / mb
     daily_mb = tile_cells * 3 * max_days_per_task * 4 / mb
-    core_horizons_mb = core_cells * n_azimuths * 4 / mb
+    core_horizons_mb = core_cells * n_azimuths / mb  # uint8, as r.sun stores them
+    horizon_chunk_mb = core_cells * min(AZIMUTH_CHUNK, n_azimuths) * 4 / mb  # float32 directions in flight
     core_month_mb = core_cells * 3 * 31 * 4 / mb
     return {
         "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
         "eemt": {"memory_mb": int(300 + tile_cells * 4 * 200 / mb), "disk_mb": int(100 + tile_cells * 4 * 150 / mb)},
-        # fast engine: the halo window's terrain, the core's float32 horizons + their uint8
-        # copy, and one month of the core's daily maps in memory
-        "fast": {"memory_mb": int(500 + tile_cells * 40 / mb + core_horizons_mb * 1.25 + core_month_mb),
+        # fast engine: the halo window's terrain, the core's byte horizons and one float32
+        # chunk of directions, and one month of the core's daily maps in memory
+        "fast": {"memory_mb": int(500 + tile_cells * 40 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
                  "disk_mb": int(100 + 2 * core_month_mb)},
         "reduce": {"memory_mb": 1000, "disk_mb": 1000},
     }

@@ -35,6 +35,9 @@ Executor = Literal["local", "wq", "slurm", "condor", "sge"]
 #: EEMT model variants (EEMT-SPEC §4-6) and their names in output files.
 MODEL_NAMES = {"trad": "TRAD", "topo": "TOPO", "topo-veg": "TOPO_VEG"}
 Engine = Literal["fast", "grass"]
+#: Fast engine horizons: the cheaper method for the search distance, Dozier's hull, or the
+#: stencil sweep that samples every ray like r.horizon (eemt_flow.solar.horizon).
+HorizonMethod = Literal["auto", "hull", "sweep"]
 #: Default horizon azimuth step [degrees] (EEMT-SPEC §7: r.horizon at 1°). The fast engine
 #: samples terrain as r.horizon does, so 360 azimuths reproduce r.horizon's maps; finer
 #: steps add directions r.sun never sees and do not bring it closer to r.sun.
@@ -102,6 +105,7 @@ class JobSpec(BaseModel):
     tile_size_cells: int = DEFAULT_TILE_SIZE_CELLS
     halo_m: float | None = None  # None: automatic, relief / tan(5°), capped
     horizon_step_deg: float = DEFAULT_HORIZON_STEP_DEG
+    horizon_method: HorizonMethod = "auto"
     keep_daily: bool = False
     reproject: str | None = None
     max_cells: int = DEFAULT_MAX_CELLS

@@ -155,10 +155,12 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     core_transform = transform @ Affine.translation(cols.start, rows.start)
     lat_deg, _tile_axes = geography.cell_geography(crs, core_transform, (tile.height, tile.width))
     slope_deg, aspect_grass_deg = slope_aspect(elevation, (cell_x, cell_y))
+    # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
     horizons = horizon.horizon_angles(elevation, cell_x, round(360 / p["horizon_step_deg"]), job["halo_m"],
-                                   geographic_axes=np.asarray(ref["geographic_axes"]),
-                                   n_threads=job["threads_per_task"],
-                                   window=(rows.start, cols.start, tile.height, tile.width))
+                                      geographic_axes=np.asarray(ref["geographic_axes"]),
+                                      n_threads=job["threads_per_task"],
+                                      window=(rows.start, cols.start, tile.height, tile.width),
+                                      method=p["horizon_method"], resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD)
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
     # one call for the whole year, so the set-up (byte horizons, static terms) is done once
     days = fast.daily_radiation(elevation[rows, cols], slope_deg[rows, cols], aspect_grass_deg[rows, cols], lat_deg,

@@ -55,6 +55,7 @@ from eemt_flow.solar import sun
 from eemt_flow.solar.clearsky import (AIR_MASS_SCALE_HEIGHT_M, DEFAULT_ALBEDO, DEFAULT_LINKE, LINKE_FACTOR,
                                       LOW_SUN_ALTITUDE_RAD, MAX_LINKE, MUNEER_N_SHADOW, diffuse_coefficients,
                                       relative_air_mass_sea_level)
+from eemt_flow.solar.horizon_kernels import quantize
 from eemt_flow.solar.threads import set_numba_threads
 
 #: Default integration step [minutes] (EEMT-SPEC §7 allows any value up to 60).
@@ -269,19 +270,6 @@ def _step_geometry(day, step_h, lat_stats_rad, n_azimuths, tile_lat_range_rad, m
                 dm0_ds=dm0_ds.astype(f), w1=w1, k0=k0, k1=k1, general=general)
 
 
-@njit(parallel=True, cache=True)
-def _quantize_horizons(horizons, resolution, out):
-    """r.sun's byte storage of horizon angles: round(angle / resolution) clipped to [0, 255], NaN -> 0."""
-    n_az, rows, cols = horizons.shape
-    for idx in prange(n_az * rows):
-        k = idx // rows
-        r = idx - k * rows
-        for c in range(cols):
-            v = horizons[k, r, c]
-            q = math.floor(v / resolution + 0.5) if v == v else 0.0
-            out[k, r, c] = np.uint8(min(max(q, 0.0), 255.0))
-
-
 def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days: Iterable[int],
                     step_minutes=DEFAULT_STEP_MINUTES, linke=DEFAULT_LINKE, albedo=DEFAULT_ALBEDO,
                     horizon_resolution_rad=R_SUN_HORIZON_RESOLUTION_RAD,
@@ -299,9 +287,10 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
     aspect_grass_deg : array (rows, cols), aspect [degrees counter-clockwise from east,
         90 = north-facing, 360 = east-facing, 0 = flat/undefined] (``r.slope.aspect``)
     lat_deg : array (rows, cols), latitude of each cell centre [degrees north]
-    horizons : array (n_azimuths, rows, cols), horizon angles [rad] from
-        :func:`horizon_angles` (direction k at ``k * 360 / n_azimuths`` degrees
-        counter-clockwise from east)
+    horizons : array (n_azimuths, rows, cols), horizon angles from
+        :func:`eemt_flow.solar.horizon.horizon_angles` (direction k at ``k * 360 / n_azimuths``
+        degrees counter-clockwise from east): float [rad], or uint8 in units of
+        ``horizon_resolution_rad`` (``horizon_angles(..., resolution_rad=...)``)
     days : iterable of int, days of year [1-366]
     step_minutes : float, integration step [minutes], 0 < step <= 60 (r.sun
         ``step = step_minutes / 60`` decimal hours)
@@ -309,7 +298,7 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
     albedo : float, ground albedo [-]
     horizon_resolution_rad : float, horizon angles are rounded to this resolution
         before interpolation, as r.sun 8.2.1 stores them (1/150 rad, 0.38 degree,
-        measured: see module notes); 0 uses the angles as given [rad]
+        measured: see module notes); 0 uses float angles as given [rad]
     n_threads : int or None, numba threads (None = all numba may use)
     reference_lat_deg : (float, float, float) or None, (mean, lowest, highest) latitude
         [degrees] around which the per-step sun geometry is linearised; None = this
@@ -343,10 +332,15 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
         raise ValueError(f"horizons must have shape (n_azimuths, {shape[0]}, {shape[1]}), got {horizons.shape}")
     n_az = horizons.shape[0]
     set_numba_threads(n_threads)
-    if horizon_resolution_rad:
+    if horizons.dtype == np.uint8:
+        if not horizon_resolution_rad:
+            raise ValueError("byte horizons need their horizon_resolution_rad")
+        hor = np.ascontiguousarray(horizons)  # already stored as r.sun stores them
+        hor_scale = float(horizon_resolution_rad)
+    elif horizon_resolution_rad:
         # r.sun's storage: one byte per angle in units of the resolution; also 4x less memory
         hor = np.empty(horizons.shape, dtype=np.uint8)
-        _quantize_horizons(np.ascontiguousarray(horizons, dtype=np.float32), float(horizon_resolution_rad), hor)
+        quantize(np.ascontiguousarray(horizons, dtype=np.float32), float(horizon_resolution_rad), hor)
         hor_scale = float(horizon_resolution_rad)
     else:
         hor = np.ascontiguousarray(np.nan_to_num(horizons, nan=0.0), dtype=np.float32)
