@@ -24,9 +24,11 @@ late in the day; our kernel computes the incidence angle directly.  On the synth
 mountain these are ~1 % of the cells (slopes > 54 degrees facing north); they are
 counted and printed.
 
-Asserted per day: |fast - r.sun| / r.sun of daily glob_rad has mean <= 1 % and 99th
-percentile <= 3 %; insol_time within one 0.05 h step of r.sun's for >= 99 % of the
-cells; flat glob_rad within 0.5 % everywhere compared.
+Asserted per day, for horizons by the sweep and by the hull method (near field 16 cells,
+so that most of each ray comes from the hull): |fast - r.sun| / r.sun of daily glob_rad
+has mean <= 1 % and 99th percentile <= 3 %; insol_time within one 0.05 h step of
+r.sun's for >= 99 % of the cells (98 % with the hull); flat glob_rad within 0.5 %
+everywhere compared.
 """
 
 from __future__ import annotations
@@ -98,14 +100,25 @@ def _grass_reference(dem_path, out_dir, max_distance_m):
     return ref
 
 
-def _fast_run(dem_path, ref, max_distance_m):
+#: Horizon methods held to r.sun: the sweep, and the hull method with a near field short
+#: enough (16 cells) that most of each ray comes from the hull on these small DEMs (with
+#: the default near field of 64 cells the hull method is the sweep here).
+HORIZON_METHODS = {"sweep": dict(method="sweep"), "hull": dict(method="hull", near_field_cells=16)}
+#: Share of cells whose insol_time is within one step of r.sun's [%]: with horizons sampled
+#: as r.horizon samples them (the sweep), and with the hull's digital lines from 16 cells
+#: on (measured 98.4-99.3 %: a 0.4 degree horizon moves sunrise by one 3-minute step).
+INSOL_WITHIN_ONE_STEP_PCT = {"sweep": 99.0, "hull": 98.0}
+
+
+def _fast_run(dem_path, ref, max_distance_m, horizon_method):
     """Horizons, then all days; returns (dem, lat, horizons, results, horizon seconds)."""
     with rasterio.open(dem_path) as ds:
         dem = ds.read(1).astype(np.float64)
         lat, axes = geography.cell_geography(ds.crs, ds.transform, dem.shape)
         cell = ds.transform.a
     t0 = time.perf_counter()
-    hor = horizon.horizon_angles(dem, cell, 360, max_distance_m, geographic_axes=axes)
+    hor = horizon.horizon_angles(dem, cell, 360, max_distance_m, geographic_axes=axes,
+                                 **HORIZON_METHODS[horizon_method])
     t_hor = time.perf_counter() - t0
     days = list(fast.daily_radiation(dem, ref["slope"], ref["aspect"], lat, hor, DAYS,
                                      STEP_MINUTES, LINKE, ALBEDO))
@@ -130,7 +143,13 @@ def _grass_821_steep_slope_bug(slope_deg, aspect_grass_deg, lat_deg):
 
 def _check_against_reference(name, dem_path, tmp_dir, max_distance_m):
     ref = _grass_reference(dem_path, tmp_dir, max_distance_m)
-    dem, lat, hor, results, t_hor = _fast_run(dem_path, ref, max_distance_m)
+    for horizon_method in HORIZON_METHODS:
+        _check_method(f"{name}, {horizon_method}", dem_path, ref, max_distance_m, horizon_method)
+
+
+def _check_method(name, dem_path, ref, max_distance_m, horizon_method):
+    insol_bound = INSOL_WITHIN_ONE_STEP_PCT[horizon_method]
+    dem, lat, hor, results, t_hor = _fast_run(dem_path, ref, max_distance_m, horizon_method)
     with rasterio.open(dem_path) as ds:
         cell = ds.transform.a
     mask = _compare_mask(dem.shape, max_distance_m, cell)
@@ -159,7 +178,7 @@ def _check_against_reference(name, dem_path, tmp_dir, max_distance_m):
     for name_, d, n, mean, p99, insol, flat in report:
         assert mean <= 1.0, (name_, d, mean)
         assert p99 <= 3.0, (name_, d, p99)
-        assert insol >= 99.0, (name_, d, insol)
+        assert insol >= insol_bound, (name_, d, insol)
         assert flat <= 0.5, (name_, d, flat)
     print(f"{name}: fast horizons {t_hor:.2f} s")
 

@@ -92,7 +92,8 @@ def ray_stencil(azimuth_rad, geographic_axes, cell_size_m, max_distance_m):
 
 
 def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distance_m=2000.0,
-                   geographic_axes=None, n_threads=None, window=None, method="auto", resolution_rad=None):
+                   geographic_axes=None, n_threads=None, window=None, method="auto", resolution_rad=None,
+                   near_field_cells=NEAR_FIELD_CELLS):
     """Horizon elevation angles of every cell (or of a window) for ``n_azimuths`` equally spaced directions.
 
     Direction ``k`` has geographic azimuth ``k * 360 / n_azimuths`` degrees
@@ -118,7 +119,7 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
 
     Two methods. ``"sweep"`` follows every ray to the search distance: the reference,
     exactly as above, whose cost grows with the distance. ``"hull"`` samples the first
-    ``NEAR_FIELD_CELLS`` cells of each ray the same way and everything beyond along
+    ``near_field_cells`` cells of each ray the same way and everything beyond along
     digital lines, where the upper convex hull of the terrain ahead gives each cell its
     horizon at a cost that does not grow with the distance (Dozier 2022; see
     :func:`eemt_flow.solar.horizon_kernels.line_far_horizon`). On the test DEMs it is
@@ -139,6 +140,7 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
         cells of ``dem_m`` (a tile's core inside its halo); rays still sample all of
         ``dem_m``. None = every cell.
     method : "auto", "hull" or "sweep", see above
+    near_field_cells : int, the hull method's near field [cells] (the sweep up to there)
     resolution_rad : float or None, store the angles as bytes of this resolution, as
         r.sun keeps them (:data:`eemt_flow.solar.fast.R_SUN_HORIZON_RESOLUTION_RAD`):
         ``round(angle / resolution_rad)`` clipped to [0, 255], NaN -> 0. The directions
@@ -183,7 +185,9 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     if method == "auto":
         method = "sweep" if max_d <= SWEEP_MAX_CELLS * cell else "hull"
     # the sweep follows the rays to the search distance, the hull method only its near field
-    near_m = max_d if method == "sweep" else min(max_d, NEAR_FIELD_CELLS * cell)
+    if int(near_field_cells) < 1:
+        raise ValueError("near_field_cells must be >= 1")
+    near_m = max_d if method == "sweep" else min(max_d, int(near_field_cells) * cell)
     if resolution_rad is None:
         out = np.empty((n_az, height, width_w), dtype=np.float32)
         _horizons_tan(dem, axes, cell, near_m, max_d, row0, col0, n_az, 0, out)
