@@ -21,8 +21,9 @@ import textwrap
 import numpy as np
 import pytest
 import rasterio
-from conftest import SHARED_DATA
+from conftest import EEMT, SHARED_DATA, cli_env, run_cli
 
+from eemt_flow.dem import write_geotiff
 from eemt_flow.solar import fast, geography, horizon, horizon_kernels
 from eemt_flow.terrain import slope_aspect
 
@@ -194,3 +195,28 @@ def test_auto_takes_the_sweep_for_short_searches_and_the_hull_for_long_ones():
                                   horizon.horizon_angles(dem, cell, 8, long_m, method="hull"))
     assert not np.array_equal(horizon.horizon_angles(dem, cell, 8, long_m, method="hull"),
                               horizon.horizon_angles(dem, cell, 8, long_m, method="sweep"))
+
+
+def test_fast_task_stays_within_its_declared_memory(tmp_path):
+    """A 600 x 600-cell core (1 km halo): 124 MiB of byte horizons; the task's peak RSS is below its MEMORY."""
+    script = textwrap.dedent("""
+        import re, resource, subprocess, sys
+        workdir, eemt = sys.argv[1], sys.argv[2]
+        subprocess.run([eemt, "task", "solar-fast", "--job", "job.json", "--tile", "t0000"], cwd=workdir, check=True)
+        declared = int(re.search(r"CATEGORY solar-fast\\n.*\\n.MAKEFLOW MEMORY (\\d+)",
+                                 open(workdir + "/workflow.mf").read()).group(1))
+        print(declared, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+    """)
+    dem_path = tmp_path / "dem.tif"
+    n, cell = 800, 10.0
+    y, x = np.mgrid[0:n, 0:n] * cell
+    dem = (1500.0 + 300.0 * np.sin(x / 900.0) * np.cos(y / 1300.0)).astype(np.float32)
+    write_geotiff(dem_path, dem, rasterio.Affine(cell, 0, 380000.0, 0, -cell, 3970000.0), "EPSG:26913")
+    workdir = tmp_path / "work"
+    run_cli("plan", "--dem", dem_path, "--workdir", workdir, "--days", "172", "--tile-size", "600",
+            "--halo", "1000", "--step-minutes", "30", "--threads-per-task", "2")
+    out = subprocess.run([sys.executable, "-c", script, str(workdir), EEMT], capture_output=True, text=True,
+                         check=True, timeout=900, env=cli_env())
+    declared_mb, peak_mb = (int(v) for v in out.stdout.split()[-2:])
+    print(f"solar-fast task on a 600 x 600 core: peak {peak_mb} MiB, declared MEMORY {declared_mb} MB")
+    assert 124 < peak_mb <= declared_mb
