@@ -209,8 +209,14 @@ def _horizons_tan(dem, axes, cell_m, near_m, max_distance_m, row0, col0, n_azimu
     azimuths_rad = 2.0 * math.pi * (k0 + np.arange(out_tan.shape[0])) / n_azimuths
     _sweep(dem, axes, cell_m, near_m, azimuths_rad, row0, col0, out_tan)
     if near_m < max_distance_m:
+        dem_t = None
         for k, azimuth in enumerate(azimuths_rad):
-            _hull_far_field(dem, grid_direction(azimuth, axes), cell_m, near_m, max_distance_m, row0, col0, out_tan[k])
+            d_row, d_col = grid_direction(azimuth, axes)
+            if abs(d_col) >= abs(d_row):
+                _hull_far_field(dem, d_col, d_row, cell_m, near_m, max_distance_m, row0, col0, out_tan[k])
+            else:  # lines along the rows: the same kernel on the transposed grid, reading it contiguously
+                dem_t = np.ascontiguousarray(dem.T) if dem_t is None else dem_t
+                _hull_far_field(dem_t, d_row, d_col, cell_m, near_m, max_distance_m, col0, row0, out_tan[k].T)
 
 
 def _sweep(dem, axes, cell_m, max_distance_m, azimuths_rad, row0, col0, out_tan):
@@ -234,22 +240,17 @@ def _sweep(dem, axes, cell_m, max_distance_m, azimuths_rad, row0, col0, out_tan)
                                  n_offsets, out_tan)
 
 
-def _hull_far_field(dem, direction, cell_m, near_m, max_distance_m, row0, col0, out_tan):
+def _hull_far_field(dem, d_col, d_row, cell_m, near_m, max_distance_m, row0, col0, out_tan):
     """Raise tan of one azimuth's horizons (``out_tan``, the window's) to what lies beyond ``near_m``.
 
-    Dozier's method: the grid is cut into digital lines along the direction (one cell per
-    step along the axis the direction is closest to), and along each line the upper convex
-    hull of the terrain ahead gives every cell its steepest view.
+    Dozier's method: the grid is cut into digital lines along the direction (one column per
+    step, ``|d_row| <= |d_col|``), and along each line the upper convex hull of the terrain
+    ahead gives every cell its steepest view.
     """
-    d_row, d_col = direction
-    col_primary = abs(d_col) >= abs(d_row)
-    primary, secondary = (d_col, d_row) if col_primary else (d_row, d_col)
-    slope = secondary / abs(primary)  # secondary cells per primary step, |slope| <= 1
-    n_primary = dem.shape[1] if col_primary else dem.shape[0]
-    t = np.arange(n_primary)
+    slope = d_row / abs(d_col)  # rows per column step, |slope| <= 1
     step_m = cell_m * math.hypot(1.0, slope)
     first = max(1, int(near_m / step_m))
     last = int(math.ceil(max_distance_m / step_m))  # the first step at or beyond the search distance
-    off = np.floor(t * slope + 0.5).astype(np.int64)
-    horizon_kernels.hull_kernel(dem, col_primary, primary > 0, off, slope, cell_m, first, last,
-                                1.0 / (2.0 * EARTH_RADIUS_M), row0, col0, out_tan)
+    off = np.floor(np.arange(dem.shape[1]) * slope + 0.5).astype(np.int64)
+    horizon_kernels.hull_kernel(dem, d_col > 0, off, slope, cell_m, first, last, 1.0 / (2.0 * EARTH_RADIUS_M),
+                                row0, col0, out_tan)

@@ -180,26 +180,24 @@ def _first_at_least(off, value, increasing):
 
 
 @njit(parallel=True, cache=True)
-def hull_kernel(dem, col_primary, forward, off, slope, cell_m, first, last, inv_2r, row0, col0, out_tan):
+def hull_kernel(dem, forward, off, slope, cell_m, first, last, inv_2r, row0, col0, out_tan):
     """Far-field horizons of one azimuth by :func:`line_far_horizon` along digital lines; max into ``out_tan``.
 
-    The lines step one cell along the primary axis (columns if ``col_primary``, else rows),
-    in the ray's direction (``forward``: towards higher indices), and ``off[t]`` cells along the
-    secondary axis after t steps (``floor(t s + c)``, s = ``slope`` = secondary / primary
-    component of the direction, |s| <= 1). Line L holds the cells ``(L + off[t], t)``: for
-    each t the map L -> L + off[t] is one-to-one, so every cell lies on exactly one line.
-    Distances along a line are those of the cell centres projected on the direction. ``out_tan`` (rows, cols of the window at row0, col0)
-    holds tan of the horizon; where the line finds a steeper one it is replaced. NaN entries
-    (nodata origins) stay NaN.
+    The lines step one column at a time in the ray's direction (``forward``: towards higher
+    columns; directions nearer the columns than the rows come with ``dem`` transposed) and
+    ``off[t]`` rows after t steps (``floor(t s + 1/2)``, s = ``slope`` = rows per column of
+    the direction, |s| <= 1). Line L holds the cells ``(L + off[t], t)``: for each t the
+    map L -> L + off[t] is one-to-one, so every cell lies on exactly one line. Distances
+    along a line are those of the cell centres projected on the direction. ``out_tan``
+    (rows, cols of the window at row0, col0) holds tan of the horizon; where the line finds a
+    steeper one it is replaced. NaN entries (nodata origins) stay NaN. Neighbouring lines go
+    to the same thread one after the other, so they share the cache lines they read.
     """
-    rows, cols = dem.shape
+    n_q, n_p = dem.shape
     out_rows, out_cols = out_tan.shape
-    n_p = cols if col_primary else rows
-    n_q = rows if col_primary else cols
-    # the window in (q, t) coordinates
-    wq0, wq1 = (row0, row0 + out_rows - 1) if col_primary else (col0, col0 + out_cols - 1)
-    wp0, wp1 = (col0, col0 + out_cols - 1) if col_primary else (row0, row0 + out_rows - 1)
-    tw0, tw1 = (wp0, wp1) if forward else (n_p - 1 - wp1, n_p - 1 - wp0)
+    # the window in (row, t) coordinates
+    wq0, wq1 = row0, row0 + out_rows - 1
+    tw0, tw1 = (col0, col0 + out_cols - 1) if forward else (n_p - col0 - out_cols, n_p - 1 - col0)
     increasing = off[n_p - 1] >= off[0]
     proj = cell_m / math.sqrt(1.0 + slope * slope)
     # lines that cross the window: q = L + off[t] in [wq0, wq1] for some t in [tw0, tw1]
@@ -208,6 +206,7 @@ def hull_kernel(dem, col_primary, forward, off, slope, cell_m, first, last, inv_
     n_lines = l_hi - l_lo + 1
     n_max = min(n_p, tw1 - tw0 + 1 + last)  # longest stretch of a line that is needed
     n_chunks = min(n_lines, 64)
+    per_chunk = (n_lines + n_chunks - 1) // n_chunks
     for chunk in prange(n_chunks):
         # buffers once per chunk of lines, not per line
         xs = np.empty(n_max)
@@ -216,9 +215,9 @@ def hull_kernel(dem, col_primary, forward, off, slope, cell_m, first, last, inv_
         best = np.empty(n_max)
         hx = np.empty(n_max + 1)
         hz = np.empty(n_max + 1)
-        for li in range(chunk, n_lines, n_chunks):
+        for li in range(chunk * per_chunk, min(n_lines, (chunk + 1) * per_chunk)):
             line = l_lo + li
-            # t where the line is inside the window's secondary range: wq0 <= line + off[t] <= wq1
+            # t where the line is inside the window's rows: wq0 <= line + off[t] <= wq1
             if increasing:
                 t_a = _first_at_least(off, wq0 - line, True)
                 t_b = _first_at_least(off, wq1 + 1 - line, True) - 1
@@ -234,13 +233,11 @@ def hull_kernel(dem, col_primary, forward, off, slope, cell_m, first, last, inv_
             n = min(t_end, t_b + last) - t_a + 1
             for i in range(n):
                 t = t_a + i
-                q = line + off[t]
                 p = t if forward else n_p - 1 - t
-                z = dem[q, p] if col_primary else dem[p, q]
                 # distance along the direction: the cell centre projected on it
                 x = (i + (off[t] - off[t_a]) * slope) * proj
                 xs[i] = x
-                zc[i] = z - x * x * inv_2r
+                zc[i] = dem[line + off[t], p] - x * x * inv_2r
                 queried[i] = t <= t_b
                 best[i] = -np.inf
             line_far_horizon(xs[:n], zc[:n], queried[:n], first, last, best[:n], hx, hz)
@@ -248,9 +245,9 @@ def hull_kernel(dem, col_primary, forward, off, slope, cell_m, first, last, inv_
                 if best[i] == -np.inf:
                     continue
                 t = t_a + i
-                q = line + off[t]
                 p = t if forward else n_p - 1 - t
-                r, c = (q - row0, p - col0) if col_primary else (p - row0, q - col0)
+                r = line + off[t] - row0
+                c = p - col0
                 v = best[i] + 2.0 * inv_2r * xs[i]  # + x_t / R
                 if v > out_tan[r, c]:  # False where the origin is NaN
                     out_tan[r, c] = v
