@@ -71,6 +71,25 @@ def quantize(horizons, resolution, out):
 # --- Dozier's upper convex hull along lines of constant direction ----------------------------
 
 @njit(cache=True, inline="always")
+def _push(hx, hz, h, x, z, side):
+    """Put (x, z) on the hull stack ``hx, hz`` of size h, left (side 1) or right (side -1) of all its points.
+
+    The top is dropped while it does not lie strictly above the chord from the new point to
+    the point under it (the cross product of the two, seen from the new point, has the sign
+    of ``side``); each point is dropped at most once, so a line costs O(n). Returns the new size.
+    """
+    while h >= 2:
+        bx, bz = hx[h - 1] - x, hz[h - 1] - z
+        cx, cz = hx[h - 2] - x, hz[h - 2] - z
+        if side * (bz * cx - cz * bx) > 0.0:
+            break
+        h -= 1
+    hx[h] = x
+    hz[h] = z
+    return h + 1
+
+
+@njit(cache=True, inline="always")
 def _tangent(hx, hz, h, i, xq, zq):
     """Index of the hull vertex with the steepest view from (xq, zq), left of every vertex.
 
@@ -123,18 +142,8 @@ def line_far_horizon(xs, zc, queried, first, last, best, hx, hz):
         i = 0
         suffix_stop = stop if start - first <= last_origin else start  # no origin starts its window here
         for u in range(suffix_stop - 1, start - 1, -1):
-            zu = zc[u]
-            if zu == zu:
-                xu = xs[u]
-                while h >= 2:
-                    x1, z1, x2, z2 = hx[h - 1], hz[h - 1], hx[h - 2], hz[h - 2]
-                    # keep the top only if it lies strictly above the chord from u to the next
-                    if (z1 - zu) * (x2 - x1) > (z2 - z1) * (x1 - xu):
-                        break
-                    h -= 1
-                hx[h] = xu
-                hz[h] = zu
-                h += 1
+            if zc[u] == zc[u]:
+                h = _push(hx, hz, h, xs[u], zc[u], 1.0)
             t = u - first
             if t >= 0 and h > 0 and queried[t] and zc[t] == zc[t]:
                 i = _tangent(hx, hz, h, i, xs[t], zc[t])
@@ -146,18 +155,8 @@ def line_far_horizon(xs, zc, queried, first, last, best, hx, hz):
         h = 0
         i = 0
         for u in range(start, start + width):
-            if u < n:
-                zu = zc[u]
-                if zu == zu:
-                    xu = xs[u]
-                    while h >= 2:
-                        x0, z0, x1, z1 = hx[h - 2], hz[h - 2], hx[h - 1], hz[h - 1]
-                        if (z1 - z0) * (xu - x1) > (zu - z1) * (x1 - x0):
-                            break
-                        h -= 1
-                    hx[h] = xu
-                    hz[h] = zu
-                    h += 1
+            if u < n and zc[u] == zc[u]:
+                h = _push(hx, hz, h, xs[u], zc[u], -1.0)
             t = u - last
             if t >= 0 and t + first < start and h > 0 and queried[t] and zc[t] == zc[t]:
                 i = _tangent(hx, hz, h, i, xs[t], zc[t])
