@@ -32,12 +32,8 @@ References
 .. [1] Šúri, M., Hofierka, J. (2004). A new GIS-based solar radiation model and its
    application to photovoltaic assessments. Transactions in GIS 8(2), 175-190:
    beam Eqs. (7)-(10), diffuse Eqs. (11)-(18), reflected Eqs. (19)-(20).
-.. [2] Kasten, F., Young, A. T. (1989). Revised optical air mass tables and
-   approximation formula. Applied Optics 28, 4735-4738 (air mass, [1] Eq. 9).
-.. [3] Kasten, F. (1996). The Linke turbidity factor based on improved values of the
-   integral Rayleigh optical thickness. Solar Energy 56, 239-244 ([1] Eq. 10).
-.. [4] Muneer, T. (1990). Solar radiation model for Europe. Building Services
-   Engineering Research and Technology 11, 153-163 (diffuse on inclined surfaces).
+.. [2] - [4] Kasten & Young (1989) air mass, Kasten (1996) Rayleigh optical thickness,
+   Muneer (1990) diffuse on inclined surfaces: see :mod:`eemt_flow.solar.clearsky`.
 .. [5] GRASS GIS 8.2.1 ``r.sun`` (rsunlib.c ``brad``, ``drad``, ``lumcline2``;
    main.c ``joules2``) and ``r.horizon`` manual pages and behaviour.
 """
