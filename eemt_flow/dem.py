@@ -14,8 +14,12 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from .errors import UserError
 
-#: CRSs whose distances are not true metres on the ground (EEMT-SPEC §3: Web Mercator is forbidden).
-FORBIDDEN_EPSG = {3857: "Web Mercator distorts distances and slopes"}
+#: Projections whose distances are not true metres on the ground (EEMT-SPEC §3: Web Mercator
+#: is forbidden), by PROJ's name of the method: the normal Mercator, whose scale grows as
+#: 1 / cos(latitude) (1.24 at 36 degrees), whatever its EPSG code (3857 Web Mercator, 3395
+#: World Mercator, a custom +proj=merc). Transverse and oblique Mercator (UTM, tmerc, omerc)
+#: keep the scale within a few parts in 10,000 near their central line and are accepted.
+FORBIDDEN_PROJECTIONS = {"merc": "the Mercator projection distorts distances and slopes (its scale grows with latitude)"}
 
 
 @dataclass
@@ -54,9 +58,12 @@ def _check_crs(crs: CRS | None, path: Path, reproject_to: str | None) -> None:
 
 
 def _check_metric(crs: CRS, what: str) -> None:
-    epsg = crs.to_epsg()
-    if epsg in FORBIDDEN_EPSG:
-        raise UserError(f"{what}: EPSG:{epsg} is not accepted ({FORBIDDEN_EPSG[epsg]}); use a UTM or equal-area CRS")
+    method = crs.to_dict().get("proj")
+    if method in FORBIDDEN_PROJECTIONS:
+        epsg = crs.to_epsg()
+        name = "Web Mercator (EPSG:3857)" if epsg == 3857 else f"EPSG:{epsg}" if epsg else crs.to_string()
+        raise UserError(f"{what}: {name} is not accepted ({FORBIDDEN_PROJECTIONS[method]}); "
+                        "use a UTM or equal-area CRS")
     if crs.is_geographic:
         raise UserError(f"{what}: {crs.to_string()} is geographic; a projected metric CRS is needed (e.g. UTM)")
     units = (crs.linear_units or "").lower()

@@ -64,8 +64,28 @@ def test_too_many_cells(tmp_path, mcn_dem):
     assert_refused(tmp_path, ["--dem", mcn_dem, "--max-cells", "48107"], "48,108 cells exceeds the limit of 48,107")
 
 
-def test_web_mercator_refused(tmp_path, texas_dem):
-    assert_refused(tmp_path, ["--dem", texas_dem, "--reproject", "EPSG:3857"], "Web Mercator")
+@pytest.mark.parametrize("crs, fragment", [
+    ("EPSG:3857", "Web Mercator (EPSG:3857) is not accepted"),
+    ("EPSG:3395", "EPSG:3395 is not accepted (the Mercator projection"),  # World Mercator
+])
+def test_mercator_refused_by_projection_method(tmp_path, texas_dem, crs, fragment):
+    assert_refused(tmp_path, ["--dem", texas_dem, "--reproject", crs], fragment)
+
+
+def test_custom_mercator_refused(tmp_path):
+    # a Mercator with no EPSG code at all, as a DEM file's own CRS
+    dem = tmp_path / "merc.tif"
+    _write(dem, 200.0 + np.add.outer(np.arange(40), np.arange(40)), crs="+proj=merc +lat_ts=32.8 +datum=WGS84 +units=m")
+    assert_refused(tmp_path, ["--dem", dem], "the Mercator projection distorts distances and slopes")
+
+
+def test_oblique_mercator_accepted(tmp_path):
+    # an oblique Mercator centred on the DEM keeps true scale near its centre line (k0 0.9996)
+    dem = tmp_path / "omerc.tif"
+    _write(dem, 200.0 + np.add.outer(np.arange(40), np.arange(40)),
+           crs="+proj=omerc +lat_0=32.8 +lonc=-97.4 +alpha=30 +gamma=0 +k=0.9996 +datum=WGS84 +units=m")
+    proc = run_cli("plan", "--dem", dem, "--workdir", tmp_path / "w", "--days", "172")
+    assert (tmp_path / "w" / "workflow.mf").exists(), proc.stdout
 
 
 @pytest.mark.parametrize(
