@@ -293,3 +293,45 @@ def test_e_ppt_and_e_bio_units():
     assert eq.e_ppt_j_m2(50.0, -2.0) == 0.0  # T ≤ 0 °C
     # Mistake §9.4: g × J kg⁻¹. E_BIO = 104.525 g/1000·22e6 J kg⁻¹ = 2299550 J m⁻² (not 2.3e9)
     assert eq.e_bio_j_m2(104.525) == pytest.approx(2299550.0, rel=1e-9)
+
+
+def test_thornthwaite_one_month_by_hand():
+    # a year of 10 °C every month: i = (10/5)^1.514 = e^(1.514 ln 2) = e^1.049425 = 2.856008,
+    # I = 12 * 2.856008 = 34.27210
+    t = np.full(12, 10.0)
+    heat = eq.thornthwaite_heat_index(t)
+    assert heat == pytest.approx(12 * 2.0 ** 1.514, rel=1e-12)
+    assert heat == pytest.approx(34.27210, abs=1e-4)
+    # a = 6.75e-7 I^3 - 7.71e-5 I^2 + 1.792e-2 I + 0.49239, I^2 = 1174.577, I^3 = 40255.35
+    #   = 0.0271724 - 0.0905599 + 0.6141560 + 0.49239 = 1.0431585
+    a = eq.thornthwaite_exponent(heat)
+    assert a == pytest.approx(1.0431585, abs=2e-6)
+    # July-like month, L = 14 h, N = 31: 10 T / I = 2.917824, ln = 1.070838,
+    #   ^a = e^(1.0431584 * 1.070838) = e^1.117054 = 2.718282 * 1.124180 = 3.055839
+    #   PET = 16 * (14/12) * (31/30) * 3.055839 = 19.288889 * 3.055839 = 58.9437 mm
+    assert eq.thornthwaite_pet_mm(10.0, 14.0, 31, heat) == pytest.approx(58.9437, abs=2e-4)
+    # frozen months and a year without a warm month give no PET
+    assert eq.thornthwaite_pet_mm(-2.0, 10.0, 31, heat) == 0.0
+    assert eq.thornthwaite_heat_index(np.full(12, -5.0)) == 0.0
+    assert eq.thornthwaite_pet_mm(0.0, 10.0, 31, 0.0) == 0.0
+
+
+def test_thornthwaite_against_a_published_table():
+    """Aberdeen (57.15 N) 2014, the worked example of the PyETo documentation (an independent implementation).
+
+    Inputs as published there: monthly mean temperature and mean daylight hours; outputs
+    their PET in mm per month, to the 4 decimals printed.
+    """
+    t = np.array([3.1, 3.5, 5.0, 6.7, 9.3, 12.1, 14.3, 14.1, 11.8, 8.9, 5.5, 3.8])
+    daylight_h = np.array([7.182842574993897, 9.13512841264262, 11.523002734356053, 14.035348256722466,
+                           16.277003584884323, 17.505213218539176, 16.891449464611544, 14.861767363416547,
+                           12.394150156712453, 9.88498386070613, 7.658250142104072, 6.489516585536734])
+    published_mm = [11.0459, 14.2259, 27.8029, 43.1789, 70.4769, 93.9942, 109.6988, 95.2449, 64.9945, 41.0637,
+                    19.5621, 12.0902]
+    days_2014 = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    heat = eq.thornthwaite_heat_index(t)
+    got = eq.thornthwaite_pet_mm(t, daylight_h, days_2014, heat)
+    np.testing.assert_allclose(got, published_mm, atol=1e-4)
+    # per cell: months along axis 0 of a grid
+    grid = np.stack([np.full((2, 3), v) for v in t])
+    assert np.allclose(eq.thornthwaite_heat_index(grid), heat)

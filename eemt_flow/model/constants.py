@@ -56,6 +56,11 @@ S_MAX = 10.0  # upper clamp of the radiation ratio S_i [-]; EEMT-SPEC §3
 BUDYKO_W = 2.63  # Fu/Zhang shape parameter w [-]; VZJ 2015 p. 7 (Zhang et al. 2004)
 HAMON_K = 29.8  # Hamon coefficient, PET in mm day⁻¹ with D in h and e° in kPa [mm day⁻¹ K h⁻¹ kPa⁻¹]; EEMT-SPEC §10.1
 HAMON_T_OFFSET_K = 273.2  # temperature offset in the Hamon denominator [K]; EEMT-SPEC §4 step 1 (fixed form)
+# Thornthwaite (1948) PET, the form of Rasmussen et al. 2005/2012 (EEMT-SPEC §10.1):
+# PET = THORNTHWAITE_MM · (L/12) · (N/30) · (10 T / I)^a, I = Σ (T/5)^1.514, a = cubic in I
+THORNTHWAITE_MM = 16.0  # PET of a 30-day month of 12-hour days at 10 T / I = 1 [mm month⁻¹]; Thornthwaite 1948 Eq. 9
+THORNTHWAITE_HEAT_EXPONENT = 1.514  # exponent of the monthly heat index i = (T/5)^1.514 [-]; ibid.
+THORNTHWAITE_A_COEFFS = (6.75e-7, -7.71e-5, 1.792e-2, 0.49239)  # a = c3 I³ + c2 I² + c1 I + c0 [-]; ibid.
 TAN_BETA_MIN = 0.001  # flat-cell guard on tan(slope) in the wetness index [-]; EEMT-SPEC §5
 
 # ---------------------------------------------------------------------------

@@ -20,7 +20,14 @@ from eemt_flow.model.atmosphere import (
 )
 from eemt_flow.model.energy import delta_t_k, e_bio_j_m2, e_ppt_j_m2
 from eemt_flow.model.npp import annual_to_month, lieth_npp_month_g_m2, npp_topo_annual_g_m2, npp_veg_annual_g_m2
-from eemt_flow.model.pet import hamon_pet_daily_sum_mm, hamon_pet_mm, penman_monteith_mm
+from eemt_flow.model.pet import (
+    hamon_pet_daily_sum_mm,
+    hamon_pet_mm,
+    penman_monteith_mm,
+    thornthwaite_exponent,
+    thornthwaite_heat_index,
+    thornthwaite_pet_mm,
+)
 from eemt_flow.model.topoclimate import (
     lai_from_ndvi,
     lapse_corrected_temperature_c,
@@ -65,6 +72,9 @@ __all__ = [
     "redistributed_water_mm",
     "saturation_vapour_pressure_kpa",
     "saturation_vapour_slope_kpa_k",
+    "thornthwaite_exponent",
+    "thornthwaite_heat_index",
+    "thornthwaite_pet_mm",
     "vapour_pressure_deficit_kpa",
     "wetness_index",
 ]

@@ -1,11 +1,12 @@
-"""Potential evapotranspiration: Hamon (EEMT-TRAD) and Penman–Monteith (EEMT-TOPO, -VEG)."""
+"""Potential evapotranspiration: Hamon or Thornthwaite (EEMT-TRAD) and Penman–Monteith (EEMT-TOPO, -VEG)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from eemt_flow.model.atmosphere import saturation_vapour_pressure_kpa
-from eemt_flow.model.constants import CP_AIR, HAMON_K, HAMON_T_OFFSET_K, LAMBDA_V
+from eemt_flow.model.constants import (CP_AIR, HAMON_K, HAMON_T_OFFSET_K, LAMBDA_V, THORNTHWAITE_A_COEFFS,
+                                      THORNTHWAITE_HEAT_EXPONENT, THORNTHWAITE_MM)
 
 
 def hamon_pet_mm(t_mean_c, daylength_h, n_days=1, hamon_k=HAMON_K):
@@ -68,6 +69,91 @@ def hamon_pet_daily_sum_mm(t_mean_daily_c, daylength_daily_h, hamon_k=HAMON_K, a
     EEMT-SPEC §4 step 1 (``hamon_mode = daily``).
     """
     return np.sum(hamon_pet_mm(t_mean_daily_c, daylength_daily_h, 1, hamon_k), axis=axis)
+
+
+def thornthwaite_heat_index(t_mean_monthly_c, axis=0):
+    """Thornthwaite's annual heat index ``I = Σ_months (T/5)^1.514`` over the months with T > 0.
+
+    Parameters
+    ----------
+    t_mean_monthly_c : array
+        Mean air temperature of each of the 12 months [°C]; months along ``axis``.
+    axis : int
+        Axis of the months.
+
+    Returns
+    -------
+    array
+        Heat index I [-]; 0 where no month is above 0 °C.
+
+    References
+    ----------
+    Thornthwaite, C. W. (1948), An approach toward a rational classification of climate,
+    Geogr. Rev. 38:55–94, Eq. 9 and p. 89; EEMT-SPEC §10.1.
+    """
+    t = np.clip(np.asarray(t_mean_monthly_c, dtype=float), 0.0, None)
+    return np.sum((t / 5.0) ** THORNTHWAITE_HEAT_EXPONENT, axis=axis)
+
+
+def thornthwaite_exponent(heat_index):
+    """Thornthwaite's exponent ``a = 6.75e-7 I³ − 7.71e-5 I² + 1.792e-2 I + 0.49239``.
+
+    Parameters
+    ----------
+    heat_index : array
+        Annual heat index I [-] (:func:`thornthwaite_heat_index`).
+
+    Returns
+    -------
+    array
+        Exponent a [-].
+
+    References
+    ----------
+    Thornthwaite (1948), Geogr. Rev. 38, p. 89; EEMT-SPEC §10.1.
+    """
+    c3, c2, c1, c0 = THORNTHWAITE_A_COEFFS
+    i = np.asarray(heat_index, dtype=float)
+    return ((c3 * i + c2) * i + c1) * i + c0
+
+
+def thornthwaite_pet_mm(t_mean_c, daylength_h, days_in_month, heat_index):
+    """Thornthwaite potential evapotranspiration of a month.
+
+    ``PET = 16 · (L/12) · (N/30) · (10 T / I)^a`` for T > 0, and 0 for T <= 0 (or I = 0),
+    with L the month's mean astronomical daylength, N its number of days and a the
+    exponent of the year's heat index I (:func:`thornthwaite_exponent`). The form of
+    Rasmussen et al. (2005, 2012) and Zapata-Rios et al. (2016) Eq. 5; Thornthwaite's
+    separate table for T > 26.5 °C is not part of that form and is not applied.
+
+    Parameters
+    ----------
+    t_mean_c : array
+        Mean air temperature of the month T [°C].
+    daylength_h : array
+        Mean astronomical daylength of the month L [h] (never r.sun ``insol_time``).
+    days_in_month : int or array
+        Days in the month N [day].
+    heat_index : array
+        The year's heat index I [-] (:func:`thornthwaite_heat_index` of its 12 months).
+
+    Returns
+    -------
+    array
+        PET [mm month⁻¹].
+
+    References
+    ----------
+    Thornthwaite (1948), Geogr. Rev. 38:55–94; Rasmussen, Southard & Horwath (2005), SSSAJ
+    69:1266–1274; EEMT-SPEC §10.1.
+    """
+    t = np.asarray(t_mean_c, dtype=float)
+    i = np.asarray(heat_index, dtype=float)
+    warm = (t > 0.0) & (i > 0.0)
+    ratio = np.where(warm, 10.0 * np.clip(t, 0.0, None) / np.where(i > 0.0, i, 1.0), 0.0)
+    pet = (THORNTHWAITE_MM * np.asarray(daylength_h, dtype=float) / 12.0 * np.asarray(days_in_month, dtype=float) / 30.0
+           * ratio ** thornthwaite_exponent(i))
+    return np.where(warm, pet, 0.0)
 
 
 def penman_monteith_mm(radiation_j_m2, slope_kpa_k, gamma_kpa_k, air_density_kg_m3, vpd_kpa,
