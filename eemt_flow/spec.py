@@ -263,6 +263,17 @@ YAML_ALIASES = {"tile_size": "tile_size_cells", "halo": "halo_m", "horizon_step"
                 "lapse_tmax": "lapse_tmax_c_per_km"}
 
 
+def _nearest_key_hint(key: str) -> str:
+    """`` (did you mean 'step_minutes'?)`` for the closest valid job-file key, or a pointer to the list."""
+    import difflib
+
+    valid = sorted(set(JobSpec.model_fields) | set(YAML_ALIASES))
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return "; the keys are the options of eemt-flow run --help, with _ for - (e.g. step_minutes)"
+
+
 def load_yaml(path: Path) -> dict:
     """Read a YAML job file into a dict of JobSpec fields (relative paths resolved against it)."""
     try:
@@ -278,8 +289,10 @@ def load_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"job file {path} must be a mapping of option: value")
     out = {}
-    for key, value in data.items():
-        key = str(key).replace("-", "_")
+    for written, value in data.items():
+        key = str(written).replace("-", "_")
+        if key not in JobSpec.model_fields and key not in YAML_ALIASES:
+            raise UserError(f"{path}: unknown key '{written}'{_nearest_key_hint(key)}")
         out[YAML_ALIASES.get(key, key)] = value
     base = Path(path).resolve().parent
     for key in ("dem", "workdir", "password_file", "ndvi", "canopy_height", "cache_dir"):
