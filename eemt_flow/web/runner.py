@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..execute import MAKEFLOW_OUTPUT, Progress, run_job
+from ..processes import end_run_processes
 from ..plan import Plan
 from ..spec import YAML_ALIASES, JobSpec, build_spec
 from .store import CANCELLED, FAILED, SUCCEEDED, JobRecord, JobStore
@@ -221,6 +222,8 @@ def stop_orphan_makeflow(workdir: Path, timeout_s: float = MAKEFLOW_STOP_TIMEOUT
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    # Its tasks, GRASS modules and orted, wherever they were re-parented.
+    end_run_processes(workdir)
 
 
 class Runner:
