@@ -126,7 +126,7 @@ async def submit_job(up: Upload, svc: ServicesDep, response: Response) -> JobCre
     return JobCreated(id=job_id, url=f"/api/jobs/{job_id}")
 
 
-@router.get("", response_model=JobList, summary="List jobs, newest first")
+@router.get("", response_model=JobList, responses={422: ERRORS[422]}, summary="List jobs, newest first")
 def list_jobs(svc: ServicesDep, state: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
               limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> JobList:
     return JobList(jobs=[summary(r) for r in svc.store.list(limit=limit, state=state)])
