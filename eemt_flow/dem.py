@@ -125,6 +125,21 @@ def read_dem(path: Path, *, reproject_to: str | None = None, max_cells: int) -> 
     return dem
 
 
+def dem_from_array(elevation_m: np.ndarray, transform, crs: CRS | None, *, what: str) -> Dem:
+    """A DEM held in memory (a notebook's array), checked as :func:`read_dem` checks a file."""
+    _check_crs(crs, what, None)
+    if transform.b != 0 or transform.d != 0:
+        raise UserError(f"{what}: the DEM grid is rotated; warp it to a north-up grid first")
+    elevation = np.array(elevation_m, dtype="float32")
+    elevation[~np.isfinite(elevation)] = np.nan
+    if not np.isfinite(elevation).any():
+        raise UserError(f"{what}: every cell is nodata; the DEM holds no elevation to work on")
+    dem = Dem(elevation, transform, CRS.from_user_input(crs))
+    _check_metric(dem.crs, what)
+    _check_slope_exists(dem.elevation_m, what)
+    return dem
+
+
 def reproject_dem(dem: Dem, dst_crs: CRS, *, max_cells: int, what: str) -> Dem:
     """Warp a DEM to ``dst_crs`` with bilinear resampling, keeping nodata as NaN.
 

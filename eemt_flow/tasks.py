@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio import Affine
 
 from .dem import write_geotiff
 from .solar import grass
@@ -138,32 +137,21 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     """
     import json
 
-    from .solar import fast, geography, horizon
-    from .terrain import slope_aspect
+    from .solar.fast_tile import SunReference, tile_daily_radiation
 
     job = json.loads(Path(job_file).read_text())
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
     files, tile = entry["files"], Tile.from_dict(entry)
-    p, ref = job["parameters"], job["fast_reference"]
+    p = job["parameters"]
     with rasterio.open(files["dem"]) as src:
         elevation = src.read(1, masked=True).astype("float64").filled(np.nan)
         transform, crs = src.transform, src.crs
-    cell_x, cell_y = abs(transform.a), abs(transform.e)
-    if abs(cell_x - cell_y) > 1e-6 * cell_x:
-        raise ValueError(f"{files['dem']}: the fast engine needs square cells ({cell_x} x {cell_y} m); use --engine grass")
-    rows, cols = tile.core_in_halo
-    core_transform = transform @ Affine.translation(cols.start, rows.start)
-    lat_deg, _tile_axes = geography.cell_geography(crs, core_transform, (tile.height, tile.width))
-    slope_deg, aspect_grass_deg = slope_aspect(elevation, (cell_x, cell_y))
-    horizons = horizon.horizon_angles(elevation, cell_x, round(360 / p["horizon_step_deg"]), job["halo_m"],
-                                   geographic_axes=np.asarray(ref["geographic_axes"]),
-                                   n_threads=job["threads_per_task"],
-                                   window=(rows.start, cols.start, tile.height, tile.width))
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
-    # one call for the whole year, so the set-up (byte horizons, static terms) is done once
-    days = fast.daily_radiation(elevation[rows, cols], slope_deg[rows, cols], aspect_grass_deg[rows, cols], lat_deg,
-                                horizons, sorted(month_of_day), step_minutes=p["step_minutes"], linke=p["linke"],
-                                albedo=p["albedo"], n_threads=job["threads_per_task"], reference_lat_deg=ref["lat_deg"])
+    days, core_transform = tile_daily_radiation(
+        elevation, transform, crs, sorted(month_of_day), SunReference.from_dict(job["fast_reference"]),
+        step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
+        n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=tile.core_in_halo,
+        n_threads=job["threads_per_task"], what=files["dem"])
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
         month = list(month)
         m = str(int(mm))
