@@ -74,30 +74,55 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     """
     import json
 
-    from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
-    from .model.eemt import ModelParameters, annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
+    from .model.eemt import ModelParameters
     from .plan import CLIMATE_VARIABLES, STATIC_BANDS
 
     job = json.loads(Path(job_file).read_text())
     meta = job["eemt"]
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
     files = entry["files"]
-    params = ModelParameters.from_mapping(meta["model_parameters"])
     days_in_month = next(c["days_in_month"] for c in meta["climate"] if c["year"] == year)
-
     static = dict(zip(STATIC_BANDS, _read_stack(files["static"])))
     climate = _read_stack(files["climate"][year]).reshape(len(CLIMATE_VARIABLES), 12, *static["alpha"].shape)
-    tmin, tmax, prcp, vp = climate
     tile = Tile.from_dict(entry)
-    results = {model: [] for model in meta["models"]}
+    solar = {month: crop_core(tile, _read_stack(files["solar"][str(month)])) for month in range(1, 13)}
+    n_requested = {month: len(job["months"][f"{month:02d}"]) for month in range(1, 13)}
+    names, stack = tile_eemt(static, climate, solar, n_requested, days_in_month, meta["models"],
+                             ModelParameters.from_mapping(meta["model_parameters"]))
+    with rasterio.open(files["static"]) as src:
+        transform, crs = src.transform, src.crs
+    write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)
+
+
+def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[int, np.ndarray],
+              n_requested: dict[int, int], days_in_month, models: list[str], params) -> tuple[list[str], np.ndarray]:
+    """EEMT of one tile and climate year for each model: the computation of :func:`eemt_task`.
+
+    Parameters
+    ----------
+    static : the tile's STATIC_BANDS arrays (elevation [m], alpha, northness, latitude [deg], NDVI, canopy height [m])
+    climate : array (4, 12, rows, cols): Tmin, Tmax [°C], precipitation [mm month-1], vapour pressure [Pa]
+    solar : month -> array (3, rows, cols) of MONTHLY_BANDS, sums over the month's requested days
+    n_requested : month -> number of requested days summed in ``solar``
+    days_in_month : 12 climate month lengths [days]
+    models : TRAD, TOPO and/or TOPO_VEG
+    params : :class:`~eemt_flow.model.eemt.ModelParameters`
+
+    Returns
+    -------
+    (band names, float32 array (bands, rows, cols)): per model :func:`eemt_bands` [MJ m-2], NaN off the DEM
+    """
+    from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
+    from .model.eemt import annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
+
+    tmin, tmax, prcp, vp = climate
+    results = {model: [] for model in models}
     for month in range(1, 13):
-        solar = crop_core(tile, _read_stack(files["solar"][str(month)]))
-        n_requested = len(job["months"][f"{month:02d}"])
         # Sums over the requested days scaled to the whole solar month (mean day x days); S_i is unaffected.
-        scale = solar_days_in_month(month) / n_requested
-        s_topo, s_flat = solar[0] * scale, solar[1] * scale
+        scale = solar_days_in_month(month) / n_requested[month]
+        s_topo, s_flat = solar[month][0] * scale, solar[month][1] * scale
         i, dm = month - 1, days_in_month[month - 1]
-        for model in meta["models"]:
+        for model in models:
             if model == "TRAD":
                 r = eemt_trad_month(tmin[i], tmax[i], prcp[i], monthly_mean_daylength_h(static["latitude_deg"], month),
                                     dm, params=params)
@@ -110,19 +135,17 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
                                         params=params)
             results[model].append(r)
     bands, names = [], []
+    shape = static["alpha"].shape
     for model, months in results.items():
         annual = annual_eemt_mj(months)
-        shape = static["alpha"].shape
         bands += [np.broadcast_to(annual.eemt_mj_m2, shape), np.broadcast_to(annual.e_ppt_mj_m2, shape),
                   np.broadcast_to(annual.e_bio_mj_m2, shape)]
         bands += [np.broadcast_to(np.asarray(r.e_ppt_j_m2) / 1e6, shape) for r in months]
         bands += [np.broadcast_to(np.asarray(r.e_bio_j_m2) / 1e6, shape) for r in months]
         names += eemt_bands(model)
-    with rasterio.open(files["static"]) as src:
-        transform, crs = src.transform, src.crs
     stack = np.stack(bands).astype("float32")
     stack[:, ~np.isfinite(static["elevation_m"])] = np.nan
-    write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)
+    return names, stack
 
 
 def solar_fast_task(job_file: Path, tile_name: str) -> None:

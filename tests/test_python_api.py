@@ -26,11 +26,12 @@ def docs_example(tmp_path_factory) -> Path:
     """The page's code blocks, run in order by a fresh interpreter in an empty directory."""
     where = tmp_path_factory.mktemp("docs")
     blocks = python_blocks(DOCS_PAGE)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     proc = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=where, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "June global radiation: mean" in proc.stdout and "highest southern horizon" in proc.stdout
+    assert "EEMT-TOPO: " in proc.stdout
     return where
 
 
@@ -46,6 +47,22 @@ def test_docs_example_equals_cli_job(docs_example):
     np.testing.assert_array_equal(np.isnan(api), np.isnan(cli))
     assert np.isfinite(cli).sum() > 3000  # the example DEM's nodata corner aside
     np.testing.assert_array_equal(api, cli)
+
+
+def test_docs_eemt_example_equals_cli_job(docs_example):
+    """The page's EEMT-TOPO map equals eemt-flow run's with the same climate and parameters."""
+    work = docs_example / "work-eemt"
+    run_cli("run", "--dem", docs_example / "example_dem.tif", "--workdir", work,
+            "--days", "15,46,74,105,135,166,196,227,258,288,319,349", "--horizon-step", "10", "--halo", "1000",
+            "--climate", f"station:{docs_example / 'normals.csv'}", "--station-elevation", "2300",
+            "--model", "trad,topo", "--quiet")
+    api = read_raster(docs_example / "EEMT_TOPO_normals.tif")
+    cli = read_raster(work / "results" / "eemt" / "EEMT_TOPO_normals.tif")
+    np.testing.assert_array_equal(np.isnan(api), np.isnan(cli))
+    assert np.isfinite(cli).sum() > 3000
+    np.testing.assert_array_equal(api, cli)
+    # EEMT of the example's semi-arid mountain climate: tens of MJ m-2 yr-1, as the papers' Catalina range
+    assert 5 < np.nanmean(cli) < 60
 
 
 def test_radiation_dataset(tmp_path):

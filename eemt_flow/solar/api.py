@@ -74,6 +74,32 @@ def _with_crs(obj, grid: Dem):
     return obj.rio.write_crs(grid.crs.to_wkt()).rio.write_transform(grid.transform)
 
 
+def daily_radiation_of(grid: Dem, spec, max_distance_m: float, n_threads: int | None) -> list:
+    """The fast engine's per-tile function on the whole DEM as one tile (spec: days and r.sun parameters)."""
+    from eemt_flow.solar.fast_tile import SunReference, tile_daily_radiation
+
+    reference = SunReference.of_dem(grid.elevation_m, grid.transform, grid.crs)
+    daily, _ = tile_daily_radiation(grid.elevation_m.astype("float64"), grid.transform, grid.crs, spec.days, reference,
+                                    step_minutes=spec.step_minutes, linke=spec.linke, albedo=spec.albedo,
+                                    n_azimuths=round(360 / spec.horizon_step_deg), max_distance_m=max_distance_m,
+                                    n_threads=n_threads)
+    return list(daily)
+
+
+def monthly_sums(daily: list) -> dict[int, np.ndarray]:
+    """month -> float32 array (3, rows, cols) of glob_rad, flat_glob_rad, insol_time summed over the month's
+    days: the bands of the workflow's monthly files (summed in float64, stored as float32)."""
+    from eemt_flow.model.calendar import month_of_doy
+    from eemt_flow.tasks import DAILY_KEYS
+
+    out = {}
+    for month in sorted({int(month_of_doy(r.day)) for r in daily}):
+        days = [r for r in daily if int(month_of_doy(r.day)) == month]
+        out[month] = np.stack([np.stack([getattr(r, k) for r in days]).sum(axis=0, dtype="float64")
+                               for k in DAILY_KEYS]).astype("float32")
+    return out
+
+
 def radiation(dem, days: str | int | Iterable[int] = "1-365", step_minutes: float = DEFAULT_STEP_MINUTES,
               linke: float = DEFAULT_LINKE, albedo: float = DEFAULT_ALBEDO, *,
               horizon_step_deg: float = DEFAULT_HORIZON_STEP_DEG, max_distance_m: float | None = None,
@@ -105,8 +131,6 @@ def radiation(dem, days: str | int | Iterable[int] = "1-365", step_minutes: floa
     """
     import xarray as xr
 
-    from eemt_flow.model.calendar import month_of_doy
-    from eemt_flow.solar.fast_tile import SunReference, tile_daily_radiation
     from eemt_flow.spec import JobSpec
 
     if per not in ("day", "month"):
@@ -116,21 +140,14 @@ def radiation(dem, days: str | int | Iterable[int] = "1-365", step_minutes: floa
                    step_minutes=step_minutes, linke=linke, albedo=albedo, horizon_step_deg=horizon_step_deg)
     grid, coords = _load(dem)
     distance_m = _max_distance_m(grid, max_distance_m)
-    reference = SunReference.of_dem(grid.elevation_m, grid.transform, grid.crs)
-    daily, _ = tile_daily_radiation(grid.elevation_m.astype("float64"), grid.transform, grid.crs, spec.days, reference,
-                                    step_minutes=spec.step_minutes, linke=spec.linke, albedo=spec.albedo,
-                                    n_azimuths=round(360 / spec.horizon_step_deg), max_distance_m=distance_m,
-                                    n_threads=n_threads)
-    daily = list(daily)
+    daily = daily_radiation_of(grid, spec, distance_m, n_threads)
     stacks = {name: np.stack([getattr(r, attr) for r in daily]) for name, (attr, _u, _l) in RADIATION_VARIABLES.items()}
     if per == "day":
         index = ("day", np.array([r.day for r in daily]))
     else:
-        month_of = np.array([int(month_of_doy(r.day)) for r in daily])
-        months = np.unique(month_of)
-        # sums in float64, stored as float32, as the workflow's monthly maps
-        stacks = {k: np.stack([v[month_of == m].sum(axis=0, dtype="float64") for m in months]).astype("float32")
-                  for k, v in stacks.items()}
+        sums = monthly_sums(daily)
+        months = np.array(sorted(sums))
+        stacks = {name: np.stack([sums[m][i] for m in months]) for i, name in enumerate(RADIATION_VARIABLES)}
         index = ("month", months)
     period = "day-1" if per == "day" else "month-1 (sum of the requested days)"
     data_vars = {}
