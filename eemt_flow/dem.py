@@ -71,12 +71,32 @@ def _check_metric(crs: CRS, what: str) -> None:
         raise UserError(f"{what}: the CRS units are '{crs.linear_units}', not metres; give --reproject EPSG:XXXX with a metric CRS")
 
 
+def has_full_window(valid: np.ndarray) -> bool:
+    """Whether some cell has all 8 neighbours valid, i.e. a 3 x 3 block of valid cells exists.
+
+    Slope and aspect (Horn's 3 x 3 stencil, as r.slope.aspect) exist only at such cells.
+    """
+    if valid.shape[0] < 3 or valid.shape[1] < 3:
+        return False
+    rows = valid[:-2] & valid[1:-1] & valid[2:]
+    return bool((rows[:, :-2] & rows[:, 1:-1] & rows[:, 2:]).any())
+
+
+def _check_slope_exists(elevation: np.ndarray, path: Path) -> None:
+    if not has_full_window(np.isfinite(elevation)):
+        n_valid = int(np.isfinite(elevation).sum())
+        raise UserError(
+            f"{path}: no 3x3 block of valid cells ({elevation.shape[1]}x{elevation.shape[0]} grid, {n_valid} valid), "
+            "so no slope exists; give a DEM with at least 3x3 valid cells"
+        )
+
+
 def read_dem(path: Path, *, reproject_to: str | None = None, max_cells: int) -> Dem:
     """Read and validate a DEM; reproject it to ``reproject_to`` (``EPSG:XXXX``) if given.
 
     Raises :class:`UserError` with one line for every user mistake: a missing file, a file
     that is not a raster, no CRS, a geographic CRS without ``reproject_to``, a non-metric or
-    Web Mercator CRS, no valid cell, more than ``max_cells`` cells.
+    Web Mercator CRS, no 3 x 3 block of valid cells, more than ``max_cells`` cells.
     """
     path = Path(path)
     if not path.exists():
@@ -108,6 +128,22 @@ def read_dem(path: Path, *, reproject_to: str | None = None, max_cells: int) -> 
     if reproject_to is not None:
         dem = reproject_dem(dem, CRS.from_string(reproject_to), max_cells=max_cells, what=str(path))
     _check_metric(dem.crs, str(path))
+    _check_slope_exists(dem.elevation_m, path)
+    return dem
+
+
+def dem_from_array(elevation_m: np.ndarray, transform, crs: CRS | None, *, what: str) -> Dem:
+    """A DEM held in memory (a notebook's array), checked as :func:`read_dem` checks a file."""
+    _check_crs(crs, what, None)
+    if transform.b != 0 or transform.d != 0:
+        raise UserError(f"{what}: the DEM grid is rotated; warp it to a north-up grid first")
+    elevation = np.array(elevation_m, dtype="float32")
+    elevation[~np.isfinite(elevation)] = np.nan
+    if not np.isfinite(elevation).any():
+        raise UserError(f"{what}: every cell is nodata; the DEM holds no elevation to work on")
+    dem = Dem(elevation, transform, CRS.from_user_input(crs))
+    _check_metric(dem.crs, what)
+    _check_slope_exists(dem.elevation_m, what)
     return dem
 
 

@@ -7,6 +7,7 @@ from its log and never redoes finished rules.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -22,10 +23,14 @@ from typing import Callable
 
 from .errors import UserError
 from .plan import JOB_FILE, WORKFLOW_FILE, Plan, plan
+from .processes import RUN_MARKER_ENV, end_run_processes
 from .spec import JobSpec
 
 MAKEFLOW_LOG = WORKFLOW_FILE + ".makeflowlog"
 MAKEFLOW_OUTPUT = "logs/makeflow.out"
+#: Seconds makeflow gets after SIGINT to stop its tasks and close its log before the rest of
+#: the run is ended for it (the whole stop stays under 10 s).
+MAKEFLOW_ABORT_S = 5.0
 #: Environment variable naming the Work Queue password file (never the password itself).
 PASSWORD_FILE_ENV = "EEMT_WQ_PASSWORD_FILE"
 #: Batch systems Makeflow drives for us (makeflow -T NAME).
@@ -142,41 +147,44 @@ def run_workflow(spec: JobSpec, workdir: Path, *, on_progress: Callable[[Progres
                  cancel: threading.Event | None = None, poll_s: float = 0.5) -> Progress:
     """Run (or resume) the job's makeflow to the end; report progress while it runs.
 
-    Interrupts (SIGINT, SIGTERM, or ``cancel`` being set) are passed to makeflow as SIGINT;
-    it stops its tasks and closes its log, so the next run resumes.
+    Interrupts (SIGINT, SIGTERM, or ``cancel`` being set) stop the run within
+    :data:`MAKEFLOW_ABORT_S` + :data:`~eemt_flow.processes.TERM_GRACE_S` seconds: makeflow gets
+    SIGINT (it stops its tasks and closes its log, so the next run resumes), then every
+    process of the run still alive, wherever it was re-parented, is ended (see
+    :mod:`eemt_flow.processes`).
     """
     workdir = Path(workdir)
     cmd = makeflow_command(spec, workdir)
     out_path = workdir / MAKEFLOW_OUTPUT
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    env = task_environment()
+    env[RUN_MARKER_ENV] = str(workdir.resolve())
+    stop = threading.Event()
     with open(out_path, "a") as out:
         out.write(f"\n$ {' '.join(cmd)}\n")
         out.flush()
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=task_environment(),
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
 
-        def forward(signum, _frame):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+        def request_stop(_signum, _frame):
+            stop.set()
 
-        previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} \
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)} \
             if _in_main_thread() else {}
         try:
             while proc.poll() is None:
-                if cancel is not None and cancel.is_set():
-                    forward(signal.SIGINT, None)
+                if stop.is_set() or (cancel is not None and cancel.is_set()):
+                    _stop_makeflow(proc, workdir)
                     break
                 if on_progress:
                     on_progress(read_progress(workdir))
                 time.sleep(poll_s)
-        except KeyboardInterrupt:
-            forward(signal.SIGINT, None)
         finally:
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            if proc.poll() is None:  # an exception in a progress callback
+                _stop_makeflow(proc, workdir)
+            proc.wait()
+            # Whatever outlived makeflow (orted, a task its abort missed) ends with it.
+            end_run_processes(workdir)
             for s, h in previous.items():
                 signal.signal(s, h)
     progress = read_progress(workdir)
@@ -187,8 +195,20 @@ def run_workflow(spec: JobSpec, workdir: Path, *, on_progress: Callable[[Progres
     if cancel is not None and cancel.is_set() and progress.state != "complete":
         progress.state = "cancelled"
     elif proc.returncode != 0 and progress.state == "running":
-        progress.state = "aborted" if proc.returncode < 0 or proc.returncode in (130, 143) else "failed"
+        progress.state = "aborted" if proc.returncode < 0 or proc.returncode in (130, 143) or stop.is_set() else "failed"
     return progress
+
+
+def _stop_makeflow(proc: subprocess.Popen, workdir: Path) -> None:
+    """SIGINT to makeflow, a short wait for its own abort, then end every process of the run."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=MAKEFLOW_ABORT_S)
+    except subprocess.TimeoutExpired:
+        pass
+    end_run_processes(workdir)
+    proc.wait()
 
 
 def _in_main_thread() -> bool:

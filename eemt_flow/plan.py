@@ -141,18 +141,10 @@ def threads_per_task(spec: JobSpec) -> int:
 
 
 def fast_reference(dem: Dem) -> dict:
-    """Sun and horizon reference geometry of the whole DEM, shared by every fast-engine tile.
+    """The whole DEM's sun and horizon reference geometry, shared by every fast-engine tile."""
+    from .solar.fast_tile import SunReference
 
-    The latitude range over which the sun geometry is linearised and r.horizon's geographic
-    directions are taken at the DEM's centre, not per tile, so tiles do not see the sun or
-    their horizons from slightly different directions.
-    """
-    from .solar.geography import cell_geography
-
-    lat, axes = cell_geography(dem.crs, dem.transform, dem.shape)
-    valid = lat[np.isfinite(dem.elevation_m)]
-    return {"lat_deg": [float(valid.mean()), float(valid.min()), float(valid.max())],
-            "geographic_axes": axes.tolist()}
+    return SunReference.of_dem(dem.elevation_m, dem.transform, dem.crs).to_dict()
 
 
 def software_versions() -> dict:

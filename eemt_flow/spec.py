@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import UserError
+from .errors import UserError, shown
 
 #: Default r.sun time step [minutes]; r.sun itself takes decimal hours (15 min = 0.25 h).
 DEFAULT_STEP_MINUTES = 15.0
@@ -66,11 +66,11 @@ def parse_days(text: str | int | list) -> list[int]:
     for item in items:
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
         if not m:
-            raise ValueError(f"'{item}' is not a day or a range of days (e.g. 1-365, 172, 1,91,172)")
+            raise ValueError(f"{shown(item)} is not a day or a range of days (e.g. 1-365, 172, 1,91,172)")
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) else first
         if not (1 <= first <= last <= DAYS_PER_YEAR):
-            raise ValueError(f"'{item}': days must lie in 1-{DAYS_PER_YEAR}, first <= last")
+            raise ValueError(f"{shown(item)}: days must lie in 1-{DAYS_PER_YEAR}, first <= last")
         days.update(range(first, last + 1))
     return sorted(days)
 
@@ -125,7 +125,7 @@ class JobSpec(BaseModel):
     lapse_tmax_c_per_km: float | list[float] = 6.49
     ndvi: Path | None = None
     canopy_height: Path | None = None
-    model_parameters: dict[str, float | str | bool] = Field(default_factory=dict)
+    model_parameters: dict[str, float | str | bool] = Field(default_factory=dict)  # ModelParameters fields
     cache_dir: Path | None = None
 
     @field_validator("days", mode="before")
@@ -197,7 +197,7 @@ class JobSpec(BaseModel):
         items = [m.strip().lower() for m in (v.split(",") if isinstance(v, str) else v) if str(m).strip()]
         unknown = [m for m in items if m not in MODEL_NAMES]
         if unknown or not items:
-            raise ValueError(f"'{','.join(unknown) or v}': choose from {', '.join(MODEL_NAMES)} (e.g. trad,topo)")
+            raise ValueError(f"{shown(','.join(unknown) or v)}: choose from {', '.join(MODEL_NAMES)} (e.g. trad,topo)")
         return list(dict.fromkeys(items))
 
     @field_validator("years", mode="before")
@@ -209,7 +209,7 @@ class JobSpec(BaseModel):
         for item in str(v).split(","):
             m = re.fullmatch(r"\s*(\d{4})(?:-(\d{4}))?\s*", item)
             if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
-                raise ValueError(f"'{item}' is not a year or a range of years (e.g. 2018-2020)")
+                raise ValueError(f"{shown(item)} is not a year or a range of years (e.g. 2018-2020)")
             years.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
         return sorted(years)
 
@@ -220,11 +220,27 @@ class JobSpec(BaseModel):
             try:
                 values = [float(x) for x in v.split(",")]
             except ValueError:
-                raise ValueError(f"'{v}' is not a number or 12 comma-separated numbers (°C per km)") from None
+                raise ValueError(f"{shown(v)} is not a number or 12 comma-separated numbers (°C per km)") from None
             v = values[0] if len(values) == 1 else values
         if isinstance(v, list) and len(v) != 12:
             raise ValueError(f"give one lapse rate or 12 (Jan..Dec), not {len(v)}")
         return v
+
+    @field_validator("model_parameters", mode="before")
+    @classmethod
+    def _model_parameters(cls, v):
+        from .model.eemt import ModelParameters
+
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise ValueError("give a mapping of parameter: value (e.g. budyko_w: 2.6)")
+        given = {str(k): x for k, x in v.items()}
+        try:
+            params = ModelParameters.from_mapping(given)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(str(exc)) from None
+        return {k: getattr(params, k) for k in given}
 
     @model_validator(mode="after")
     def _executor(self):
@@ -267,6 +283,21 @@ YAML_ALIASES = {"tile_size": "tile_size_cells", "halo": "halo_m", "horizon_step"
                 "lapse_tmax": "lapse_tmax_c_per_km"}
 
 
+#: Job file keys with no command-line option: errors name the key, not a flag.
+FILE_ONLY_KEYS = {"model_parameters"}
+
+
+def _nearest_key_hint(key: str) -> str:
+    """`` (did you mean 'step_minutes'?)`` for the closest valid job-file key, or a pointer to the list."""
+    import difflib
+
+    valid = sorted(set(JobSpec.model_fields) | set(YAML_ALIASES))
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return "; the keys are the options of eemt-flow run --help, with _ for - (e.g. step_minutes)"
+
+
 def load_yaml(path: Path) -> dict:
     """Read a YAML job file into a dict of JobSpec fields (relative paths resolved against it)."""
     try:
@@ -282,12 +313,14 @@ def load_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"job file {path} must be a mapping of option: value")
     out = {}
-    for key, value in data.items():
-        key = str(key).replace("-", "_")
+    for written, value in data.items():
+        key = str(written).replace("-", "_")
+        if key not in JobSpec.model_fields and key not in YAML_ALIASES:
+            raise UserError(f"{path}: unknown key {shown(written)}{_nearest_key_hint(key)}")
         out[YAML_ALIASES.get(key, key)] = value
     base = Path(path).resolve().parent
     for key in ("dem", "workdir", "password_file", "ndvi", "canopy_height", "cache_dir"):
-        if out.get(key) is not None and not Path(out[key]).is_absolute():
+        if isinstance(out.get(key), str) and not Path(out[key]).is_absolute():
             out[key] = str(base / out[key])
     kind, sep, rest = str(out.get("climate") or "").partition(":")
     if sep and rest and not Path(rest).expanduser().is_absolute():
@@ -301,7 +334,7 @@ def build_spec(values: dict) -> JobSpec:
         return JobSpec(**values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "job"
+        field = str(err["loc"][0]) if err["loc"] else "job"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown option"
@@ -309,5 +342,7 @@ def build_spec(values: dict) -> JobSpec:
             msg = "is required" + (" (give --dem FILE)" if field == "dem" else "")
         if not err["loc"]:  # a check across options; its message names them
             raise UserError(msg) from None
+        if field in FILE_ONLY_KEYS:
+            raise UserError(f"{field}: {msg}") from None
         flag = "--" + {v: k for k, v in YAML_ALIASES.items()}.get(field, field).replace("_", "-")
         raise UserError(f"{flag}: {msg}") from None

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio import Affine
 
 from .dem import write_geotiff
 from .solar import grass
@@ -75,30 +74,55 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     """
     import json
 
-    from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
-    from .model.eemt import ModelParameters, annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
+    from .model.eemt import ModelParameters
     from .plan import CLIMATE_VARIABLES, STATIC_BANDS
 
     job = json.loads(Path(job_file).read_text())
     meta = job["eemt"]
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
     files = entry["files"]
-    params = ModelParameters.from_mapping(meta["model_parameters"])
     days_in_month = next(c["days_in_month"] for c in meta["climate"] if c["year"] == year)
-
     static = dict(zip(STATIC_BANDS, _read_stack(files["static"])))
     climate = _read_stack(files["climate"][year]).reshape(len(CLIMATE_VARIABLES), 12, *static["alpha"].shape)
-    tmin, tmax, prcp, vp = climate
     tile = Tile.from_dict(entry)
-    results = {model: [] for model in meta["models"]}
+    solar = {month: crop_core(tile, _read_stack(files["solar"][str(month)])) for month in range(1, 13)}
+    n_requested = {month: len(job["months"][f"{month:02d}"]) for month in range(1, 13)}
+    names, stack = tile_eemt(static, climate, solar, n_requested, days_in_month, meta["models"],
+                             ModelParameters.from_mapping(meta["model_parameters"]))
+    with rasterio.open(files["static"]) as src:
+        transform, crs = src.transform, src.crs
+    write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)
+
+
+def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[int, np.ndarray],
+              n_requested: dict[int, int], days_in_month, models: list[str], params) -> tuple[list[str], np.ndarray]:
+    """EEMT of one tile and climate year for each model: the computation of :func:`eemt_task`.
+
+    Parameters
+    ----------
+    static : the tile's STATIC_BANDS arrays (elevation [m], alpha, northness, latitude [deg], NDVI, canopy height [m])
+    climate : array (4, 12, rows, cols): Tmin, Tmax [°C], precipitation [mm month-1], vapour pressure [Pa]
+    solar : month -> array (3, rows, cols) of MONTHLY_BANDS, sums over the month's requested days
+    n_requested : month -> number of requested days summed in ``solar``
+    days_in_month : 12 climate month lengths [days]
+    models : TRAD, TOPO and/or TOPO_VEG
+    params : :class:`~eemt_flow.model.eemt.ModelParameters`
+
+    Returns
+    -------
+    (band names, float32 array (bands, rows, cols)): per model :func:`eemt_bands` [MJ m-2], NaN off the DEM
+    """
+    from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
+    from .model.eemt import annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
+
+    tmin, tmax, prcp, vp = climate
+    results = {model: [] for model in models}
     for month in range(1, 13):
-        solar = crop_core(tile, _read_stack(files["solar"][str(month)]))
-        n_requested = len(job["months"][f"{month:02d}"])
         # Sums over the requested days scaled to the whole solar month (mean day x days); S_i is unaffected.
-        scale = solar_days_in_month(month) / n_requested
-        s_topo, s_flat = solar[0] * scale, solar[1] * scale
+        scale = solar_days_in_month(month) / n_requested[month]
+        s_topo, s_flat = solar[month][0] * scale, solar[month][1] * scale
         i, dm = month - 1, days_in_month[month - 1]
-        for model in meta["models"]:
+        for model in models:
             if model == "TRAD":
                 r = eemt_trad_month(tmin[i], tmax[i], prcp[i], monthly_mean_daylength_h(static["latitude_deg"], month),
                                     dm, params=params)
@@ -111,19 +135,17 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
                                         params=params)
             results[model].append(r)
     bands, names = [], []
+    shape = static["alpha"].shape
     for model, months in results.items():
         annual = annual_eemt_mj(months)
-        shape = static["alpha"].shape
         bands += [np.broadcast_to(annual.eemt_mj_m2, shape), np.broadcast_to(annual.e_ppt_mj_m2, shape),
                   np.broadcast_to(annual.e_bio_mj_m2, shape)]
         bands += [np.broadcast_to(np.asarray(r.e_ppt_j_m2) / 1e6, shape) for r in months]
         bands += [np.broadcast_to(np.asarray(r.e_bio_j_m2) / 1e6, shape) for r in months]
         names += eemt_bands(model)
-    with rasterio.open(files["static"]) as src:
-        transform, crs = src.transform, src.crs
     stack = np.stack(bands).astype("float32")
     stack[:, ~np.isfinite(static["elevation_m"])] = np.nan
-    write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)
+    return names, stack
 
 
 def solar_fast_task(job_file: Path, tile_name: str) -> None:
@@ -138,34 +160,21 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     """
     import json
 
-    from .solar import fast, geography, horizon
-    from .terrain import slope_aspect
+    from .solar.fast_tile import SunReference, tile_daily_radiation
 
     job = json.loads(Path(job_file).read_text())
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
     files, tile = entry["files"], Tile.from_dict(entry)
-    p, ref = job["parameters"], job["fast_reference"]
+    p = job["parameters"]
     with rasterio.open(files["dem"]) as src:
         elevation = src.read(1, masked=True).astype("float64").filled(np.nan)
         transform, crs = src.transform, src.crs
-    cell_x, cell_y = abs(transform.a), abs(transform.e)
-    if abs(cell_x - cell_y) > 1e-6 * cell_x:
-        raise ValueError(f"{files['dem']}: the fast engine needs square cells ({cell_x} x {cell_y} m); use --engine grass")
-    rows, cols = tile.core_in_halo
-    core_transform = transform @ Affine.translation(cols.start, rows.start)
-    lat_deg, _tile_axes = geography.cell_geography(crs, core_transform, (tile.height, tile.width))
-    slope_deg, aspect_grass_deg = slope_aspect(elevation, (cell_x, cell_y))
-    # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
-    horizons = horizon.horizon_angles(elevation, cell_x, round(360 / p["horizon_step_deg"]), job["halo_m"],
-                                      geographic_axes=np.asarray(ref["geographic_axes"]),
-                                      n_threads=job["threads_per_task"],
-                                      window=(rows.start, cols.start, tile.height, tile.width),
-                                      method=p["horizon_method"], resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD)
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
-    # one call for the whole year, so the set-up (byte horizons, static terms) is done once
-    days = fast.daily_radiation(elevation[rows, cols], slope_deg[rows, cols], aspect_grass_deg[rows, cols], lat_deg,
-                                horizons, sorted(month_of_day), step_minutes=p["step_minutes"], linke=p["linke"],
-                                albedo=p["albedo"], n_threads=job["threads_per_task"], reference_lat_deg=ref["lat_deg"])
+    days, core_transform = tile_daily_radiation(
+        elevation, transform, crs, sorted(month_of_day), SunReference.from_dict(job["fast_reference"]),
+        step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
+        n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=tile.core_in_halo,
+        horizon_method=p["horizon_method"], n_threads=job["threads_per_task"], what=files["dem"])
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
         month = list(month)
         m = str(int(mm))

@@ -107,12 +107,54 @@ def test_bad_parameters(tmp_path, example_dem, args, fragment):
 
 
 def test_bad_job_file(tmp_path, example_dem):
+    """A misspelt key is named as written, with the file and the closest valid key."""
     job = tmp_path / "job.yaml"
     job.write_text(f"dem: {example_dem}\nstep_minuts: 3\n")
-    proc = run_cli("plan", job, "--workdir", tmp_path / "work", check=False)
+    proc = run_cli("plan", "job.yaml", "--workdir", tmp_path / "work", check=False, cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "Error: --step-minuts: unknown option"
+    assert proc.stderr.strip() == "Error: job.yaml: unknown key 'step_minuts' (did you mean 'step_minutes'?)"
     assert not (tmp_path / "work").exists()
+
+
+def test_job_file_key_with_no_near_match(tmp_path, example_dem):
+    job = tmp_path / "job.yaml"
+    job.write_text(f"dem: {example_dem}\ncolour: blue\n")
+    line = assert_refused(tmp_path, [job], "job.yaml: unknown key 'colour'", "eemt-flow run --help")
+    assert "did you mean" not in line
+
+
+@pytest.mark.parametrize("shape, valid_block", [
+    ((1, 1), None),            # one cell: no neighbours at all
+    ((2, 40), None),           # two rows: no cell has a row above and below
+    ((40, 2), None),
+    ((10, 10), "diagonal"),    # 10 valid cells on the diagonal, never 3 x 3 together
+    ((10, 10), "2x8"),         # a 2 x 8 strip of valid cells inside nodata
+])
+def test_no_three_by_three_valid_cells(tmp_path, shape, valid_block):
+    """Slope needs a cell with all 8 neighbours valid; without one the plan is refused."""
+    array = np.full(shape, 100.0)
+    if valid_block == "diagonal":
+        array[:] = np.nan
+        np.fill_diagonal(array, 100.0)
+    elif valid_block == "2x8":
+        array[:] = np.nan
+        array[4:6, 1:9] = 100.0
+    path = tmp_path / "small.tif"
+    _write(path, array)
+    n_valid = int(np.isfinite(array).sum())
+    assert_refused(tmp_path, ["--dem", path], "small.tif: no 3x3 block of valid cells",
+                   f"{shape[1]}x{shape[0]} grid, {n_valid} valid")
+
+
+def test_three_by_three_valid_cells_accepted(tmp_path):
+    """The smallest DEM with a slope, a 3 x 3 block, plans (the boundary of the check above)."""
+    array = np.full((3, 3), 100.0) + np.arange(3)[:, None] * 10.0
+    path = tmp_path / "tiny.tif"
+    _write(path, array)
+    proc = run_cli("plan", "--dem", path, "--workdir", tmp_path / "work", "--days", "172", "--horizon-step", "10",
+                   check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "work" / "job.json").exists()
 
 
 def test_workdir_of_another_job(tmp_path, example_dem):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from eemt_flow.dem import Dem
-from eemt_flow.errors import UserError
+from eemt_flow.errors import UserError, shown
 
 from .monthly import (
     MONTHS_PER_YEAR,
@@ -58,9 +58,9 @@ def _number(text: str, path: Path, line: int, column: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UserError(f"{path} line {line}: {column} '{text}' is not a number") from None
+        raise UserError(f"{path} line {line}: {column} {shown(text)} is not a number") from None
     if not np.isfinite(value):
-        raise UserError(f"{path} line {line}: {column} '{text}' is not a finite number")
+        raise UserError(f"{path} line {line}: {column} {shown(text)} is not a finite number")
     return value
 
 
@@ -91,8 +91,14 @@ def read_station_normals(path) -> StationNormals:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such station file; give station:FILE.csv with columns {','.join(STATION_COLUMNS)}")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1) if any(f.strip() for f in row)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1) if any(f.strip() for f in row)]
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; save the station normals as a UTF-8 CSV with columns "
+                        f"{','.join(STATION_COLUMNS)}") from None
+    except csv.Error as exc:
+        raise UserError(f"{path}: not a readable CSV ({exc}); give columns {','.join(STATION_COLUMNS)}") from None
     if not rows:
         raise UserError(f"{path}: the file is empty; expected the header {','.join(STATION_COLUMNS)} and 12 monthly rows")
     header_line, header = rows[0]
@@ -114,7 +120,7 @@ def read_station_normals(path) -> StationNormals:
         fields = [f.strip() for f in row]
         month_value = _number(fields[0], path, line, "month")
         if month_value != int(month_value) or not 1 <= month_value <= MONTHS_PER_YEAR:
-            raise UserError(f"{path} line {line}: month '{fields[0]}' is not a month number 1..12")
+            raise UserError(f"{path} line {line}: month {shown(fields[0])} is not a month number 1..12")
         month = int(month_value)
         if month in line_of_month:
             raise UserError(f"{path} line {line}: month {month} appears twice (first on line {line_of_month[month]})")

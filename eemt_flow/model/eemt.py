@@ -73,6 +73,17 @@ class ModelParameters:
     npp_require_t_above_0: bool = _D["npp_require_t_above_0"]
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value, default = getattr(self, f.name), _D[f.name]
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise TypeError(f"{f.name} must be true or false, got {value!r:.40}")
+            elif isinstance(default, (int, float)):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                    raise TypeError(f"{f.name} must be a finite number, got {value!r:.40}")
+                object.__setattr__(self, f.name, float(value))
+            elif not isinstance(value, type(default)):
+                raise TypeError(f"{f.name} must be a {type(default).__name__}, got {value!r:.40}")
         if self.hamon_mode not in ("monthly", "daily"):
             raise ValueError(f"hamon_mode must be 'monthly' or 'daily', got {self.hamon_mode!r}")
         if not 0.0 <= self.pm_albedo < 1.0:
@@ -86,7 +97,8 @@ class ModelParameters:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"unknown model parameter(s): {sorted(unknown)}; known: {sorted(known)}")
+            raise ValueError(f"unknown model parameter(s) {', '.join(map(repr, sorted(unknown)))}; "
+                             f"known: {', '.join(sorted(known))}")
         return cls(**dict(values))
 
     def as_dict(self) -> dict:

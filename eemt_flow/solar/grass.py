@@ -23,6 +23,7 @@ import numpy as np
 import rasterio
 
 from ..dem import write_geotiff
+from ..processes import children_end_with_me
 
 #: Band order of the terrain file a terrain task writes.
 TERRAIN_BANDS = ("slope_deg", "aspect_grass_deg")
@@ -66,14 +67,17 @@ def run_in_location(georef: Path, script: str, scratch: Path | None = None) -> s
     env["GRASS_MESSAGE_FORMAT"] = "plain"
     env.pop("PYTHONPATH", None)
     try:
-        proc = subprocess.run(
-            [grass_executable(), "--tmp-location", str(Path(georef).resolve()), "--exec", "bash", str(script_path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=scratch,
-            check=False,
-        )
+        # A SIGTERM to the task (makeflow's abort, a batch scheduler) must end the GRASS
+        # launcher, its shell and the module running under them, not only this process.
+        with children_end_with_me():
+            proc = subprocess.run(
+                [grass_executable(), "--tmp-location", str(Path(georef).resolve()), "--exec", "bash", str(script_path)],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=scratch,
+                check=False,
+            )
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
             raise GrassError(f"GRASS script failed (exit {proc.returncode}):\n{tail}")

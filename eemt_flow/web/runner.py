@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..execute import MAKEFLOW_OUTPUT, Progress, run_job
+from ..processes import end_run_processes
 from ..plan import Plan
 from ..spec import YAML_ALIASES, JobSpec, build_spec
 from .store import CANCELLED, FAILED, SUCCEEDED, JobRecord, JobStore
@@ -29,7 +30,7 @@ log = logging.getLogger("eemt_flow.web")
 
 #: Job parameters the client may set; everything else (paths, executor) is the server's.
 SOLAR_PARAMETERS = ("days", "step_minutes", "linke", "albedo", "tile_size_cells", "halo_m", "horizon_step_deg",
-                    "keep_daily", "reproject")
+                    "horizon_method", "keep_daily", "reproject")
 #: EEMT parameters the client may set; they apply only with a climate source.
 EEMT_PARAMETERS = ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km")
 #: Climate sources a web job may use: ``station`` (normals CSV uploaded with the job) or ``daymet``
@@ -221,6 +222,8 @@ def stop_orphan_makeflow(workdir: Path, timeout_s: float = MAKEFLOW_STOP_TIMEOUT
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    # Its tasks, GRASS modules and orted, wherever they were re-parented.
+    end_run_processes(workdir)
 
 
 class Runner:

@@ -23,7 +23,7 @@ function collectParameters(form) {
   const numbers = ["step_minutes", "linke", "albedo", "tile_size_cells", "halo_m", "horizon_step_deg",
                    "station_elevation_m"];
   const climate = form.elements.climate ? form.elements.climate.value : "none";
-  const names = ["days", "reproject", ...numbers];
+  const names = ["days", "reproject", "horizon_method", ...numbers];
   if (climate === "daymet") names.push("years");
   for (const name of names) {
     const el = form.elements[name];

@@ -1,0 +1,117 @@
+"""The fast engine on one tile: slope and aspect, horizons once, then daily radiation.
+
+One function for every caller: the Makeflow task (``eemt-flow task solar-fast``, a tile
+with its halo) and the Python API (:func:`eemt_flow.solar.radiation`, a whole DEM in
+memory, one tile whose core is everything). The orchestration lives here, the loops in
+:mod:`.fast` and :mod:`.horizon`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+from rasterio import Affine
+
+from eemt_flow.solar import fast, geography, horizon
+
+
+@dataclass(frozen=True)
+class SunReference:
+    """Sun and horizon reference geometry of a whole DEM, shared by all its tiles.
+
+    The latitude range over which the sun geometry is linearised and r.horizon's
+    geographic directions are taken for the whole DEM, not per tile, so tiles do not see
+    the sun or their horizons from slightly different directions.
+
+    Attributes
+    ----------
+    lat_deg : (mean, lowest, highest) latitude of the valid cells [degrees north]
+    geographic_axes : array (2, 2), grid components of unit steps towards geographic east
+        and north at the DEM's centre (:func:`~eemt_flow.solar.geography.cell_geography`)
+    """
+
+    lat_deg: tuple[float, float, float]
+    geographic_axes: np.ndarray
+
+    @classmethod
+    def of_dem(cls, elevation_m: np.ndarray, transform: Affine, crs) -> "SunReference":
+        lat, axes = geography.cell_geography(crs, transform, elevation_m.shape)
+        valid = lat[np.isfinite(elevation_m)]
+        return cls((float(valid.mean()), float(valid.min()), float(valid.max())), np.asarray(axes))
+
+    def to_dict(self) -> dict:
+        return {"lat_deg": list(self.lat_deg), "geographic_axes": np.asarray(self.geographic_axes).tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SunReference":
+        return cls(tuple(d["lat_deg"]), np.asarray(d["geographic_axes"]))
+
+
+def square_cell_m(transform: Affine, what: str) -> float:
+    """The side of the grid's square cells [m]; ValueError for rectangular cells."""
+    cell_x, cell_y = abs(transform.a), abs(transform.e)
+    if abs(cell_x - cell_y) > 1e-6 * cell_x:
+        raise ValueError(f"{what}: the fast engine needs square cells ({cell_x} x {cell_y} m); use --engine grass")
+    return cell_x
+
+
+def tile_horizons(elevation_m: np.ndarray, transform: Affine, reference: SunReference, *, n_azimuths: int,
+                  max_distance_m: float, core: tuple[slice, slice] | None = None, method: str = "auto",
+                  resolution_rad: float | None = None, n_threads: int | None = None, what: str = "DEM") -> np.ndarray:
+    """Horizon angles of the core cells (default: all), rays searching the whole array.
+
+    float32 [rad], or with ``resolution_rad`` bytes as r.sun stores them (1 byte per cell and
+    direction); ``method`` as :func:`~eemt_flow.solar.horizon.horizon_angles`.
+    """
+    rows, cols = core or (slice(0, elevation_m.shape[0]), slice(0, elevation_m.shape[1]))
+    window = (rows.start, cols.start, rows.stop - rows.start, cols.stop - cols.start)
+    return horizon.horizon_angles(elevation_m, square_cell_m(transform, what), n_azimuths, max_distance_m,
+                                  geographic_axes=reference.geographic_axes, n_threads=n_threads, window=window,
+                                  method=method, resolution_rad=resolution_rad)
+
+
+def tile_daily_radiation(elevation_m: np.ndarray, transform: Affine, crs, days: list[int], reference: SunReference, *,
+                         step_minutes: float, linke: float, albedo: float, n_azimuths: int, max_distance_m: float,
+                         core: tuple[slice, slice] | None = None, horizon_method: str = "auto",
+                         n_threads: int | None = None,
+                         what: str = "DEM") -> tuple[Iterator[fast.DailySolarRadiation], Affine]:
+    """Daily clear-sky radiation of a tile's core: r.sun's model with horizon shadows.
+
+    Parameters
+    ----------
+    elevation_m : array (rows, cols), the tile with its halo [m], NaN = nodata
+    transform : affine.Affine, the tile's geotransform (square cells, metres)
+    crs : the tile's CRS (projected, metres)
+    days : days of year [1-366]
+    reference : the whole DEM's :class:`SunReference`
+    step_minutes, linke, albedo : r.sun's step [minutes], Linke turbidity [-], albedo [-]
+    n_azimuths : horizon directions (360 / horizon step [degrees])
+    max_distance_m : horizon search distance [m] (the halo)
+    core : (rows, cols) slices of the core inside ``elevation_m``; None = all of it
+    horizon_method : "auto", "hull" or "sweep" (:func:`~eemt_flow.solar.horizon.horizon_angles`)
+    n_threads : numba threads (None = all numba may use)
+
+    Returns
+    -------
+    (days, core_transform): an iterator of :class:`~eemt_flow.solar.fast.DailySolarRadiation`
+    on the core, in day order, and the core's geotransform
+    """
+    from eemt_flow.terrain import slope_aspect
+
+    cell_m = square_cell_m(transform, what)
+    rows, cols = core or (slice(0, elevation_m.shape[0]), slice(0, elevation_m.shape[1]))
+    core_transform = transform @ Affine.translation(cols.start, rows.start)
+    core_shape = (rows.stop - rows.start, cols.stop - cols.start)
+    lat_deg, _core_axes = geography.cell_geography(crs, core_transform, core_shape)
+    # slope at the core's edge needs the halo's cells
+    slope_deg, aspect_grass_deg = slope_aspect(elevation_m, (cell_m, cell_m))
+    # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
+    horizons = tile_horizons(elevation_m, transform, reference, n_azimuths=n_azimuths, max_distance_m=max_distance_m,
+                             core=(rows, cols), method=horizon_method, resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD,
+                             n_threads=n_threads, what=what)
+    # one call for all the days, so the set-up (byte horizons, static terms) is done once
+    return fast.daily_radiation(elevation_m[rows, cols], slope_deg[rows, cols], aspect_grass_deg[rows, cols], lat_deg,
+                                horizons, sorted(days), step_minutes=step_minutes, linke=linke, albedo=albedo,
+                                n_threads=n_threads, reference_lat_deg=reference.lat_deg), core_transform
