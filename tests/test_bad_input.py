@@ -116,6 +116,19 @@ def test_bad_job_file(tmp_path, example_dem):
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize("key, value, fragment", [
+    ("wind_speed_m_s", -1, "wind_speed_m_s = -1 is outside the accepted range 0.1 to 50"),
+    ("budyko_w", 0.5, "budyko_w = 0.5 is outside the accepted range 1.01 to 10"),
+    ("h_bio_j_kg", 22.0, "h_bio_j_kg = 22 is outside the accepted range 1.5e+07 to 3e+07"),  # kJ/g for J/kg
+    ("pm_albedo", 1.0, "pm_albedo = 1 is outside the accepted range 0 to 0.95"),
+])
+def test_model_parameters_out_of_range(tmp_path, example_dem, key, value, fragment):
+    """Refused at plan time, naming the key and the range, before any task runs."""
+    job = tmp_path / "job.yaml"
+    job.write_text(f"dem: {example_dem}\nmodel_parameters:\n  {key}: {value}\n")
+    assert_refused(tmp_path, [job], "model_parameters", fragment)
+
+
 def test_job_file_key_with_no_near_match(tmp_path, example_dem):
     job = tmp_path / "job.yaml"
     job.write_text(f"dem: {example_dem}\ncolour: blue\n")

@@ -146,3 +146,32 @@ DEFAULTS = MappingProxyType(
         "npp_require_t_above_0": False,
     }
 )
+
+#: Accepted range [low, high] of each numeric parameter, inclusive, with its unit in the key:
+#: wide enough for every alternative the papers and EEMT-SPEC §10 name, narrow enough to
+#: refuse a sign error or a unit slip (J g⁻¹ for J kg⁻¹, km h⁻¹ for m s⁻¹) at plan time.
+PARAMETER_RANGES = MappingProxyType(
+    {
+        "c_w_j_kg_k": (4100.0, 4300.0),  # 4180-4187 in the papers (EEMT-SPEC §10.4)
+        "t_ref_k": (250.0, 300.0),  # 273.15 or 273 K
+        "h_bio_j_kg": (15.0e6, 30.0e6),  # 22.0 or 22.2 kJ g⁻¹
+        "lapse_rate_c_per_km": (-10.0, 15.0),  # inversions to super-adiabatic
+        "moore_c_c": (0.0, 10.0),
+        "lai_max": (0.1, 20.0),
+        "s_min": (0.001, 1.0),
+        "s_max": (1.0, 1000.0),
+        "budyko_w": (1.01, 10.0),  # Fu's w > 1 (w = 1: AET = 0); 2.15-3.75 in Zhang et al. (2004)
+        "hamon_k": (1.0, 100.0),
+        "tan_beta_min": (1e-6, 0.1),
+        "cp_air_j_kg_k": (900.0, 1100.0),
+        "lambda_v_j_kg": (2.2e6, 2.6e6),
+        "epsilon": (0.6, 0.65),
+        "r_d_j_kg_k": (280.0, 295.0),
+        "z_meas_m": (0.5, 100.0),
+        "z0_water_m": (1e-5, 0.1),
+        "wind_speed_m_s": (0.1, 50.0),  # > 0: the aerodynamic resistance divides by it
+        "surface_resistance_s_m": (0.0, 5000.0),
+        "canopy_height_min_m": (0.001, 10.0),
+        "pm_albedo": (0.0, 0.95),
+    }
+)

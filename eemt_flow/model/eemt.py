@@ -84,12 +84,12 @@ class ModelParameters:
                 object.__setattr__(self, f.name, float(value))
             elif not isinstance(value, type(default)):
                 raise TypeError(f"{f.name} must be a {type(default).__name__}, got {value!r:.40}")
+        for name, (low, high) in C.PARAMETER_RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"{name} = {value:g} is outside the accepted range {low:g} to {high:g}")
         if self.hamon_mode not in ("monthly", "daily"):
             raise ValueError(f"hamon_mode must be 'monthly' or 'daily', got {self.hamon_mode!r}")
-        if not 0.0 <= self.pm_albedo < 1.0:
-            raise ValueError(f"pm_albedo must be in [0, 1), got {self.pm_albedo}")
-        if not 0.0 < self.s_min <= 1.0 <= self.s_max:
-            raise ValueError(f"need 0 < s_min <= 1 <= s_max, got s_min={self.s_min}, s_max={self.s_max}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> "ModelParameters":
