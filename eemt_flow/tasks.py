@@ -114,8 +114,11 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
     """
     from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
     from .model.eemt import annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
+    from .model.pet import thornthwaite_heat_index, thornthwaite_pet_mm
 
     tmin, tmax, prcp, vp = climate
+    # Thornthwaite's heat index is the whole year's, per cell
+    heat_index = thornthwaite_heat_index(0.5 * (tmin + tmax), axis=0) if params.pet == "thornthwaite" else None
     results = {model: [] for model in models}
     for month in range(1, 13):
         # Sums over the requested days scaled to the whole solar month (mean day x days); S_i is unaffected.
@@ -124,8 +127,10 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
         i, dm = month - 1, days_in_month[month - 1]
         for model in models:
             if model == "TRAD":
-                r = eemt_trad_month(tmin[i], tmax[i], prcp[i], monthly_mean_daylength_h(static["latitude_deg"], month),
-                                    dm, params=params)
+                daylength_h = monthly_mean_daylength_h(static["latitude_deg"], month)
+                pet_mm = (None if heat_index is None else
+                          thornthwaite_pet_mm(0.5 * (tmin[i] + tmax[i]), daylength_h, dm, heat_index))
+                r = eemt_trad_month(tmin[i], tmax[i], prcp[i], daylength_h, dm, pet_mm=pet_mm, params=params)
             elif model == "TOPO":
                 r = eemt_topo_month(tmin[i], tmax[i], prcp[i], vp[i], static["elevation_m"], s_topo, s_flat,
                                     static["alpha"], static["northness"], month, dm, params=params)

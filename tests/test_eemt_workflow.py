@@ -56,6 +56,31 @@ def test_flat_trad_uniform_and_hand_computed(flat_equator_run):
     assert eemt.max() - eemt.min() < 1e-3  # uniform
 
 
+def test_flat_trad_thornthwaite_from_a_job_file(tmp_path):
+    """``model_parameters: {pet: thornthwaite}`` in a job file: the 2005/2012 papers' TRAD on the flat equator DEM."""
+    dem = tmp_path / "flat.tif"
+    with rasterio.open(dem, "w", driver="GTiff", width=8, height=8, count=1, dtype="float32", crs="EPSG:32631",
+                       transform=from_origin(500000, 600, 30, 30), nodata=float("nan")) as dst:
+        dst.write(np.full((1, 8, 8), 2000.0, dtype="float32"))
+    csv = _station_csv(tmp_path / "normals.csv", 5.0, 15.0, 100.0, 800.0)
+    job = tmp_path / "job.yaml"
+    job.write_text(f"dem: {dem}\nclimate: station:{csv}\nstation_elevation: 2000\nmodels: trad\n"
+                   "model_parameters:\n  pet: thornthwaite\n")
+    run_cli("run", job, "--workdir", tmp_path / "work", *FAST)
+    # T = 10 °C every month: heat index I = 12 (10/5)^1.514 = 34.27210; a = 1.0431584
+    # (6.75e-7 I^3 - 7.71e-5 I^2 + 1.792e-2 I + 0.49239); daylength 12 h on the equator
+    # PET_m = 16 (12/12) (d_m/30) (100/34.27210)^1.0431584 = 16 (d_m/30) 3.055839; over the 365 days
+    # PET = 16 * 365/30 * 3.055839 = 594.8700 mm (< P = 100 mm in every month: at most 50.52 mm)
+    # Peff = 1200 - 594.8700 = 605.1300 mm; E_PPT = 4186 * 605.1300 * 10 = 25.330742 MJ m-2 yr-1
+    # NPP as with Hamon (P > PET every month): E_BIO = 30.940181; EEMT = 56.270923 MJ m-2 yr-1
+    results = tmp_path / "work" / "results" / "eemt"
+    np.testing.assert_allclose(read_raster(results / "E_PPT_TRAD_normals.tif"), 25.330742, rtol=2e-4)
+    np.testing.assert_allclose(read_raster(results / "E_BIO_TRAD_normals.tif"), 30.940181, rtol=1e-5)
+    np.testing.assert_allclose(read_raster(results / "EEMT_TRAD_normals.tif"), 56.270923, rtol=1e-4)
+    summary = json.loads((tmp_path / "work" / "results" / "summary.json").read_text())
+    assert "thornthwaite" in json.dumps(summary)
+
+
 def test_flat_topo_bio_and_alpha(flat_equator_run):
     # NPP_TOPO = max(0.39·2000 + 346·0 − 187, 100) = 593 g m-2 yr-1 (flat: northness 0)
     # E_BIO = 593/1000·22e6 J = 13.046 MJ m-2 yr-1, the same in every cell

@@ -57,7 +57,7 @@ def test_trad_daily_hamon_mode():
     with pytest.raises(ValueError, match="daily"):
         eemt_trad_month(2.0, 14.0, 150.0, 14.5, 31, params=params)
     # with the precomputed daily sum: Peff = 150 − 60 = 90; E_PPT = 4186·90·8 = 3013920 J m⁻²
-    r = eemt_trad_month(2.0, 14.0, 150.0, None, 31, pet_hamon_mm=60.0, params=params)
+    r = eemt_trad_month(2.0, 14.0, 150.0, None, 31, pet_mm=60.0, params=params)
     assert r.e_ppt_j_m2 == pytest.approx(3013920.0)
 
 

@@ -132,6 +132,7 @@ DEFAULTS = MappingProxyType(
         "budyko_w": BUDYKO_W,
         "hamon_k": HAMON_K,
         "hamon_mode": "monthly",
+        "pet": "hamon",  # EEMT-TRAD's PET: hamon, or thornthwaite (the 2005 and 2012 papers); EEMT-SPEC §10.1
         "tan_beta_min": TAN_BETA_MIN,
         "cp_air_j_kg_k": CP_AIR,
         "lambda_v_j_kg": LAMBDA_V,

@@ -59,6 +59,7 @@ class ModelParameters:
     budyko_w: float = _D["budyko_w"]
     hamon_k: float = _D["hamon_k"]
     hamon_mode: str = _D["hamon_mode"]
+    pet: str = _D["pet"]
     tan_beta_min: float = _D["tan_beta_min"]
     cp_air_j_kg_k: float = _D["cp_air_j_kg_k"]
     lambda_v_j_kg: float = _D["lambda_v_j_kg"]
@@ -90,6 +91,8 @@ class ModelParameters:
                 raise ValueError(f"{name} = {value:g} is outside the accepted range {low:g} to {high:g}")
         if self.hamon_mode not in ("monthly", "daily"):
             raise ValueError(f"hamon_mode must be 'monthly' or 'daily', got {self.hamon_mode!r}")
+        if self.pet not in ("hamon", "thornthwaite"):
+            raise ValueError(f"pet must be 'hamon' or 'thornthwaite', got {self.pet!r}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> "ModelParameters":
@@ -183,9 +186,9 @@ def _finish(nodata, s_i=None, s_i_guarded=None, **fields) -> MonthResult:
     return MonthResult(s_i=s_i, s_i_guarded=s_i_guarded, **out)
 
 
-def eemt_trad_month(tmin_c, tmax_c, prcp_mm, daylength_h, days_in_month, *, pet_hamon_mm=None,
+def eemt_trad_month(tmin_c, tmax_c, prcp_mm, daylength_h, days_in_month, *, pet_mm=None,
                     params: ModelParameters = DEFAULT_PARAMETERS) -> MonthResult:
-    """EEMT-TRAD for one month: Hamon PET, no redistribution, Lieth NPP.
+    """EEMT-TRAD for one month: Hamon (or Thornthwaite) PET, no redistribution, Lieth NPP.
 
     Steps (EEMT-SPEC §4): ``T = (Tmin + Tmax)/2``; ``PET_H = days_m·k·D̄·e°(T)/(T + 273.2)``;
     ``Peff = F = max(P − PET_H, 0)``; ``E_PPT = c_w·Peff·ΔT(T)``;
@@ -199,13 +202,14 @@ def eemt_trad_month(tmin_c, tmax_c, prcp_mm, daylength_h, days_in_month, *, pet_
     prcp_mm : array
         Monthly precipitation sum P_m [mm].
     daylength_h : array or None
-        Monthly mean astronomical daylength D̄_m [h]; may be None when ``pet_hamon_mm``
-        is given.
+        Monthly mean astronomical daylength D̄_m [h]; may be None when ``pet_mm`` is given.
     days_in_month : int or array
         days_m of the DAYMET month [day].
-    pet_hamon_mm : array, optional
-        Hamon PET already summed in daily mode (``hamon_pet_daily_sum_mm``) [mm month⁻¹];
-        required when ``params.hamon_mode == 'daily'``.
+    pet_mm : array, optional
+        The month's PET computed outside [mm month⁻¹]: Hamon summed in daily mode
+        (``hamon_pet_daily_sum_mm``), required when ``params.hamon_mode == 'daily'``, or
+        Thornthwaite's (``thornthwaite_pet_mm``, which needs the year's heat index), required
+        when ``params.pet == 'thornthwaite'``.
     params : ModelParameters
         Model parameters.
 
@@ -219,19 +223,21 @@ def eemt_trad_month(tmin_c, tmax_c, prcp_mm, daylength_h, days_in_month, *, pet_
     ----------
     SSSAJ 2005 Eqs. 2–3, pp. 1268–1269; HESS 2012 p. 729; VZJ 2015 p. 7; EEMT-SPEC §4.
     """
-    if pet_hamon_mm is None:
+    if pet_mm is None:
+        if params.pet == "thornthwaite":
+            raise ValueError("pet='thornthwaite' needs pet_mm from thornthwaite_pet_mm (the year's heat index)")
         if params.hamon_mode == "daily":
-            raise ValueError("hamon_mode='daily' needs pet_hamon_mm summed from daily values (hamon_pet_daily_sum_mm)")
+            raise ValueError("hamon_mode='daily' needs pet_mm summed from daily values (hamon_pet_daily_sum_mm)")
         if daylength_h is None:
-            raise ValueError("eemt_trad_month needs daylength_h (or a precomputed pet_hamon_mm)")
-    nodata = _nodata_mask(tmin_c, tmax_c, prcp_mm, daylength_h, days_in_month, pet_hamon_mm)
+            raise ValueError("eemt_trad_month needs daylength_h (or a precomputed pet_mm)")
+    nodata = _nodata_mask(tmin_c, tmax_c, prcp_mm, daylength_h, days_in_month, pet_mm)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         prcp = np.asarray(prcp_mm, dtype=float)
         t_mean = 0.5 * (np.asarray(tmin_c, dtype=float) + np.asarray(tmax_c, dtype=float))
-        if pet_hamon_mm is None:
+        if pet_mm is None:
             pet = hamon_pet_mm(t_mean, daylength_h, days_in_month, params.hamon_k)
         else:
-            pet = np.asarray(pet_hamon_mm, dtype=float)
+            pet = np.asarray(pet_mm, dtype=float)
         peff = effective_precipitation_mm(prcp, pet)
         aet = prcp - peff
         e_ppt = e_ppt_j_m2(peff, t_mean, params.c_w_j_kg_k, params.t_ref_k)
