@@ -50,6 +50,8 @@ JOB_OPTIONS = [
     click.option("--ndvi", type=click.Path(path_type=str), help="NDVI raster (topo-veg)."),
     click.option("--canopy-height", type=click.Path(path_type=str), help="Canopy height raster in metres (topo-veg)."),
     click.option("--cache-dir", type=click.Path(path_type=str), help="Cache of DAYMET responses."),
+    click.option("--climate-resampling", type=click.Choice(["bilinear", "nearest", "cubic"]),
+                 help="How climate grids (DAYMET, grids:) are resampled to the DEM. [default: bilinear]"),
 ]
 
 

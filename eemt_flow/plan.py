@@ -258,7 +258,7 @@ def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
     canopy = _raster_on_dem(spec.canopy_height, dem, "canopy height", 0.0, None) if spec.canopy_height else None
     climates = load_climate(spec.climate, dem, years=spec.years, station_elevation_m=spec.station_elevation_m,
                             lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km, lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km,
-                            cache_dir=spec.cache_dir)
+                            cache_dir=spec.cache_dir, resampling=spec.climate_resampling)
     latitude = cell_geography(dem.crs, dem.transform, dem.shape)[0].astype("float32")
     latitude[~np.isfinite(dem.elevation_m)] = np.nan
     return EemtInputs(terrain, latitude, ndvi, canopy, climates)

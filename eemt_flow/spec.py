@@ -38,6 +38,8 @@ Engine = Literal["fast", "grass"]
 #: Fast engine horizons: the cheaper method for the search distance, Dozier's hull, or the
 #: stencil sweep that samples every ray like r.horizon (eemt_flow.solar.horizon).
 HorizonMethod = Literal["auto", "hull", "sweep"]
+#: How climate grids (DAYMET, your own) are resampled onto the DEM (eemt_flow.climate.resample).
+ClimateResampling = Literal["bilinear", "nearest", "cubic"]
 #: Default horizon azimuth step [degrees] (EEMT-SPEC §7: r.horizon at 1°). The fast engine
 #: samples terrain as r.horizon does, so 360 azimuths reproduce r.horizon's maps; finer
 #: steps add directions r.sun never sees and do not bring it closer to r.sun.
@@ -127,6 +129,7 @@ class JobSpec(BaseModel):
     canopy_height: Path | None = None
     model_parameters: dict[str, float | str | bool] = Field(default_factory=dict)  # ModelParameters fields
     cache_dir: Path | None = None
+    climate_resampling: ClimateResampling = "bilinear"
 
     @field_validator("days", mode="before")
     @classmethod

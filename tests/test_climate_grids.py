@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 from test_climate_daymet import LCC_GRID_MAPPING, write_netcdf_classic
 
+from conftest import read_raster, run_cli
 from eemt_flow.climate import load_climate
 from eemt_flow.climate.resample import footprint_mean_elevation
 from eemt_flow.dem import Dem
@@ -81,6 +83,42 @@ def test_monthly_geotiff_bilinear_and_footprint_base(tmp_path, plane_dem):
     assert climate.tmin_c[3, 0, 0] == pytest.approx(4.0876, abs=1e-4)
     assert np.allclose(climate.vp_pa, 600.0)
     assert "bilinear" in climate.source
+
+
+def test_nearest_and_cubic_resampling(tmp_path, plane_dem):
+    write_monthly_set(tmp_path / "g")
+    [nearest] = load_climate(f"grids:{tmp_path / 'g'}", plane_dem, resampling="nearest")
+    # climate col c spans x = 362 400 + 300 c ... + 300 (c + 1); DEM col j has its centre at 363 015 + 30 j.
+    # DEM col 20 (363 615) lies in climate col 4 (363 600 ... 363 900, centre 363 750), whose value is
+    # Jan prcp = 10 + 0.01·(363 750 − 363 000) = 17.5 mm: the cell's own, not the bilinear 16.15 mm
+    assert nearest.prcp_mm[0, 20, 20] == pytest.approx(17.5, abs=1e-4)
+    # piecewise constant: DEM cols 20..29 (centres 363 615 ... 363 885) all lie in that cell
+    assert np.ptp(nearest.prcp_mm[0, 20, 20:30]) == pytest.approx(0.0, abs=1e-5)
+    assert nearest.prcp_mm[0, 20, 30] == pytest.approx(20.5, abs=1e-4)  # the next cell: 10 + 0.01·1050
+    assert "nearest" in nearest.source
+    [cubic] = load_climate(f"grids:{tmp_path / 'g'}", plane_dem, resampling="cubic")
+    # cubic convolution reproduces a plane too, away from the grid edge: 16.15 mm as bilinear
+    assert cubic.prcp_mm[0, 20, 20] == pytest.approx(16.15, abs=1e-3)
+    assert "cubic" in cubic.source
+
+
+def test_climate_resampling_through_the_cli(tmp_path, plane_dem):
+    """--climate-resampling nearest reaches the grids: E_PPT steps with the 300 m cells; summary.json records it."""
+    write_monthly_set(tmp_path / "g")
+    dem = tmp_path / "plane.tif"
+    write_tif(dem, plane_dem.elevation_m[np.newaxis], transform=plane_dem.transform)
+    work = tmp_path / "work"
+    run_cli("run", "--dem", dem, "--workdir", work, "--climate", f"grids:{tmp_path / 'g'}", "--model", "trad",
+            "--climate-resampling", "nearest", "--days", "15,46,74,105,135,166,196,227,258,288,319,349",
+            "--horizon-step", "10", "--halo", "300", "--quiet")
+    e_ppt = read_raster(work / "results" / "eemt" / "E_PPT_TRAD_normals.tif")
+    # DEM cols 20..29 share climate col 4 (see above): within it E_PPT changes only through the lapse
+    # correction of T (z rises 3 m per column); at col 30, the next cell, P jumps by 3 mm every month
+    within = np.abs(np.diff(e_ppt[20, 20:30])).max()
+    jump = e_ppt[20, 30] - e_ppt[20, 29]
+    assert jump > 5 * within, (jump, within)
+    summary = json.loads((work / "results" / "summary.json").read_text())
+    assert summary["parameters"]["climate_resampling"] == "nearest"
 
 
 def test_footprint_mean_by_hand(plane_dem):

@@ -25,7 +25,7 @@ from .monthly import (
     lapse_rates_tuple,
     mask_to_dem,
 )
-from .resample import check_grid_covers_dem, footprint_mean_elevation, warp_to_dem
+from .resample import CLIMATE_RESAMPLING, check_grid_covers_dem, footprint_mean_elevation, warp_to_dem
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class MonthlyField:
 
 def climate_on_dem(fields: dict[str, MonthlyField], dem: Dem, *, year: int | str, source: str,
                    lapse_tmin_table, lapse_tmax_table, base_elevation_on_dem_m: np.ndarray | None = None,
-                   ) -> MonthlyClimate:
+                   resampling: str = CLIMATE_RESAMPLING) -> MonthlyClimate:
     """Resample monthly fields to the DEM grid and lapse-correct the temperatures.
 
     Parameters
@@ -82,9 +82,11 @@ def climate_on_dem(fields: dict[str, MonthlyField], dem: Dem, *, year: int | str
     lapse_tmin_table, lapse_tmax_table : array, shape (12,)
         Monthly lapse rates [°C km⁻¹].
     base_elevation_on_dem_m : array (rows, cols), optional
-        Elevation of the source temperature cells already resampled bilinearly to the DEM
-        grid [m] (a climate-grid DEM). If None, the mean of the DEM over each source cell's
-        footprint is used, resampled bilinearly like the temperature.
+        Elevation of the source temperature cells already resampled to the DEM grid [m] (a
+        climate-grid DEM), the same way as the climate. If None, the mean of the DEM over each
+        source cell's footprint is used, resampled like the temperature.
+    resampling : str
+        ``bilinear`` (default), ``nearest`` or ``cubic`` (:data:`CLIMATE_RESAMPLING_METHODS`).
 
     Returns
     -------
@@ -114,7 +116,7 @@ def climate_on_dem(fields: dict[str, MonthlyField], dem: Dem, *, year: int | str
         field = fields[variable]
         what = f"{variable} ({field.path})"
         check_grid_covers_dem(dem, field.shape, field.transform, field.crs, what=what)
-        on_dem = warp_to_dem(field.values, field.transform, field.crs, dem)
+        on_dem = warp_to_dem(field.values, field.transform, field.crs, dem, resampling=resampling)
         check_cover(on_dem, z, what=what, allowed_nan_months=field.incomplete_months)
         if variable in TEMPERATURE_VARIABLES:
             base = base_elevation_on_dem_m
@@ -122,7 +124,7 @@ def climate_on_dem(fields: dict[str, MonthlyField], dem: Dem, *, year: int | str
                 key = (field.shape, tuple(field.transform), field.crs.to_wkt())
                 if key not in base_by_grid:
                     base_by_grid[key] = warp_to_dem(footprint_mean_elevation(dem, field.shape, field.transform, field.crs),
-                                                    field.transform, field.crs, dem)
+                                                    field.transform, field.crs, dem, resampling=resampling)
                 base = base_by_grid[key]
                 check_cover(base, z, what=f"mean DEM elevation over the {variable} grid cells")
             if variable == "tmin":

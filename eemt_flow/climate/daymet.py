@@ -42,7 +42,8 @@ from .aggregate import DAILY_TO_MONTHLY, daily_to_monthly
 from .assemble import MonthlyField, climate_on_dem
 from .monthly import CLIMATE_VARIABLE_UNITS, MonthlyClimate
 from .netcdf import read_netcdf_variable
-from .resample import BOUNDS_DENSIFY_POINTS, check_grid_covers_dem, dem_bounds_in, read_geotiff_grid, warp_to_dem
+from .resample import (BOUNDS_DENSIFY_POINTS, CLIMATE_RESAMPLING, check_grid_covers_dem, dem_bounds_in,
+                       read_geotiff_grid, warp_to_dem)
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +455,7 @@ def check_years(years) -> list[int]:
 
 
 def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_elevation_path=None, cache_dir=None,
-                client: DaymetClient | None = None) -> list[MonthlyClimate]:
+                client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING) -> list[MonthlyClimate]:
     """DAYMET monthly climate on the DEM grid, one :class:`MonthlyClimate` per year.
 
     Parameters
@@ -466,12 +467,14 @@ def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_ele
     lapse_tmin_table, lapse_tmax_table : array, shape (12,)
         Monthly lapse rates [°C km⁻¹].
     base_elevation_path : path-like, optional
-        DAYMET 1 km DEM [m] (any CRS), resampled bilinearly like the temperatures. If None,
+        DAYMET 1 km DEM [m] (any CRS), resampled like the temperatures. If None,
         z_base is the mean of the DEM over each DAYMET cell footprint.
     cache_dir : path-like, optional
         Cache of responses (ignored when ``client`` is given).
     client : DaymetClient, optional
         Client to use; default a :class:`DaymetClient` with ``cache_dir``.
+    resampling : str
+        ``bilinear`` (default), ``nearest`` or ``cubic``, from the 1 km grid to the DEM.
 
     Returns
     -------
@@ -495,14 +498,15 @@ def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_ele
     if base_elevation_path is not None:
         values, transform, crs = read_geotiff_grid(Path(base_elevation_path), what="DAYMET 1 km elevation")
         check_grid_covers_dem(dem, values.shape[1:], transform, crs, what=f"DAYMET 1 km elevation ({base_elevation_path})")
-        base_on_dem = warp_to_dem(values[0], transform, crs, dem)
+        base_on_dem = warp_to_dem(values[0], transform, crs, dem, resampling=resampling)
     client = client or DaymetClient(cache_dir=cache_dir)
     base_text = f"base elevation {base_elevation_path}" if base_on_dem is not None else "base elevation = DEM mean over each DAYMET cell"
     climates = []
     for year in checked_years:
         fields = {v: read_daymet_response(client.fetch(region, v, year, box), v, year) for v in DAYMET_VARIABLES}
         source = (f"DAYMET V4 R1 daily (ORNL DAAC {DAYMET_DATASET_ID}), region {region}, {year}; monthly on the 1 km grid, "
-                  f"bilinear to the DEM; {base_text}")
+                  f"{resampling} to the DEM; {base_text}")
         climates.append(climate_on_dem(fields, dem, year=year, source=source, lapse_tmin_table=lapse_tmin_table,
-                                       lapse_tmax_table=lapse_tmax_table, base_elevation_on_dem_m=base_on_dem))
+                                       lapse_tmax_table=lapse_tmax_table, base_elevation_on_dem_m=base_on_dem,
+                                       resampling=resampling))
     return climates

@@ -28,7 +28,7 @@ from .aggregate import DAILY_TO_MONTHLY, daily_to_monthly, year_of_dates
 from .assemble import MonthlyField, climate_on_dem
 from .monthly import CLIMATE_VARIABLE_UNITS, MONTHS_PER_YEAR, NORMALS, MonthlyClimate
 from .netcdf import read_netcdf_variable
-from .resample import check_grid_covers_dem, read_geotiff_grid, warp_to_dem
+from .resample import CLIMATE_RESAMPLING, check_grid_covers_dem, read_geotiff_grid, warp_to_dem
 
 #: Variables a grids directory must hold.
 GRID_VARIABLES = tuple(CLIMATE_VARIABLE_UNITS)
@@ -125,7 +125,8 @@ def read_grid_variable(path: Path, variable: str, *, year: int | None) -> tuple[
     return _monthly_from_geotiff(path, variable, year)
 
 
-def load_grids(directory, dem: Dem, *, year: int | None, lapse_tmin_table, lapse_tmax_table) -> MonthlyClimate:
+def load_grids(directory, dem: Dem, *, year: int | None, lapse_tmin_table, lapse_tmax_table,
+               resampling: str = CLIMATE_RESAMPLING) -> MonthlyClimate:
     """Load a grids directory onto the DEM grid.
 
     Parameters
@@ -139,6 +140,8 @@ def load_grids(directory, dem: Dem, *, year: int | None, lapse_tmin_table, lapse
         their own year (NetCDF) or need one (365-band GeoTIFF).
     lapse_tmin_table, lapse_tmax_table : array, shape (12,)
         Monthly lapse rates [°C km⁻¹].
+    resampling : str
+        ``bilinear`` (default), ``nearest`` or ``cubic``.
 
     Returns
     -------
@@ -168,8 +171,9 @@ def load_grids(directory, dem: Dem, *, year: int | None, lapse_tmin_table, lapse
     if elevation_path.is_file():
         values, transform, crs = read_geotiff_grid(elevation_path, what="elevation")
         check_grid_covers_dem(dem, values.shape[1:], transform, crs, what=f"elevation ({elevation_path})")
-        base_on_dem = warp_to_dem(values[0], transform, crs, dem)
+        base_on_dem = warp_to_dem(values[0], transform, crs, dem, resampling=resampling)
     base_text = f"base elevation {elevation_path}" if base_on_dem is not None else "base elevation = DEM mean over each grid cell"
-    source = f"grids {directory} ({', '.join(fields[v].path.name for v in GRID_VARIABLES)}; {base_text}; bilinear)"
+    source = f"grids {directory} ({', '.join(fields[v].path.name for v in GRID_VARIABLES)}; {base_text}; {resampling})"
     return climate_on_dem(fields, dem, year=resolved_year, source=source, lapse_tmin_table=lapse_tmin_table,
-                          lapse_tmax_table=lapse_tmax_table, base_elevation_on_dem_m=base_on_dem)
+                          lapse_tmax_table=lapse_tmax_table, base_elevation_on_dem_m=base_on_dem,
+                          resampling=resampling)

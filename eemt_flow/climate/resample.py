@@ -20,8 +20,12 @@ from rasterio.warp import transform as transform_xy
 from eemt_flow.dem import Dem
 from eemt_flow.errors import UserError
 
-#: Resampling of climate variables and of their base elevation (EEMT-SPEC §3; configurable there).
-CLIMATE_RESAMPLING = Resampling.bilinear
+#: Ways to resample climate variables and their base elevation onto the DEM grid, by the name
+#: a job gives (``climate_resampling``); bilinear by default (EEMT-SPEC §3: temperature and
+#: base elevation resampled alike, so that the lapse correction does not print the coarse cells).
+CLIMATE_RESAMPLING_METHODS = {"bilinear": Resampling.bilinear, "nearest": Resampling.nearest,
+                              "cubic": Resampling.cubic}
+CLIMATE_RESAMPLING = "bilinear"
 #: Maximum error of GDAL's approximate coordinate transformer [source pixels]; 0 = exact.
 #: GDAL's default (0.125 px) is 125 m on a 1 km DAYMET grid, several 30 m DEM cells.
 WARP_TOLERANCE_PX = 0.0
@@ -80,7 +84,7 @@ def check_grid_covers_dem(dem: Dem, shape: tuple[int, int], transform, crs: CRS,
         )
 
 
-def warp_to_dem(values, transform, crs: CRS, dem: Dem, *, resampling: Resampling = CLIMATE_RESAMPLING) -> np.ndarray:
+def warp_to_dem(values, transform, crs: CRS, dem: Dem, *, resampling: str = CLIMATE_RESAMPLING) -> np.ndarray:
     """Resample a grid (one or many bands) onto the DEM grid.
 
     Parameters
@@ -93,8 +97,8 @@ def warp_to_dem(values, transform, crs: CRS, dem: Dem, *, resampling: Resampling
         Source CRS.
     dem : Dem
         Target grid.
-    resampling : rasterio.warp.Resampling
-        Method; bilinear by default (EEMT-SPEC §3).
+    resampling : str
+        A key of :data:`CLIMATE_RESAMPLING_METHODS`; bilinear by default (EEMT-SPEC §3).
 
     Returns
     -------
@@ -116,7 +120,7 @@ def warp_to_dem(values, transform, crs: CRS, dem: Dem, *, resampling: Resampling
         dst_transform=dem.transform,
         dst_crs=dem.crs,
         dst_nodata=np.nan,
-        resampling=resampling,
+        resampling=CLIMATE_RESAMPLING_METHODS[resampling],
         tolerance=WARP_TOLERANCE_PX,
     )
     return out[0] if two_d else out

@@ -19,6 +19,7 @@ from eemt_flow.model.constants import LAPSE_RATE
 
 from .daymet import load_daymet
 from .grids import load_grids
+from .resample import CLIMATE_RESAMPLING
 from .monthly import MonthlyClimate, lapse_rate_table
 from .station import read_station_normals, station_climate
 
@@ -94,7 +95,8 @@ def parse_climate_source(text: str) -> ClimateSource:
 
 
 def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m: float | None = None,
-                 lapse_tmin_c_per_km=LAPSE_RATE, lapse_tmax_c_per_km=LAPSE_RATE, cache_dir=None) -> list[MonthlyClimate]:
+                 lapse_tmin_c_per_km=LAPSE_RATE, lapse_tmax_c_per_km=LAPSE_RATE, cache_dir=None,
+                 resampling: str = CLIMATE_RESAMPLING) -> list[MonthlyClimate]:
     """Monthly climate on the DEM grid from any source.
 
     Parameters
@@ -113,6 +115,9 @@ def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m:
         :data:`~eemt_flow.model.constants.LAPSE_RATE` (6.49).
     cache_dir : path-like, optional
         Cache of DAYMET responses.
+    resampling : str
+        How grids (DAYMET, your own) reach the DEM grid: ``bilinear`` (default), ``nearest``
+        or ``cubic``; station normals are not resampled.
 
     Returns
     -------
@@ -143,6 +148,6 @@ def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m:
             raise UserError(f"climate '{source}': a grids directory holds one period; give at most one year, "
                             f"not {len(year_list)}")
         return [load_grids(source.path, dem, year=year_list[0] if year_list else None,
-                           lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table)]
+                           lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table, resampling=resampling)]
     return load_daymet(dem, years, lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table,
-                       base_elevation_path=source.path, cache_dir=cache_dir)
+                       base_elevation_path=source.path, cache_dir=cache_dir, resampling=resampling)

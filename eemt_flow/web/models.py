@@ -50,6 +50,8 @@ class JobParameters(BaseModel):
         None, description="Tmin lapse rate, one value or 12 (Jan..Dec) [°C per km]; default 6.49.")
     lapse_tmax_c_per_km: float | list[float] | None = Field(
         None, description="Tmax lapse rate, one value or 12 (Jan..Dec) [°C per km]; default 6.49.")
+    climate_resampling: Literal["bilinear", "nearest", "cubic"] | None = Field(
+        None, description="How DAYMET's 1 km grid is resampled to the DEM (daymet only); default bilinear.")
 
     @field_validator("models", mode="before")
     @classmethod
@@ -218,8 +220,8 @@ STATION_CSV_HELP = "header month,tmin_c,tmax_c,prcp_mm,vp_pa and 12 monthly rows
 
 def check_eemt_parameters(params: JobParameters, *, has_csv: bool) -> None:
     """Options that go together: 422 (or 400 for a stray file) with one line naming them."""
-    given = {k for k in ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km")
-             if getattr(params, k) is not None}
+    given = {k for k in ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km",
+                         "climate_resampling") if getattr(params, k) is not None}
     if params.climate == "none":
         if given:
             raise HTTPException(422, f"{', '.join(sorted(given))}: EEMT needs a climate; choose climate 'station' or "
@@ -234,6 +236,8 @@ def check_eemt_parameters(params: JobParameters, *, has_csv: bool) -> None:
             raise HTTPException(422, "station_elevation_m: climate 'station' needs the station's elevation in metres")
         if params.years is not None:
             raise HTTPException(422, "years: station normals have no years; leave years out (they apply to daymet)")
+        if params.climate_resampling is not None:
+            raise HTTPException(422, "climate_resampling: station normals are not resampled; it applies to daymet")
     elif params.climate == "daymet":
         if params.years is None:
             raise HTTPException(422, "years: climate 'daymet' needs the years to fetch, e.g. 2019 or 2015-2019")
