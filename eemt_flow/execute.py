@@ -30,7 +30,7 @@ MAKEFLOW_LOG = WORKFLOW_FILE + ".makeflowlog"
 MAKEFLOW_OUTPUT = "logs/makeflow.out"
 #: Seconds makeflow gets after SIGINT to stop its tasks and close its log before the rest of
 #: the run is ended for it (the whole stop stays under 10 s).
-MAKEFLOW_ABORT_S = 5.0
+MAKEFLOW_ABORT_S = 4.0
 #: Environment variable naming the Work Queue password file (never the password itself).
 PASSWORD_FILE_ENV = "EEMT_WQ_PASSWORD_FILE"
 #: Batch systems Makeflow drives for us (makeflow -T NAME).

@@ -67,20 +67,33 @@ CASES = {
     # 15 s, so a task that outlived the run would still be computing 10 s after the signal)
     "grass": (["--engine", "grass", "--days", "1-16", "--tile-size", "120", "--halo", "300", "--horizon-step", "10"],
               ("r.sun",)),
-    # nine 40-cell tiles of the 120-cell example DEM, one year each, one task at a time
-    "fast": (["--engine", "fast", "--days", "1-365", "--tile-size", "40", "--halo", "300", "--horizon-step", "10"],
+    # four 60-cell tiles of the 120-cell example DEM, one year each, one task at a time
+    "fast": (["--engine", "fast", "--days", "1-365", "--tile-size", "60", "--halo", "300", "--horizon-step", "10"],
              ("task solar-fast",)),
 }
 
 
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory, example_dem):
+    """engine -> work directory of the same job run without interruption (made once per engine)."""
+    made: dict[str, Path] = {}
+
+    def reference(engine: str) -> Path:
+        if engine not in made:
+            work = tmp_path_factory.mktemp(f"reference-{engine}") / "work"
+            run_cli("run", "--workdir", work, "--dem", example_dem, *CASES[engine][0], "--jobs", "1", "--quiet")
+            made[engine] = work
+        return made[engine]
+
+    return reference
+
+
 @pytest.mark.parametrize("engine, sig", [("grass", signal.SIGTERM), ("fast", signal.SIGTERM), ("fast", signal.SIGINT)])
-def test_interrupt_stops_every_process_and_resume_redoes_nothing(tmp_path, example_dem, engine, sig):
+def test_interrupt_stops_every_process_and_resume_redoes_nothing(tmp_path, example_dem, reference_runs, engine, sig):
     require_tools()
     args, busy_markers = CASES[engine]
     common = ["--dem", example_dem, *args, "--jobs", "1", "--quiet"]
-
-    reference = tmp_path / "reference"
-    run_cli("run", "--workdir", reference, *common)
+    reference = reference_runs(engine)
 
     work = tmp_path / "work"
     tag = uuid.uuid4().hex
