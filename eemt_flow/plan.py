@@ -94,6 +94,7 @@ def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: li
             files += [f"results/eemt/{q}_{model}_{y}.tif" for q in ("EEMT", "E_PPT", "E_BIO")]
             files += [f"results/eemt/monthly/{q}_{model}_{y}_{m:02d}.tif" for q in ("E_PPT", "E_BIO")
                       for m in range(1, 13)]
+            files.append(f"results/eemt/QA_{model}_{y}.tif")
             files.append(f"results/eemt/EEMT_{model}_{y}.png")
         if len(years) > 1:
             files.append(f"results/eemt/EEMT_{model}_mean.tif")

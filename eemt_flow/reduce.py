@@ -114,7 +114,7 @@ def reduce_job(workdir: Path) -> dict:
 def reduce_eemt(job: dict, workdir: Path, transform, crs, dem_nodata: np.ndarray) -> dict:
     """Mosaic the EEMT tiles: annual and monthly maps per model and year, means, terrain, PNGs."""
     from .plan import TERRAIN_RESULTS, WHOLE_TERRAIN
-    from .tasks import eemt_bands
+    from .tasks import QA_LAYERS, eemt_bands
 
     results = workdir / "results"
     for name, band in zip(TERRAIN_RESULTS, _read(workdir / WHOLE_TERRAIN)):
@@ -136,6 +136,9 @@ def reduce_eemt(job: dict, workdir: Path, transform, crs, dem_nodata: np.ndarray
                 for m in range(1, 13):
                     write_geotiff(results / "eemt" / "monthly" / f"{q}_{model}_{year}_{m:02d}.tif",
                                   block[f"{q}_{model}_m{m:02d}"], transform, crs, cog=True)
+            write_geotiff(results / "eemt" / f"QA_{model}_{year}.tif",
+                          np.stack([block[f"{name}_{model}"] for name in QA_LAYERS]), transform, crs, cog=True,
+                          descriptions=[f"{name}: {text}" for name, text in QA_LAYERS.items()])
             quicklook_png(block[f"EEMT_{model}"], results / "eemt" / f"EEMT_{model}_{year}.png",
                           title=f"EEMT-{model.replace('_', '-')} {year}", label="EEMT [MJ m⁻² yr⁻¹]")
     if len(years) > 1:

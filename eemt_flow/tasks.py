@@ -60,10 +60,19 @@ def _read_stack(path: Path) -> np.ndarray:
         return src.read(masked=True).astype("float64").filled(np.nan)
 
 
+#: QA layers of each model and year: how many of its 12 months were flagged [months].
+QA_LAYERS = {
+    "QA_SI_MONTHS": "months where S_i was clamped to [s_min, s_max] or set to 1 (flat sum 0 or nodata; TOPO, TOPO-VEG)",
+    "QA_SMALL_P_MONTHS": "months with precipitation below small_p_mm (Budyko's PET/P very large)",
+    "QA_FROZEN_MONTHS": "months with T_mean <= 0 degC (F = 0 in TOPO and TOPO-VEG)",
+}
+
+
 def eemt_bands(model: str) -> list[str]:
-    """Band names of one model's block in a tile's EEMT file [MJ m-2 per year or month]."""
+    """Band names of one model's block in a tile's EEMT file [MJ m-2 per year or month; QA: months]."""
     return ([f"EEMT_{model}", f"E_PPT_{model}", f"E_BIO_{model}"]
-            + [f"E_PPT_{model}_m{m:02d}" for m in range(1, 13)] + [f"E_BIO_{model}_m{m:02d}" for m in range(1, 13)])
+            + [f"E_PPT_{model}_m{m:02d}" for m in range(1, 13)] + [f"E_BIO_{model}_m{m:02d}" for m in range(1, 13)]
+            + [f"{qa}_{model}" for qa in QA_LAYERS])
 
 
 def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
@@ -115,11 +124,14 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
     from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
     from .model.eemt import annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
     from .model.pet import thornthwaite_heat_index, thornthwaite_pet_mm
+    from .model.topoclimate import radiation_ratio_clamped
 
     tmin, tmax, prcp, vp = climate
     # Thornthwaite's heat index is the whole year's, per cell
     heat_index = thornthwaite_heat_index(0.5 * (tmin + tmax), axis=0) if params.pet == "thornthwaite" else None
     results = {model: [] for model in models}
+    shape = static["alpha"].shape
+    qa = {model: {name: np.zeros(shape, dtype="float32") for name in QA_LAYERS} for model in models}
     for month in range(1, 13):
         # Sums over the requested days scaled to the whole solar month (mean day x days); S_i is unaffected.
         scale = solar_days_in_month(month) / n_requested[month]
@@ -139,14 +151,19 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
                                         static["alpha"], static["ndvi"], static["canopy_height_m"], month, dm,
                                         params=params)
             results[model].append(r)
+            if r.s_i_guarded is not None:
+                qa[model]["QA_SI_MONTHS"] += np.broadcast_to(
+                    r.s_i_guarded | radiation_ratio_clamped(s_topo, s_flat, params.s_min, params.s_max), shape)
+            qa[model]["QA_SMALL_P_MONTHS"] += np.broadcast_to(prcp[i] < params.small_p_mm, shape)
+            qa[model]["QA_FROZEN_MONTHS"] += np.broadcast_to(np.asarray(r.t_mean_c) <= 0.0, shape)
     bands, names = [], []
-    shape = static["alpha"].shape
     for model, months in results.items():
         annual = annual_eemt_mj(months)
         bands += [np.broadcast_to(annual.eemt_mj_m2, shape), np.broadcast_to(annual.e_ppt_mj_m2, shape),
                   np.broadcast_to(annual.e_bio_mj_m2, shape)]
         bands += [np.broadcast_to(np.asarray(r.e_ppt_j_m2) / 1e6, shape) for r in months]
         bands += [np.broadcast_to(np.asarray(r.e_bio_j_m2) / 1e6, shape) for r in months]
+        bands += [qa[model][name] for name in QA_LAYERS]
         names += eemt_bands(model)
     stack = np.stack(bands).astype("float32")
     stack[:, ~np.isfinite(static["elevation_m"])] = np.nan

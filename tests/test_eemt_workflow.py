@@ -81,6 +81,36 @@ def test_flat_trad_thornthwaite_from_a_job_file(tmp_path):
     assert "thornthwaite" in json.dumps(summary)
 
 
+def test_qa_layers_count_flagged_months(tmp_path):
+    """QA_{MODEL}_{YEAR}.tif: months with S_i clamped, with P below small_p_mm, and frozen, per cell."""
+    # a plane facing south, 20 degrees (tan = 0.364: 10.9 m per 30 m row), at 36 N (UTM 13N)
+    rows = np.arange(12)[:, None] * np.ones((1, 12))
+    dem = tmp_path / "plane.tif"
+    with rasterio.open(dem, "w", driver="GTiff", width=12, height=12, count=1, dtype="float32", crs="EPSG:32613",
+                       transform=from_origin(380000, 3985000, 30, 30), nodata=float("nan")) as dst:
+        dst.write((2500.0 - 10.92 * rows)[np.newaxis].astype("float32"))
+    # Dec, Jan, Feb frozen (T = -15 °C, far from 0 whatever the lapse over 120 m); July dry (0.5 mm < 1 mm)
+    lines = ["month,tmin_c,tmax_c,prcp_mm,vp_pa"]
+    for m in range(1, 13):
+        tmin, tmax = (-20.0, -10.0) if m in (12, 1, 2) else (10.0, 20.0)
+        lines.append(f"{m},{tmin},{tmax},{0.5 if m == 7 else 50.0},500")
+    csv = tmp_path / "normals.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    job = tmp_path / "job.yaml"
+    # s_min = s_max = 1: every month whose topographic / flat ratio is not exactly 1 is clamped
+    job.write_text(f"dem: {dem}\nclimate: station:{csv}\nstation_elevation: 2450\nmodels: trad,topo\n"
+                   "model_parameters:\n  s_min: 1.0\n  s_max: 1.0\n")
+    run_cli("run", job, "--workdir", tmp_path / "work", *FAST)
+    with rasterio.open(tmp_path / "work" / "results" / "eemt" / "QA_TOPO_normals.tif") as src:
+        si, small_p, frozen = src.read().astype("float64")
+        assert src.descriptions[0].startswith("QA_SI_MONTHS")
+    inner = (slice(1, -1), slice(1, -1))  # the edge ring has no slope (r.slope.aspect's null ring)
+    assert np.all(si[inner] == 12) and np.all(small_p == 1) and np.all(frozen == 3)
+    with rasterio.open(tmp_path / "work" / "results" / "eemt" / "QA_TRAD_normals.tif") as src:
+        si, small_p, frozen = src.read().astype("float64")
+    assert np.all(si == 0) and np.all(small_p == 1) and np.all(frozen == 3)
+
+
 def test_flat_topo_bio_and_alpha(flat_equator_run):
     # NPP_TOPO = max(0.39·2000 + 346·0 − 187, 100) = 593 g m-2 yr-1 (flat: northness 0)
     # E_BIO = 593/1000·22e6 J = 13.046 MJ m-2 yr-1, the same in every cell

@@ -54,6 +54,7 @@ S_MAX = 10.0  # upper clamp of the radiation ratio S_i [-]; EEMT-SPEC §3
 # Water balance (EEMT-SPEC §4, §5) — configurable
 # ---------------------------------------------------------------------------
 BUDYKO_W = 2.63  # Fu/Zhang shape parameter w [-]; VZJ 2015 p. 7 (Zhang et al. 2004)
+SMALL_P_MM = 1.0  # a month with less precipitation is flagged in QA (Budyko on PET/P >> 1) [mm month⁻¹]; EEMT-SPEC §10.6
 HAMON_K = 29.8  # Hamon coefficient, PET in mm day⁻¹ with D in h and e° in kPa [mm day⁻¹ K h⁻¹ kPa⁻¹]; EEMT-SPEC §10.1
 HAMON_T_OFFSET_K = 273.2  # temperature offset in the Hamon denominator [K]; EEMT-SPEC §4 step 1 (fixed form)
 # Thornthwaite (1948) PET, the form of Rasmussen et al. 2005/2012 (EEMT-SPEC §10.1):
@@ -130,6 +131,7 @@ DEFAULTS = MappingProxyType(
         "s_min": S_MIN,
         "s_max": S_MAX,
         "budyko_w": BUDYKO_W,
+        "small_p_mm": SMALL_P_MM,
         "hamon_k": HAMON_K,
         "hamon_mode": "monthly",
         "pet": "hamon",  # EEMT-TRAD's PET: hamon, or thornthwaite (the 2005 and 2012 papers); EEMT-SPEC §10.1
@@ -161,7 +163,8 @@ PARAMETER_RANGES = MappingProxyType(
         "lai_max": (0.1, 20.0),
         "s_min": (0.001, 1.0),
         "s_max": (1.0, 1000.0),
-        "budyko_w": (1.01, 10.0),  # Fu's w > 1 (w = 1: AET = 0); 2.15-3.75 in Zhang et al. (2004)
+        "budyko_w": (1.01, 10.0),
+        "small_p_mm": (0.0, 100.0),  # Fu's w > 1 (w = 1: AET = 0); 2.15-3.75 in Zhang et al. (2004)
         "hamon_k": (1.0, 100.0),
         "tan_beta_min": (1e-6, 0.1),
         "cp_air_j_kg_k": (900.0, 1100.0),

@@ -57,6 +57,7 @@ class ModelParameters:
     s_min: float = _D["s_min"]
     s_max: float = _D["s_max"]
     budyko_w: float = _D["budyko_w"]
+    small_p_mm: float = _D["small_p_mm"]
     hamon_k: float = _D["hamon_k"]
     hamon_mode: str = _D["hamon_mode"]
     pet: str = _D["pet"]

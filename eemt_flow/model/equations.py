@@ -34,6 +34,7 @@ from eemt_flow.model.topoclimate import (
     monthly_irradiation_j_m2,
     moore_tmax_c,
     radiation_ratio,
+    radiation_ratio_clamped,
 )
 from eemt_flow.model.water import (
     budyko_fu_aet_mm,
@@ -69,6 +70,7 @@ __all__ = [
     "penman_monteith_mm",
     "psychrometric_constant_kpa_k",
     "radiation_ratio",
+    "radiation_ratio_clamped",
     "redistributed_water_mm",
     "saturation_vapour_pressure_kpa",
     "saturation_vapour_slope_kpa_k",

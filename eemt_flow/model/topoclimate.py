@@ -70,6 +70,34 @@ def radiation_ratio(s_topo_wh_m2, s_flat_wh_m2, s_min=S_MIN, s_max=S_MAX):
     return np.where(guard, 1.0, ratio), guard
 
 
+def radiation_ratio_clamped(s_topo_wh_m2, s_flat_wh_m2, s_min=S_MIN, s_max=S_MAX):
+    """QA flag of :func:`radiation_ratio`: True where ``S_topo / S_flat`` lay outside [s_min, s_max].
+
+    Only where the ratio exists (``S_flat > 0``, both sums given); the guard's own cells are
+    flagged by :func:`radiation_ratio`.
+
+    Parameters
+    ----------
+    s_topo_wh_m2, s_flat_wh_m2 : array
+        Monthly sums of topographic and flat ``glob_rad`` [Wh m⁻²].
+    s_min, s_max : float
+        Clamp of the ratio [-].
+
+    Returns
+    -------
+    array of bool
+
+    References
+    ----------
+    EEMT-SPEC §3, §10.5.
+    """
+    s_topo, s_flat = np.broadcast_arrays(np.asarray(s_topo_wh_m2, dtype=float), np.asarray(s_flat_wh_m2, dtype=float))
+    exists = (s_flat > 0.0) & np.isfinite(s_topo)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = s_topo / np.where(exists, s_flat, 1.0)
+    return exists & ((ratio < s_min) | (ratio > s_max))
+
+
 def moore_tmax_c(t_max_loc_c, s_i, lai=0.0, moore_c_c=MOORE_C, lai_max=LAI_MAX):
     """Maximum temperature adjusted for slope irradiance (and canopy shading).
 
