@@ -128,12 +128,14 @@ ensure_base_image() {
   if [ ! -s "$BASE_TARBALL" ]; then
     say "making $BASE_IMAGE with mmdebstrap (cached in $BASE_TARBALL)"
     # 'slim' as Debian's official image: no manuals, docs or translations
-    mmdebstrap --quiet --variant=minbase \
+    # a name of its own (two builds at once), renamed when complete
+    local part="$BASE_TARBALL.$$.part"
+    mmdebstrap --quiet --variant=minbase --format=tar \
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
       --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
       --dpkgopt='path-exclude=/usr/share/info/*' \
-      bookworm "$BASE_TARBALL.part"
-    mv "$BASE_TARBALL.part" "$BASE_TARBALL"
+      bookworm "$part" || { rm -rf "$part"; die "mmdebstrap failed"; }
+    mv "$part" "$BASE_TARBALL"
   fi
   "$ENGINE" import -q "$BASE_TARBALL" "$BASE_IMAGE" >/dev/null
   say "imported $BASE_IMAGE from $BASE_TARBALL"
@@ -243,8 +245,8 @@ cmd_up() {
     default|distributed|docs) ;;
     *) die "usage: stack.sh up default|distributed|docs" ;;
   esac
-  ensure_images
   ensure_password_file
+  ensure_images
   local t0=$SECONDS url
   compose --profile "$profile" up -d --no-build
   if [ "$profile" = docs ]; then url="http://$(host_of):$DOCS_PORT/"; else url="http://$(host_of):$WEB_PORT/health"; fi

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,9 +48,6 @@ N_WORKERS = 5
 WORKERS_CONNECTED_WITHIN_S = 120
 #: Annual EEMT maps through REST in containers vs a local run (issue 10).
 MAX_RELATIVE_DIFFERENCE = 1e-5
-#: A worker that ran a task received its inputs (a tile's DEM and horizon maps, ~1 MB for a
-#: solar task); an idle worker's handshake and keep-alives stay far below this [bytes].
-TASK_TRAFFIC_MIN_BYTES = 100_000
 
 ONE_DAY_PER_MONTH = "15,46,74,105,135,166,196,227,258,288,319,349"
 STATION_CSV = REPO / "examples" / "station_normals.csv"
@@ -115,7 +113,7 @@ def report(capsys, line: str) -> None:
 # -- the images -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def container_images() -> dict:
+def container_images():
     """Build every image once per session with `stack.sh build`; their sizes and the build time."""
     for tool in ("podman", "runc", "mmdebstrap", "catatonit"):
         assert shutil.which(tool) or Path(f"/usr/libexec/podman/{tool}").exists(), _missing(tool)
@@ -125,7 +123,17 @@ def container_images() -> dict:
     build_s = time.monotonic() - t0
     assert proc.returncode == 0, f"stack.sh build exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr[-6000:]}"
     sizes = {name: int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout) for name, image in IMAGES.items()}
-    return {"build_s": build_s, "sizes": sizes}
+    yield {"build_s": build_s, "sizes": sizes}
+    # stack.sh runs a Podman API service only while a Compose command does
+    services = [pid for pid in os.listdir("/proc") if pid.isdigit() and "eemt-podman-api" in _cmdline(pid)]
+    assert not services, f"Podman API services left running: {services}"
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def image_info(image: str) -> dict:
@@ -323,45 +331,47 @@ def assert_hardened(container: str, *, tmpfs: tuple[str, ...], read_only: bool =
 
 # -- profile default --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def default_stack(container_images, tmp_path_factory):
     s = start_profile("default", tmp_path_factory)
     yield s
     s.down()
 
 
-def test_default_profile_health_and_hardening(default_stack, capsys, record_property):
-    report(capsys, f"stack.sh up default answered /health {default_stack.up_s:.1f} s after the call "
-           f"(port {default_stack.web_port})")
-    record_property("up_default_s", round(default_stack.up_s, 1))
-    r = httpx.get(default_stack.url + "/health", timeout=10)
-    assert r.status_code == 200 and r.json()["status"] == "ok", r.text
-    # published on the loopback only
-    ports = podman("port", default_stack.container("eemt-web")).stdout
-    assert f"5000/tcp -> 127.0.0.1:{default_stack.web_port}" in ports, ports
-    web = default_stack.container("eemt-web")
-    assert_hardened(web, tmpfs=("/tmp", "/data/temp"))
-    env = exec_in(web, "env").stdout
-    assert "EEMT_WQ_PASSWORD_FILE" not in env and default_stack.password not in env
+class TestDefaultProfile:
+    """Profile default, started once for these tests and removed after them."""
 
+    def test_health_and_hardening(self, default_stack, capsys, record_property):
+        report(capsys, f"stack.sh up default answered /health {default_stack.up_s:.1f} s after the call "
+               f"(port {default_stack.web_port})")
+        record_property("up_default_s", round(default_stack.up_s, 1))
+        r = httpx.get(default_stack.url + "/health", timeout=10)
+        assert r.status_code == 200 and r.json()["status"] == "ok", r.text
+        # published on the loopback only
+        ports = podman("port", default_stack.container("eemt-web")).stdout
+        assert f"5000/tcp -> 127.0.0.1:{default_stack.web_port}" in ports, ports
+        web = default_stack.container("eemt-web")
+        assert_hardened(web, tmpfs=("/tmp", "/data/temp"))
+        env = exec_in(web, "env").stdout
+        assert "EEMT_WQ_PASSWORD_FILE" not in env and default_stack.password not in env
 
-def test_default_profile_rest_job_equals_local_run(default_stack, example_dem, local_reference, tmp_path,
-                                                   capsys, record_property):
-    t0 = time.monotonic()
-    with default_stack.client() as client:
-        job_id = submit_job(client, example_dem)
-        job = wait_for(client, job_id, lambda j: j["state"] in FINISHED, what="finished")
-        assert job["state"] == "succeeded", job
-        elapsed = time.monotonic() - t0
-        assert {g["name"] for g in job["eemt_geotiffs"]} == set(ANNUAL_GEOTIFFS)
-        assert_results_equal_local(client, job_id, local_reference, tmp_path)
-    report(capsys, f"default profile: REST job finished in {elapsed:.0f} s; annual GeoTIFFs equal the local run")
-    record_property("default_job_s", round(elapsed))
+    def test_rest_job_equals_local_run(self, default_stack, example_dem, local_reference, tmp_path, capsys,
+                                       record_property):
+        t0 = time.monotonic()
+        with default_stack.client() as client:
+            job_id = submit_job(client, example_dem)
+            job = wait_for(client, job_id, lambda j: j["state"] in FINISHED, what="finished")
+            assert job["state"] == "succeeded", job
+            elapsed = time.monotonic() - t0
+            assert {g["name"] for g in job["eemt_geotiffs"]} == set(ANNUAL_GEOTIFFS)
+            assert_results_equal_local(client, job_id, local_reference, tmp_path)
+        report(capsys, f"default profile: REST job finished in {elapsed:.0f} s; annual GeoTIFFs equal the local run")
+        record_property("default_job_s", round(elapsed))
 
 
 # -- profile distributed ----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def distributed_stack(container_images, tmp_path_factory):
     s = start_profile("distributed", tmp_path_factory)
     yield s
@@ -384,102 +394,134 @@ def makeflow_log(master: str, job_id: str) -> list[tuple[int, int]]:
     return rows
 
 
-def running_task(worker: str) -> bool:
+def tasks_running_in(worker: str) -> set[str]:
+    """The tasks (``KIND TILE`` of ``eemt-flow task KIND ... --tile TILE``) running in a worker container now."""
     args = podman("top", worker, "args", check=False).stdout
-    return "task solar" in args or "task eemt" in args
+    return {f"{kind} {tile}" for kind, tile in re.findall(r"eemt-flow task (\S+) .*?--tile (\S+)", args)}
 
 
-def rx_tx_bytes(worker: str) -> int:
-    out = exec_in(worker, "cat", "/sys/class/net/eth0/statistics/rx_bytes", "/sys/class/net/eth0/statistics/tx_bytes").stdout
-    return sum(int(x) for x in out.split())
+class TaskWatch:
+    """Which worker containers run which tasks, seen from their process tables while a job runs."""
+
+    def __init__(self, workers: list[str]):
+        self.workers = list(workers)
+        self.seen: dict[str, set[str]] = {w: set() for w in workers}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for w in self.workers:
+                self.seen[w] |= tasks_running_in(w)
+            self._stop.wait(0.5)
+
+    def busy(self) -> list[str]:
+        return [w for w in self.workers if self.seen[w]]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
 
 
-def test_distributed_profile_five_workers_kill_and_restart(distributed_stack, example_dem, local_reference, tmp_path,
-                                                           capsys, record_property):
-    s = distributed_stack
-    master = s.container("eemt-master")
-    workers = [c["Id"] for c in s.containers("eemt-worker") if c["State"] == "running"]
-    assert len(workers) == N_WORKERS, s.logs()
+class TestDistributedProfile:
+    """Profile distributed, started once for this test and removed after it."""
 
-    # In the containers: UID 1000, no socket, tmpfs, read-only; the password only as a secret file.
-    assert_hardened(master, tmpfs=("/tmp", "/data/temp"))
-    for w in workers:
-        assert_hardened(w, tmpfs=("/tmp",))
-        assert exec_in(w, "cat", "/run/secrets/wq_password").stdout.strip() == s.password
-        env = exec_in(w, "env").stdout
-        assert "EEMT_WQ_PASSWORD_FILE=/run/secrets/wq_password" in env and s.password not in env
-        config_env = json.loads(podman("inspect", w).stdout)[0]["Config"]["Env"]
-        assert not [e for e in config_env if s.password in e]
-        args = podman("top", w, "args").stdout
-        assert "--password /run/secrets/wq_password" in args and s.password not in args
-    assert s.password not in exec_in(master, "env").stdout
+    def test_five_workers_a_killed_worker_and_a_restarted_master(self, distributed_stack, example_dem,
+                                                                 local_reference, tmp_path, capsys, record_property):
+        s = distributed_stack
+        master = s.container("eemt-master")
+        workers = [c["Id"] for c in s.containers("eemt-worker") if c["State"] == "running"]
+        assert len(workers) == N_WORKERS, s.logs()
 
-    with s.client() as client:
-        job_id = submit_job(client, example_dem)
-        # /metrics asks the job's Work Queue manager (it listens while a job runs)
-        deadline = time.monotonic() + 300
-        while (n := workers_connected(client)) < N_WORKERS:
-            assert time.monotonic() < deadline, f"{n} workers connected\n{s.logs()}"
-            time.sleep(1)
-        connected_s = time.monotonic() - s.up_started
-        report(capsys, f"distributed: stack.sh up took {s.up_s:.1f} s; {N_WORKERS} workers connected "
-               f"{connected_s:.0f} s after the call")
-        record_property("up_distributed_s", round(s.up_s, 1))
-        record_property("workers_connected_s", round(connected_s))
-        assert connected_s <= WORKERS_CONNECTED_WITHIN_S
+        # In the containers: UID 1000, no socket, tmpfs, read-only; the password only as a secret file.
+        assert_hardened(master, tmpfs=("/tmp", "/data/temp"))
+        for w in workers:
+            assert_hardened(w, tmpfs=("/tmp",))
+            assert exec_in(w, "cat", "/run/secrets/wq_password").stdout.strip() == s.password
+            env = exec_in(w, "env").stdout
+            assert "EEMT_WQ_PASSWORD_FILE=/run/secrets/wq_password" in env and s.password not in env
+            config_env = json.loads(podman("inspect", w).stdout)[0]["Config"]["Env"]
+            assert not [e for e in config_env if s.password in e]
+            args = podman("top", w, "args").stdout
+            assert "--password /run/secrets/wq_password" in args and s.password not in args
+        assert s.password not in exec_in(master, "env").stdout
 
-        # A worker container killed (SIGKILL) while it runs a task.
-        deadline = time.monotonic() + 300
-        while not (busy := [w for w in workers if running_task(w)]):
-            assert time.monotonic() < deadline, f"no worker ran a task\n{s.logs()}"
-            time.sleep(0.5)
-        victim = busy[0]
-        podman("kill", "--signal", "KILL", victim)
-        alive = [w for w in workers if w != victim]
+        with s.client() as client:
+            job_id = submit_job(client, example_dem)
+            # /metrics asks the job's Work Queue manager (it listens while a job runs)
+            deadline = time.monotonic() + 300
+            while (n := workers_connected(client)) < N_WORKERS:
+                assert time.monotonic() < deadline, f"{n} workers connected\n{s.logs()}"
+                time.sleep(1)
+            connected_s = time.monotonic() - s.up_started
+            report(capsys, f"distributed: stack.sh up took {s.up_s:.1f} s; {N_WORKERS} workers connected "
+                   f"{connected_s:.0f} s after the call")
+            record_property("up_distributed_s", round(s.up_s, 1))
+            record_property("workers_connected_s", round(connected_s))
+            assert connected_s <= WORKERS_CONNECTED_WITHIN_S
 
-        # The master restarted once a task has finished and before the job ends.
+            # A worker container killed (SIGKILL) while it runs a task.
+            watch = TaskWatch(workers)
+            try:
+                deadline = time.monotonic() + 300
+                while not (busy := [w for w in workers if tasks_running_in(w)]):
+                    assert time.monotonic() < deadline, f"no worker ran a task\n{s.logs()}"
+                    time.sleep(0.5)
+                victim = busy[0]
+                podman("kill", "--signal", "KILL", victim)
+                watch.workers.remove(victim)
+                job = self.restart_master_and_finish(s, client, master, job_id)
+            finally:
+                watch.stop()
+            assert job["state"] == "succeeded", f"{job}\n{s.logs()}"
+            assert "resum" in (job["note"] or "") or "recovering from log file" in job["log_tail"], job
+            assert_results_equal_local(client, job_id, local_reference, tmp_path)
+
+            transitions = makeflow_log(master, job_id)
+            starts = {node: sum(1 for n, st in transitions if n == node and st == NODE_RUNNING)
+                      for node in self.done_before}
+            assert all(n == 1 for n in starts.values()), f"finished tasks were run again after the restart: {starts}"
+
+        # Every task but the reducer runs on a worker: the surviving workers' process tables
+        # show which ran what.
+        ran = {w[:12]: sorted(watch.seen[w]) for w in watch.workers}
+        report(capsys, f"distributed: killed worker {victim[:12]} mid-task, restarted the master after "
+               f"{len(self.done_before)} finished task(s); tasks seen on each surviving worker: {ran}")
+        assert len(watch.busy()) >= 2, f"tasks did not spread over the workers: {ran}"
+
+    def restart_master_and_finish(self, s: Stack, client: httpx.Client, master: str, job_id: str) -> dict:
+        """Restart the master once a task has finished and before the job ends; wait for the end."""
         job = wait_for(client, job_id, lambda j: j["tasks_done"] >= 1 or j["state"] in FINISHED,
                        what="a finished task")
         assert job["state"] == "running", f"the job ended before the master could be restarted: {job}"
-        done_before = {node for node, state in makeflow_log(master, job_id) if state == NODE_COMPLETE}
-        assert done_before
+        self.done_before = {node for node, state in makeflow_log(master, job_id) if state == NODE_COMPLETE}
+        assert self.done_before
         podman("restart", "--time", "60", master, timeout=180)
+        return wait_for(client, job_id, lambda j: j["state"] in FINISHED, what="finished after the restart")
 
-        job = wait_for(client, job_id, lambda j: j["state"] in FINISHED, what="finished after the restart")
-        assert job["state"] == "succeeded", f"{job}\n{s.logs()}"
-        assert "resum" in (job["note"] or "") or "recovering from log file" in job["log_tail"], job
-        assert_results_equal_local(client, job_id, local_reference, tmp_path)
-
-        transitions = makeflow_log(master, job_id)
-        starts = {node: sum(1 for n, st in transitions if n == node and st == NODE_RUNNING) for node in done_before}
-        assert all(n == 1 for n in starts.values()), f"finished tasks were run again after the restart: {starts}"
-
-    # Every task but the reducer ran on a worker; each sent a worker its inputs over that
-    # worker's own link, so a worker that ran tasks moved far more than an idle one.
-    traffic = {w[:12]: rx_tx_bytes(w) for w in alive}
-    busy_workers = [w for w, n in traffic.items() if n > TASK_TRAFFIC_MIN_BYTES]
-    report(capsys, f"distributed: killed worker {victim[:12]} mid-task, restarted the master after "
-           f"{len(done_before)} finished task(s); bytes over each surviving worker's link: {traffic}")
-    assert len(busy_workers) >= 2, f"tasks did not spread over the workers: {traffic}"
 
 
 # -- profile docs -----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def docs_stack(container_images, tmp_path_factory):
     s = start_profile("docs", tmp_path_factory)
     yield s
     s.down()
 
 
-def test_docs_profile_serves_the_user_guide(docs_stack, capsys, record_property):
-    report(capsys, f"stack.sh up docs answered {docs_stack.up_s:.1f} s after the call (port {docs_stack.docs_port})")
-    record_property("up_docs_s", round(docs_stack.up_s, 1))
-    base = f"http://127.0.0.1:{docs_stack.docs_port}"
-    index = httpx.get(base + "/", timeout=10)
-    assert index.status_code == 200 and "eemt-flow" in index.text
-    inner = httpx.get(base + "/compose/", timeout=10)
-    assert inner.status_code == 200 and "stack.sh" in inner.text
-    assert httpx.get(base + "/no-such-page/", timeout=10).status_code == 404
-    docs = docs_stack.container("eemt-docs")
-    assert_hardened(docs, tmpfs=())
+class TestDocsProfile:
+    """Profile docs, started once for this test and removed after it."""
+
+    def test_serves_the_user_guide(self, docs_stack, capsys, record_property):
+        report(capsys, f"stack.sh up docs answered {docs_stack.up_s:.1f} s after the call (port {docs_stack.docs_port})")
+        record_property("up_docs_s", round(docs_stack.up_s, 1))
+        base = f"http://127.0.0.1:{docs_stack.docs_port}"
+        index = httpx.get(base + "/", timeout=10)
+        assert index.status_code == 200 and "eemt-flow" in index.text
+        inner = httpx.get(base + "/compose/", timeout=10)
+        assert inner.status_code == 200 and "stack.sh" in inner.text
+        assert httpx.get(base + "/no-such-page/", timeout=10).status_code == 404
+        docs = docs_stack.container("eemt-docs")
+        assert_hardened(docs, tmpfs=())

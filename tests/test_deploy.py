@@ -142,6 +142,9 @@ def test_compose_distributed_profile(compose_binary, password_secret):
 
     assert worker["deploy"]["replicas"] == 5
     assert worker["command"][:3] == ["eemt-flow", "worker", "eemt-master:9123"]
+    # a worker exits with its manager and the restart policy starts one that looks the
+    # (possibly new) address of eemt-master up again
+    assert "--exit-on-disconnect" in worker["command"] and worker["restart"] == "unless-stopped"
     assert_real_options(worker["command"])
     # started, not healthy: Podman without systemd never runs health checks (tests/test_containers.py)
     assert worker["depends_on"]["eemt-master"]["condition"] == "service_started"
