@@ -196,7 +196,8 @@ class Stack:
         self.password = secrets.token_hex(32)
         self.password_file.write_text(self.password + "\n")
         self.password_file.chmod(0o600)
-        self.env = engine_env(COMPOSE_PROJECT_NAME=self.project, EEMT_WEB_PORT=str(self.web_port),
+        self.api_token = secrets.token_hex(16)
+        self.env = engine_env(COMPOSE_PROJECT_NAME=self.project, EEMT_API_TOKEN=self.api_token, EEMT_WEB_PORT=str(self.web_port),
                               EEMT_WQ_PORT=str(self.wq_port), EEMT_DOCS_PORT=str(self.docs_port),
                               EEMT_WQ_PASSWORD_SECRET_FILE=str(self.password_file), EEMT_WORKERS=str(N_WORKERS),
                               EEMT_WORKER_CORES="1", EEMT_UP_TIMEOUT_S=str(UP_TIMEOUT_S))
@@ -242,7 +243,7 @@ class Stack:
         return "\n".join(out)[-8000:]
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60)
+        return httpx.Client(base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {self.api_token}"})
 
 
 def start_profile(profile: str, tmp_path_factory) -> Stack:
@@ -354,6 +355,9 @@ class TestDefaultProfile:
         assert_hardened(web, tmpfs=("/tmp", "/data/temp"))
         env = exec_in(web, "env").stdout
         assert "EEMT_WQ_PASSWORD_FILE" not in env and default_stack.password not in env
+        # EEMT_API_TOKEN reaches the web service: mutating endpoints refuse requests without it
+        r = httpx.post(default_stack.url + "/api/jobs", files={"dem": ("dem.tif", b"x", "image/tiff")}, timeout=10)
+        assert r.status_code == 401, r.text
 
     def test_rest_job_equals_local_run(self, default_stack, example_dem, local_reference, tmp_path, capsys,
                                        record_property):
