@@ -1,12 +1,14 @@
 # syntax=docker/dockerfile:1
 # eemt-flow web service (FastAPI, REST API, Work Queue manager when --executor wq).
 #
+#   bash scripts/stack.sh build        (base, then this, with the engine's own build)
 #   docker build -f containers/base.Dockerfile -t eemt-flow/base:0.1.0 .
-#   docker build -f containers/web.Dockerfile  -t eemt-flow/web:0.1.0 .
-#
-# compose/docker-compose.yml builds both and points BASE_IMAGE at the base service's image.
+#   docker build --build-arg BASE_IMAGE=eemt-flow/base:0.1.0 -f containers/web.Dockerfile -t eemt-flow/web:0.1.0 .
 ARG BASE_IMAGE=eemt-flow/base:0.1.0
 FROM ${BASE_IMAGE}
+
+# The base image's user, stated again so that this image does not depend on how it ends.
+USER 1000:1000
 
 # 5000: web interface and REST API; 9123: Work Queue manager (--executor wq).
 EXPOSE 5000 9123

@@ -130,7 +130,10 @@ def status(workdir):
 @click.option("--idle-timeout", "idle_timeout_s", type=int, default=900, show_default=True,
               help="Exit after this many idle seconds.")
 @click.option("--workdir", type=click.Path(file_okay=False), help="Worker scratch directory.")
-def worker(manager, cores, password_file, idle_timeout_s, workdir):
+@click.option("--exit-on-disconnect", is_flag=True,
+              help="Exit when the manager goes away, for a supervisor (a container's restart policy) to start a "
+                   "new worker that looks the manager's address up again.")
+def worker(manager, cores, password_file, idle_timeout_s, workdir, exit_on_disconnect):
     """Start a Work Queue worker that joins the manager at MANAGER (HOST:PORT)."""
     from .execute import PASSWORD_FILE_ENV, task_environment, worker_command
 
@@ -138,7 +141,7 @@ def worker(manager, cores, password_file, idle_timeout_s, workdir):
     if not password_file or not Path(password_file).is_file():
         raise UserError(f"give --password-file FILE (or ${PASSWORD_FILE_ENV}) with the manager's Work Queue password")
     cmd = worker_command(manager, cores=cores, password_path=Path(password_file), idle_timeout_s=idle_timeout_s,
-                         workdir=Path(workdir) if workdir else None)
+                         workdir=Path(workdir) if workdir else None, exit_on_disconnect=exit_on_disconnect)
     os.execvpe(cmd[0], cmd, task_environment())
 
 

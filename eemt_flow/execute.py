@@ -216,8 +216,13 @@ def _in_main_thread() -> bool:
 
 
 def worker_command(manager: str, *, cores: int | None, password_path: Path, idle_timeout_s: int,
-                   workdir: Path | None = None) -> list[str]:
-    """``work_queue_worker`` joining ``HOST:PORT`` with the password file and a core count."""
+                   workdir: Path | None = None, exit_on_disconnect: bool = False) -> list[str]:
+    """``work_queue_worker`` joining ``HOST:PORT`` with the password file and a core count.
+
+    The worker looks HOST up once; ``exit_on_disconnect`` (``--single-shot``) ends it when the
+    manager goes away, so that a restarted manager with a new address (a container) is found
+    by the worker its supervisor starts next.
+    """
     exe = shutil.which("work_queue_worker")
     if exe is None:
         raise UserError("work_queue_worker is not installed (Debian package coop-computing-tools); run scripts/bootstrap.sh")
@@ -228,4 +233,6 @@ def worker_command(manager: str, *, cores: int | None, password_path: Path, idle
            "-t", str(idle_timeout_s)]
     if workdir is not None:
         cmd += ["--workdir", str(workdir)]
+    if exit_on_disconnect:
+        cmd += ["--single-shot"]
     return cmd + [host, port]

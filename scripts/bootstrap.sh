@@ -15,8 +15,12 @@ APT_PACKAGES=(
   grass-core gdal-bin coop-computing-tools openmpi-bin python3-workqueue
   python3 python3-venv python3-dev ca-certificates procps iproute2
 )
+# Not inside the images (EEMT_NO_TEST_DEPS=1): chromium for the browser tests, and the
+# container tools that scripts/stack.sh and the container tests run: Podman with runc
+# (containers/podman/containers.conf), mmdebstrap for a base image without a registry,
+# catatonit for Compose's `init: true`, the dnsname CNI plugin for service names between containers.
 if [ -z "${EEMT_NO_TEST_DEPS:-}" ]; then
-  APT_PACKAGES+=(chromium)
+  APT_PACKAGES+=(chromium podman runc mmdebstrap catatonit golang-github-containernetworking-plugin-dnsname)
 fi
 
 missing=()

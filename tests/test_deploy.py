@@ -142,8 +142,12 @@ def test_compose_distributed_profile(compose_binary, password_secret):
 
     assert worker["deploy"]["replicas"] == 5
     assert worker["command"][:3] == ["eemt-flow", "worker", "eemt-master:9123"]
+    # a worker exits with its manager and the restart policy starts one that looks the
+    # (possibly new) address of eemt-master up again
+    assert "--exit-on-disconnect" in worker["command"] and worker["restart"] == "unless-stopped"
     assert_real_options(worker["command"])
-    assert worker["depends_on"]["eemt-master"]["condition"] == "service_healthy"
+    # started, not healthy: Podman without systemd never runs health checks (tests/test_containers.py)
+    assert worker["depends_on"]["eemt-master"]["condition"] == "service_started"
     assert "ports" not in worker
     assert worker["image"] == cfg["services"]["eemt-base"]["image"]
     assert worker["healthcheck"]["test"]
@@ -231,7 +235,9 @@ def test_images_install_with_the_script_ci_runs():
 
     base = instructions(REPO / "containers" / "base.Dockerfile")
     froms = [args for ins, args in base if ins == "FROM"]
-    assert len(froms) == 1 and re.fullmatch(r"ubuntu:24\.04(@sha256:[0-9a-f]{64})?", froms[0]), froms
+    # Debian 12, the platform bootstrap.sh is tested on (and tests/test_containers.py builds)
+    assert froms == ["${BASE_IMAGE}"], froms
+    assert ("ARG", "BASE_IMAGE=debian:bookworm-slim") in base
     runs = [args for ins, args in base if ins == "RUN"]
     assert any(re.search(r"\bEEMT_NO_TEST_DEPS=1 bash scripts/bootstrap\.sh\b", r) for r in runs), runs
     assert any("useradd" in r and "--uid 1000" in r and "eemt" in r for r in runs)
@@ -244,7 +250,7 @@ def test_images_install_with_the_script_ci_runs():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     package_dirs = {pkg.split(".")[0] for pkg in project["tool"]["setuptools"]["packages"]}
     package_dirs |= {d.split("/")[0] for d in project["tool"]["setuptools"].get("package-dir", {}).values()}
-    assert package_dirs | {"pyproject.toml", "README.md", "scripts"} <= copied, copied
+    assert package_dirs | {"pyproject.toml", "README.md", "scripts/bootstrap.sh"} <= copied, copied
     for src in copied:
         assert (REPO / src).exists(), f"base.Dockerfile copies {src}, which is not in the repository"
 
@@ -259,10 +265,15 @@ def test_images_install_with_the_script_ci_runs():
     assert cmd[:2] == ["eemt-flow", "serve"] and "0.0.0.0" in cmd and "/data" in cmd
     assert_real_options(cmd)
 
+    # the docs are built in the base image (mkdocs-click imports eemt_flow) with the MkDocs pins
+    # of pyproject's test extra, and served from Debian with nothing but python3
     docs = instructions(REPO / "containers" / "docs.Dockerfile")
-    assert all(re.fullmatch(r"python:3\.\d+-slim\S*( AS \w+)?", a) for ins, a in docs if ins == "FROM")
-    assert any(ins == "RUN" and "mkdocs-material==" in a for ins, a in docs)
-    assert any(ins == "RUN" and "mkdocs build --strict" in a for ins, a in docs)
+    assert [a for ins, a in docs if ins == "FROM"] == ["${BASE_IMAGE} AS build", "${SERVE_IMAGE}"]
+    docs_args = dict(a.split("=", 1) for ins, a in docs if ins == "ARG" and "=" in a)
+    assert docs_args == {"BASE_IMAGE": args["BASE_IMAGE"], "SERVE_IMAGE": "debian:bookworm-slim"}
+    assert any(ins == "RUN" and '["optional-dependencies"]["test"]' in a and "pip install" in a for ins, a in docs)
+    assert any(ins == "RUN" and "mkdocs build --quiet --strict" in a for ins, a in docs)
+    assert ("USER", "1000:1000") in docs and ("USER", "1000:1000") in web
     assert ("EXPOSE", "8000") in docs
 
 
