@@ -15,8 +15,10 @@ APT_PACKAGES=(
   grass-core gdal-bin coop-computing-tools openmpi-bin python3-workqueue
   python3 python3-venv python3-dev ca-certificates procps iproute2
 )
+# tests: chromium for the browser tests; a one-node Slurm (munge, slurmctld, slurmd, slurm-client)
+# that tests/slurm_cluster.py starts with its own configuration, munge key and ports
 if [ -z "${EEMT_NO_TEST_DEPS:-}" ]; then
-  APT_PACKAGES+=(chromium)
+  APT_PACKAGES+=(chromium munge slurmctld slurmd slurm-client)
 fi
 
 missing=()
