@@ -209,8 +209,10 @@ def start_status_catalog(port: int, workdir: Path) -> subprocess.Popen | None:
     if exe is not None:
         with open(Path(workdir) / "logs" / "status-catalog.log", "a") as log:
             # -u: it reports to itself, never to the public CCTools catalog
+            # run in logs/: it keeps its history (catalog.history/) in its working directory
             proc = subprocess.Popen([exe, "-p", str(status_port), "-l", str(STATUS_LIFETIME_S),
-                                     "-u", f"localhost:{status_port}"], stdout=log, stderr=log, start_new_session=True)
+                                     "-u", f"localhost:{status_port}"], stdout=log, stderr=log,
+                                    cwd=Path(workdir) / "logs", start_new_session=True)
         try:
             proc.wait(timeout=0.5)
         except subprocess.TimeoutExpired:
@@ -446,11 +448,11 @@ def factory_command(manager: str, *, batch_system: str, max_workers: int, cores:
                     scratch_dir: Path | None = None) -> tuple[list[str], Path]:
     """``work_queue_factory`` keeping up to ``max_workers`` workers for ``HOST:PORT`` as batch jobs.
 
-    The factory asks the manager's status catalog (``HOST``:``PORT`` + STATUS_PORT_OFFSET)
-    how many tasks wait and run, submits workers (each
-    ``cores`` cores and ``memory_mb`` MB) up to that need and ``max_workers``, and never keeps
-    a minimum: workers exit after ``idle_timeout_s`` idle seconds, and the factory removes
-    the jobs it still has when it is stopped. It copies the password file into its scratch
+    Every 30 s the factory asks the manager's status catalog (``HOST``:``PORT`` +
+    STATUS_PORT_OFFSET) how many tasks wait and run, submits workers (``cores`` cores and
+    ``memory_mb`` MB each) up to that need and ``max_workers``, and keeps no minimum: workers
+    exit after ``idle_timeout_s`` idle seconds, and the factory removes the jobs it still has
+    when it is stopped. It copies the password file into its scratch
     directory and hands workers that file (``-P pwfile``), never the password itself. The
     batch jobs start in the scratch directory (worker binary, password copy), so on a real
     cluster it must be on a file system the compute nodes see; the tasks need none.
@@ -467,8 +469,9 @@ def factory_command(manager: str, *, batch_system: str, max_workers: int, cores:
     os.chmod(scratch_dir, 0o700)  # it will hold a copy of the password file
     status = f"{host}:{int(port) + STATUS_PORT_OFFSET}"
     cmd = [exe, "-T", BATCH_SYSTEMS[batch_system], "--manager-name", f"^{wq_project(port)}$", "--catalog", status,
-           "--password", str(Path(password_path).resolve()), "--min-workers", "0", "--max-workers", str(max_workers), "--cores", str(cores),
-           "--memory", str(memory_mb), "--timeout", str(idle_timeout_s), "--scratch-dir", str(scratch_dir)]
+           "--password", str(Path(password_path).resolve()), "--min-workers", "0", "--max-workers", str(max_workers),
+           "--cores", str(cores), "--memory", str(memory_mb), "--timeout", str(idle_timeout_s),
+           "--scratch-dir", str(scratch_dir)]
     if batch_options:
         cmd += ["--batch-options", batch_options]
     return cmd, scratch_dir
