@@ -73,7 +73,8 @@ def run(jobfile, quiet, verbose, **flags):
                        f"{len(p.job['months'])} month(s), halo {p.job['halo_m']:g} m, executor {spec.executor}")
         if spec.executor == "wq" and not quiet:
             click.echo(f"Work Queue manager on port {spec.port}; start workers with: "
-                       f"eemt-flow worker HOST:{spec.port} --password-file FILE")
+                       f"eemt-flow worker HOST:{spec.port} --password-file FILE, or as batch jobs with: "
+                       f"eemt-flow workers --batch slurm --max N HOST:{spec.port} --password-file FILE")
         if verbose:
             click.echo("$ " + " ".join(makeflow_command(spec, p.workdir)))
 

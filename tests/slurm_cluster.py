@@ -12,6 +12,7 @@ Run this file to get a cluster for manual experiments::
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import shutil
@@ -61,6 +62,8 @@ class SlurmCluster:
         self.slurmctld_log = self.root / "log" / "slurmctld.log"
         self.slurmd_log = self.root / "log" / "slurmd.log"
         self.procs: dict[str, subprocess.Popen] = {}
+        self._err_files: list = []
+        self.user = getpass.getuser()  # root here and in CI; the daemons run as this user
 
     @property
     def env(self) -> dict:
@@ -83,8 +86,8 @@ ClusterName=eemttest
 SlurmctldHost={self.node}
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
-SlurmUser=root
-SlurmdUser=root
+SlurmUser={self.user}
+SlurmdUser={self.user}
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={self.munge_socket}
@@ -123,16 +126,21 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
             [_which("munged"), "--foreground", "--force", f"--socket={self.munge_socket}",
              f"--key-file={munge_dir / 'munge.key'}", f"--pid-file={munge_dir / 'munged.pid'}",
              f"--seed-file={munge_dir / 'munged.seed'}", f"--log-file={self.root / 'log' / 'munged.log'}"],
-            stdout=subprocess.DEVNULL, stderr=open(self.root / "log" / "munged.err", "w"), start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=self._err("munged"), start_new_session=True)
         self._wait(lambda: self.munge_socket.exists(), "munged's socket")
         self.procs["slurmctld"] = subprocess.Popen(
             [_which("slurmctld"), "-D", "-i", "-f", str(self.conf)], env=self.env,
-            stdout=subprocess.DEVNULL, stderr=open(self.root / "log" / "slurmctld.err", "w"), start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=self._err("slurmctld"), start_new_session=True)
         self.procs["slurmd"] = subprocess.Popen(
             [_which("slurmd"), "-D", "-f", str(self.conf)], env=self.env,
-            stdout=subprocess.DEVNULL, stderr=open(self.root / "log" / "slurmd.err", "w"), start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=self._err("slurmd"), start_new_session=True)
         self._wait(lambda: self.node_state() == "idle", "the node to be idle in sinfo")
         return self
+
+    def _err(self, daemon: str):
+        handle = open(self.root / "log" / f"{daemon}.err", "w")
+        self._err_files.append(handle)
+        return handle
 
     def _wait(self, ready, what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -179,7 +187,7 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
     def stop(self) -> None:
         """scancel what is left, then SIGTERM the daemons (SIGKILL after 20 s)."""
         if self.procs.get("slurmctld") and self.procs["slurmctld"].poll() is None:
-            subprocess.run([_which("scancel"), "--full", "-u", "root"], env=self.env, capture_output=True, timeout=30)
+            subprocess.run([_which("scancel"), "--full", "-u", self.user], env=self.env, capture_output=True, timeout=30)
         for name in reversed(DAEMONS):
             proc = self.procs.get(name)
             if proc is None or proc.poll() is not None:
@@ -190,6 +198,8 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        for handle in self._err_files:
+            handle.close()
 
 
 def _mem_mb(text: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -112,6 +113,31 @@ def test_makeflow_on_slurm_equals_local_and_every_rule_asks_its_resources(slurm,
     for j in jobs:
         assert (work / "logs" / "tasks" / f"slurm-{j['id']}.log").exists()
     print(f"makeflow -T slurm: {elapsed_s:.1f} s for {N_RULES} rules")
+
+
+def test_manager_job_script_from_the_docs(slurm, dem, local_run, tmp_path):
+    """examples/eemt-manager.sbatch (the script docs/hpc.md shows) submitted with sbatch: the
+    manager runs as a one-core Slurm job and submits the tasks beside it on the same node."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for name in ("job.yaml", "station_normals.csv"):
+        shutil.copy(REPO / "examples" / name, shared / name)
+    script = REPO / "examples" / "eemt-manager.sbatch"
+    assert script.read_text() in (REPO / "docs" / "hpc.md").read_text(), "docs/hpc.md shows another script"
+    env = {**cli_env(), **slurm.env, "EEMT_VENV": str(Path(EEMT).parents[1]),
+           "EEMT_BATCH_OPTIONS": "--partition=debug --time=00:10:00"}
+    submitted = subprocess.run(["sbatch", "--parsable", "--chdir", str(shared), str(script), "--dem", str(dem),
+                                *map(str, BASE_JOB[1:])], env=env, capture_output=True, text=True, check=True)
+    manager_id = int(submitted.stdout.strip().split(";")[0])
+    wait_for(lambda: any(j["id"] == manager_id for j in slurm.finished_jobs()), 400, "the manager job to end", 1)
+    manager = next(j for j in slurm.finished_jobs() if j["id"] == manager_id)
+    log = (shared / f"eemt-manager-{manager_id}.log").read_text()
+    assert manager["state"] == "COMPLETED", log
+    assert (manager["cpus"], manager["mem_mb"]) == (1, 4096)
+    assert str(shared / "run" / "results" / "summary.json") in log
+    assert_same_results(shared / "run", local_run)
+    tasks = jobs_in(slurm, shared / "run")
+    assert len(tasks) == 2 * N_TILES and all(j["state"] == "COMPLETED" for j in tasks)
 
 
 @pytest.mark.parametrize("batch_options, scheduler_says", [
