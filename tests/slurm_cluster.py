@@ -119,6 +119,15 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
 """)
 
     def start(self) -> "SlurmCluster":
+        """Start the daemons and wait for the node to be idle; on failure stop what started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         self._write_config()
         munge_dir = self.root / "munge"
         # munged refuses to run as root unless forced; the key, socket, pid, seed and log are ours.
@@ -135,7 +144,6 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
             [_which("slurmd"), "-D", "-f", str(self.conf)], env=self.env,
             stdout=subprocess.DEVNULL, stderr=self._err("slurmd"), start_new_session=True)
         self._wait(lambda: self.node_state() == "idle", "the node to be idle in sinfo")
-        return self
 
     def _err(self, daemon: str):
         handle = open(self.root / "log" / f"{daemon}.err", "w")
