@@ -63,7 +63,7 @@ def plan(jobfile, quiet, verbose, **flags):
 @verbosity_options
 def run(jobfile, quiet, verbose, **flags):
     """Plan, execute and reduce a job; re-running on the same work directory resumes."""
-    from .execute import makeflow_command, run_job
+    from .execute import failed_tasks, makeflow_command, run_job
 
     spec = spec_from(jobfile, flags)
 
@@ -73,7 +73,8 @@ def run(jobfile, quiet, verbose, **flags):
                        f"{len(p.job['months'])} month(s), halo {p.job['halo_m']:g} m, executor {spec.executor}")
         if spec.executor == "wq" and not quiet:
             click.echo(f"Work Queue manager on port {spec.port}; start workers with: "
-                       f"eemt-flow worker HOST:{spec.port} --password-file FILE")
+                       f"eemt-flow worker HOST:{spec.port} --password-file FILE, or as batch jobs with: "
+                       f"eemt-flow workers --batch slurm --max N HOST:{spec.port} --password-file FILE")
         if verbose:
             click.echo("$ " + " ".join(makeflow_command(spec, p.workdir)))
 
@@ -82,6 +83,12 @@ def run(jobfile, quiet, verbose, **flags):
     if progress.state != "complete":
         click.echo(f"Error: workflow {progress.state} ({progress.done}/{progress.total} tasks done); "
                    f"see {p.workdir / 'logs' / 'makeflow.out'}; run the same command again to resume", err=True)
+        for failed in failed_tasks(p.workdir):
+            click.echo(f"task failed ({failed.exit}): {failed.command}", err=True)
+            if failed.log is not None:
+                click.echo(f"  its log, {failed.log}:", err=True)
+                for line in failed.log_tail():
+                    click.echo(f"  | {line}", err=True)
         sys.exit(1)
     paths = ["results/summary.json", "results/glob_rad_quicklook.png", "results/solar/monthly"]
     if p.job.get("eemt"):
@@ -143,6 +150,42 @@ def worker(manager, cores, password_file, idle_timeout_s, workdir, exit_on_disco
     cmd = worker_command(manager, cores=cores, password_path=Path(password_file), idle_timeout_s=idle_timeout_s,
                          workdir=Path(workdir) if workdir else None, exit_on_disconnect=exit_on_disconnect)
     os.execvpe(cmd[0], cmd, task_environment())
+
+
+@cli.command()
+@click.argument("manager")
+@click.option("--batch", "batch_system", type=click.Choice(["slurm", "condor", "sge"]), required=True,
+              help="Batch system the workers are submitted to.")
+@click.option("--max", "max_workers", type=int, required=True, help="Most workers at once (batch jobs).")
+@click.option("--cores", type=int, default=1, show_default=True, help="Cores per worker (requested from the batch system).")
+@click.option("--memory", "memory_mb", type=int, default=4000, show_default=True,
+              help="Memory per worker in MB (requested from the batch system).")
+@click.option("--idle-timeout", "idle_timeout_s", type=int, default=300, show_default=True,
+              help="A worker exits after this many idle seconds.")
+@click.option("--password-file", type=click.Path(path_type=str), help="Work Queue password file (or $EEMT_WQ_PASSWORD_FILE).")
+@click.option("--batch-options", help="Added to every worker submission (e.g. '--partition=normal --time=04:00:00').")
+@click.option("--scratch-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the factory keeps the worker binary and the password copy the batch jobs start from; "
+                   "must be visible to the compute nodes. [default: ~/.cache/eemt-flow/wq-factory/HOST-PORT]")
+def workers(manager, batch_system, max_workers, cores, memory_mb, idle_timeout_s, password_file, batch_options,
+            scratch_dir):
+    """Keep up to --max Work Queue workers running as batch jobs while the manager at MANAGER
+    (HOST:PORT) has tasks; idle workers exit. Runs CCTools' work_queue_factory until stopped."""
+    from .execute import PASSWORD_FILE_ENV, factory_command, factory_environment
+
+    password_file = password_file or os.environ.get(PASSWORD_FILE_ENV)
+    if not password_file or not Path(password_file).is_file():
+        raise UserError(f"give --password-file FILE (or ${PASSWORD_FILE_ENV}) with the manager's Work Queue password")
+    for name, value in (("--max", max_workers), ("--cores", cores), ("--memory", memory_mb),
+                        ("--idle-timeout", idle_timeout_s)):
+        if value < 1:
+            raise UserError(f"{name} must be at least 1 (got {value})")
+    cmd, scratch = factory_command(manager, batch_system=batch_system, max_workers=max_workers, cores=cores,
+                                   memory_mb=memory_mb, idle_timeout_s=idle_timeout_s,
+                                   password_path=Path(password_file), batch_options=batch_options,
+                                   scratch_dir=scratch_dir)
+    os.chdir(scratch)
+    os.execvpe(cmd[0], cmd, factory_environment(batch_system, scratch))
 
 
 @cli.command()

@@ -15,12 +15,15 @@ APT_PACKAGES=(
   grass-core gdal-bin coop-computing-tools openmpi-bin python3-workqueue
   python3 python3-venv python3-dev ca-certificates procps iproute2
 )
-# Not inside the images (EEMT_NO_TEST_DEPS=1): chromium for the browser tests, and the
-# container tools that scripts/stack.sh and the container tests run: Podman with runc
+# Not inside the images (EEMT_NO_TEST_DEPS=1): chromium for the browser tests; the container
+# tools that scripts/stack.sh and the container tests run: Podman with runc
 # (containers/podman/containers.conf), mmdebstrap for a base image without a registry,
-# catatonit for Compose's `init: true`, the dnsname CNI plugin for service names between containers.
+# catatonit for Compose's `init: true`, the dnsname CNI plugin for service names between
+# containers; a one-node Slurm (munge, slurmctld, slurmd, slurm-client) that
+# tests/slurm_cluster.py starts with its own configuration, munge key and ports.
 if [ -z "${EEMT_NO_TEST_DEPS:-}" ]; then
-  APT_PACKAGES+=(chromium podman runc mmdebstrap catatonit golang-github-containernetworking-plugin-dnsname)
+  APT_PACKAGES+=(chromium podman runc mmdebstrap catatonit golang-github-containernetworking-plugin-dnsname
+                 munge slurmctld slurmd slurm-client)
 fi
 
 missing=()

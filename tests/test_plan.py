@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -84,9 +85,11 @@ def test_workflow_passes_makeflow_syntax_check(planned):
 
 @pytest.mark.parametrize("executor, expected", [
     ("local", ["-T", "local", "-j", "3"]),
-    ("slurm", ["-T", "slurm", "-B", "--partition=normal --time=02:00:00"]),
-    ("condor", ["-T", "condor", "-B", "--partition=normal --time=02:00:00"]),
-    ("sge", ["-T", "sge", "-B", "--partition=normal --time=02:00:00"]),
+    # Slurm: each task's output in its own log, before the user's options so theirs win
+    ("slurm", ["-T", "slurm", "-S", "30", "-B", "--output=logs/tasks/slurm-%j.log --error=logs/tasks/slurm-%j.log "
+               "--partition=normal --time=02:00:00"]),
+    ("condor", ["-T", "condor", "-S", "30", "-B", "--partition=normal --time=02:00:00"]),
+    ("sge", ["-T", "sge", "-S", "30", "-B", "--partition=normal --time=02:00:00"]),
 ])
 def test_batch_systems_render(planned, example_dem, executor, expected):
     values = {"dem": example_dem, "workdir": planned, "executor": executor, "jobs": 3}
@@ -105,6 +108,8 @@ def test_wq_command_uses_password_file(planned, example_dem, tmp_path):
     cmd = makeflow_command(build_spec({"dem": example_dem, "workdir": planned, "executor": "wq", "port": 9200,
                                        "password_file": pw}), planned)
     assert cmd[1:7] == ["-T", "wq", "-p", "9200", "--password", str(pw)]
+    # the manager reports its queue to its status catalog on port 9200 + 1 (eemt-flow workers)
+    assert cmd[7:11] == ["-N", "eemt-flow-9200", "-C", f"{socket.gethostname()}:9201"]
     assert "s3cret" not in " ".join(cmd)
 
 
