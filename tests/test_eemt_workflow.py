@@ -21,14 +21,19 @@ def _station_csv(path, tmin, tmax, prcp, vp):
     return path
 
 
+def _flat_equator_dem(path, n_cells):
+    """A flat n x n DEM of 30 m cells at 2000 m on the equator (UTM 31N, northing 600 m)."""
+    with rasterio.open(path, "w", driver="GTiff", width=n_cells, height=n_cells, count=1, dtype="float32",
+                       crs="EPSG:32631", transform=from_origin(500000, 600, 30, 30), nodata=float("nan")) as dst:
+        dst.write(np.full((1, n_cells, n_cells), 2000.0, dtype="float32"))
+    return path
+
+
 @pytest.fixture(scope="module")
 def flat_equator_run(tmp_path_factory):
     """A flat 20 x 20 DEM at 2000 m on the equator (UTM 31N, northing 600 m: latitude ≈ 0.003-0.005°)."""
     tmp = tmp_path_factory.mktemp("flat")
-    dem = tmp / "flat.tif"
-    with rasterio.open(dem, "w", driver="GTiff", width=20, height=20, count=1, dtype="float32", crs="EPSG:32631",
-                       transform=from_origin(500000, 600, 30, 30), nodata=float("nan")) as dst:
-        dst.write(np.full((1, 20, 20), 2000.0, dtype="float32"))
+    dem = _flat_equator_dem(tmp / "flat.tif", 20)
     csv = _station_csv(tmp / "normals.csv", 5.0, 15.0, 100.0, 800.0)
     work = tmp / "work"
     run_cli("run", "--dem", dem, "--workdir", work, "--climate", f"station:{csv}", "--station-elevation", "2000",
@@ -58,10 +63,7 @@ def test_flat_trad_uniform_and_hand_computed(flat_equator_run):
 
 def test_flat_trad_thornthwaite_from_a_job_file(tmp_path):
     """``model_parameters: {pet: thornthwaite}`` in a job file: the 2005/2012 papers' TRAD on the flat equator DEM."""
-    dem = tmp_path / "flat.tif"
-    with rasterio.open(dem, "w", driver="GTiff", width=8, height=8, count=1, dtype="float32", crs="EPSG:32631",
-                       transform=from_origin(500000, 600, 30, 30), nodata=float("nan")) as dst:
-        dst.write(np.full((1, 8, 8), 2000.0, dtype="float32"))
+    dem = _flat_equator_dem(tmp_path / "flat.tif", 8)
     csv = _station_csv(tmp_path / "normals.csv", 5.0, 15.0, 100.0, 800.0)
     job = tmp_path / "job.yaml"
     job.write_text(f"dem: {dem}\nclimate: station:{csv}\nstation_elevation: 2000\nmodels: trad\n"
