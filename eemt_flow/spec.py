@@ -197,7 +197,8 @@ class JobSpec(BaseModel):
     @field_validator("models", mode="before")
     @classmethod
     def _models(cls, v):
-        items = [m.strip().lower() for m in (v.split(",") if isinstance(v, str) else v) if str(m).strip()]
+        given = v.split(",") if isinstance(v, str) else v if isinstance(v, (list, tuple)) else [v]
+        items = [str(m).strip().lower() for m in given if m is not None and str(m).strip()]
         unknown = [m for m in items if m not in MODEL_NAMES]
         if unknown or not items:
             raise ValueError(f"{shown(','.join(unknown) or v)}: choose from {', '.join(MODEL_NAMES)} (e.g. trad,topo)")
