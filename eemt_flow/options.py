@@ -22,7 +22,7 @@ JOB_OPTIONS = [
     click.option("--horizon-step", "horizon_step_deg", type=float,
                  help="Horizon azimuth step in degrees. [default: 1]"),
     click.option("--horizon-method", type=click.Choice(["auto", "hull", "sweep"]),
-                 help="Fast engine horizons: hull (cost independent of the search distance), sweep (every ray "
+                 help="Fast engine horizons: hull (cost nearly flat in the search distance), sweep (every ray "
                       "sampled like r.horizon), or auto (the sweep up to 600 cells of search distance). [default: auto]"),
     click.option("--keep-daily/--no-keep-daily", default=None, help="Also write daily maps."),
     click.option("--reproject", help="Reproject the DEM to this CRS first, e.g. EPSG:32613."),

@@ -121,7 +121,8 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     exactly as above, whose cost grows with the distance. ``"hull"`` samples the first
     ``near_field_cells`` cells of each ray the same way and everything beyond along
     digital lines, where the upper convex hull of the terrain ahead gives each cell its
-    horizon at a cost that does not grow with the distance (Dozier 2022; see
+    horizon at a cost per cell that does not grow with the distance, the halo ahead being
+    read once per direction (Dozier 2022; see
     :func:`eemt_flow.solar.horizon_kernels.line_far_horizon`). On the test DEMs it is
     within 0.5 degree of the sweep for > 99.7 % of cell-azimuths. ``"auto"`` (default)
     takes the sweep up to ``SWEEP_MAX_CELLS`` cells of search distance, where its

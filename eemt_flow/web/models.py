@@ -33,7 +33,7 @@ class JobParameters(BaseModel):
     halo_m: float | None = Field(None, description="Halo around tiles = horizon search distance [m]; null = automatic.")
     horizon_step_deg: float = Field(DEFAULT_HORIZON_STEP_DEG, description="Horizon azimuth step [degrees].")
     horizon_method: Literal["auto", "hull", "sweep"] = Field(
-        "auto", description="Horizons: hull (cost independent of the search distance), sweep (every ray sampled "
+        "auto", description="Horizons: hull (cost nearly flat in the search distance), sweep (every ray sampled "
                             "like r.horizon) or auto (the sweep up to 600 cells of search distance, the hull beyond).")
     keep_daily: bool = Field(False, description="Also keep daily maps.")
     reproject: str | None = Field(None, description="Reproject the DEM first, e.g. EPSG:32613.")
