@@ -189,9 +189,11 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     if int(near_field_cells) < 1:
         raise ValueError("near_field_cells must be >= 1")
     near_m = max_d if method == "sweep" else min(max_d, int(near_field_cells) * cell)
+    # the hull reads directions nearer the rows from the transposed grid: transposed once
+    dem_t = np.ascontiguousarray(dem.T) if near_m < max_d else None
     if resolution_rad is None:
         out = np.empty((n_az, height, width_w), dtype=np.float32)
-        _horizons_tan(dem, axes, cell, near_m, max_d, row0, col0, n_az, 0, out)
+        _horizons_tan(dem, dem_t, axes, cell, near_m, max_d, row0, col0, n_az, 0, out)
         horizon_kernels.atan_inplace(out)
         return out
     out = np.empty((n_az, height, width_w), dtype=np.uint8)
@@ -199,24 +201,25 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     for k0 in range(0, n_az, AZIMUTH_CHUNK):
         k1 = min(k0 + AZIMUTH_CHUNK, n_az)
         part = chunk[:k1 - k0]
-        _horizons_tan(dem, axes, cell, near_m, max_d, row0, col0, n_az, k0, part)
+        _horizons_tan(dem, dem_t, axes, cell, near_m, max_d, row0, col0, n_az, k0, part)
         horizon_kernels.atan_inplace(part)
         horizon_kernels.quantize(part, float(resolution_rad), out[k0:k1])
     return out
 
 
-def _horizons_tan(dem, axes, cell_m, near_m, max_distance_m, row0, col0, n_azimuths, k0, out_tan):
-    """tan of the horizons of directions k0, k0 + 1, ... (as many as ``out_tan`` holds) of ``n_azimuths``."""
+def _horizons_tan(dem, dem_t, axes, cell_m, near_m, max_distance_m, row0, col0, n_azimuths, k0, out_tan):
+    """tan of the horizons of directions k0, k0 + 1, ... (as many as ``out_tan`` holds) of ``n_azimuths``.
+
+    ``dem_t`` is ``dem`` transposed (contiguous), for the hull's directions nearer the rows.
+    """
     azimuths_rad = 2.0 * math.pi * (k0 + np.arange(out_tan.shape[0])) / n_azimuths
     _sweep(dem, axes, cell_m, near_m, azimuths_rad, row0, col0, out_tan)
     if near_m < max_distance_m:
-        dem_t = None
         for k, azimuth in enumerate(azimuths_rad):
             d_row, d_col = grid_direction(azimuth, axes)
             if abs(d_col) >= abs(d_row):
                 _hull_far_field(dem, d_col, d_row, cell_m, near_m, max_distance_m, row0, col0, out_tan[k])
             else:  # lines along the rows: the same kernel on the transposed grid, reading it contiguously
-                dem_t = np.ascontiguousarray(dem.T) if dem_t is None else dem_t
                 _hull_far_field(dem_t, d_row, d_col, cell_m, near_m, max_distance_m, col0, row0, out_tan[k].T)
 
 
