@@ -230,6 +230,15 @@ def task():
     """Task entry points called by the Makeflow rules."""
 
 
+@task.command("cut-dem")
+@click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--tile", "tile_name", required=True)
+def task_cut_dem(job_file, tile_name):
+    from .tasks import cut_dem_task
+
+    cut_dem_task(Path(job_file), tile_name)
+
+
 @task.command("terrain")
 @click.option("--dem", required=True, type=click.Path(exists=True))
 @click.option("--terrain-out", required=True)

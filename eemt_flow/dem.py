@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import numpy as np
 import rasterio
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
-from rasterio.warp import Resampling, calculate_default_transform, reproject
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import Resampling, calculate_default_transform
+from rasterio.windows import Window
 
 from .errors import UserError
 
@@ -91,12 +94,73 @@ def _check_slope_exists(elevation: np.ndarray, path: Path) -> None:
         )
 
 
-def read_dem(path: Path, *, reproject_to: str | None = None, max_cells: int) -> Dem:
-    """Read and validate a DEM; reproject it to ``reproject_to`` (``EPSG:XXXX``) if given.
+@dataclass(frozen=True)
+class DemGrid:
+    """A DEM on disk, read one window at a time: the job's grid and where its cells come from.
 
-    Raises :class:`UserError` with one line for every user mistake: a missing file, a file
-    that is not a raster, no CRS, a geographic CRS without ``reproject_to``, a non-metric or
-    Web Mercator CRS, no 3 x 3 block of valid cells, more than ``max_cells`` cells.
+    ``warped``: the source is reprojected onto this grid as it is read (bilinear, through a
+    GDAL warped VRT, which warps whole blocks of its own, so a window reads the same values as
+    the whole grid would).
+    """
+
+    path: Path
+    transform: rasterio.Affine
+    crs: CRS
+    height: int
+    width: int
+    warped: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def cells(self) -> int:
+        return self.height * self.width
+
+    @property
+    def cell_size_m(self) -> tuple[float, float]:
+        """(east-west, north-south) cell size [m]."""
+        return abs(self.transform.a), abs(self.transform.e)
+
+    @contextmanager
+    def open(self):
+        """The dataset to read windows from (the source, or its warped view)."""
+        with rasterio.open(self.path) as src:
+            if not self.warped:
+                yield src
+                return
+            with WarpedVRT(src, crs=self.crs, transform=self.transform, width=self.width, height=self.height,
+                           resampling=Resampling.bilinear, nodata=np.nan, dtype="float32") as vrt:
+                yield vrt
+
+    def read(self, window: Window | None = None, *, dataset=None) -> np.ndarray:
+        """float32 elevations [m] of ``window`` (default: all), NaN for nodata."""
+        if dataset is None:
+            with self.open() as ds:
+                return self.read(window, dataset=ds)
+        band = dataset.read(1, window=window, masked=True)
+        out = band.astype("float32").filled(np.nan)
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "transform": list(self.transform)[:6], "crs_wkt": self.crs.to_wkt(),
+                "height": self.height, "width": self.width, "warped": self.warped}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DemGrid":
+        return cls(Path(d["path"]), rasterio.Affine(*d["transform"]), CRS.from_wkt(d["crs_wkt"]), d["height"],
+                   d["width"], d["warped"])
+
+
+def open_dem(path: Path, *, reproject_to: str | None = None, max_cells: int) -> DemGrid:
+    """Check a DEM's file and grid, reading no cells; reproject its grid to ``reproject_to`` if given.
+
+    Raises :class:`UserError` with one line for every mistake that the grid alone shows: a
+    missing file, a file that is not a raster, no CRS, a geographic CRS without
+    ``reproject_to``, a rotated grid, a non-metric or Mercator CRS, more than ``max_cells``
+    cells. The cells themselves are checked by :func:`read_dem` or by the planner's scan.
     """
     path = Path(path)
     if not path.exists():
@@ -105,31 +169,70 @@ def read_dem(path: Path, *, reproject_to: str | None = None, max_cells: int) -> 
         raise UserError(f"{path} is a directory; give --dem with the path of a GeoTIFF DEM")
     try:
         with rasterio.open(path) as src:
-            crs = src.crs
-            _check_crs(crs, path, reproject_to)
-            if src.width * src.height > max_cells:
-                raise UserError(
-                    f"{path}: {src.width}x{src.height} = {src.width * src.height:,} cells exceeds the limit of "
-                    f"{max_cells:,}; raise --max-cells or crop the DEM"
-                )
-            band = src.read(1, masked=True).astype("float64")
-            transform = src.transform
+            crs, transform, width, height = src.crs, src.transform, src.width, src.height
+            n_bands = src.count
     except RasterioIOError:
         raise UserError(f"{path}: not a raster GDAL can read; give a GeoTIFF DEM") from None
+    if n_bands < 1:
+        raise UserError(f"{path}: the raster has no band; give a GeoTIFF DEM")
+    _check_crs(crs, path, reproject_to)
+    if width * height > max_cells:
+        raise UserError(
+            f"{path}: {width}x{height} = {width * height:,} cells exceeds the limit of "
+            f"{max_cells:,}; raise --max-cells or crop the DEM"
+        )
     if transform.b != 0 or transform.d != 0:
         raise UserError(f"{path}: the DEM grid is rotated; warp it to a north-up grid first (gdalwarp)")
-
-    elevation = band.filled(np.nan).astype("float32")
-    elevation[~np.isfinite(elevation)] = np.nan
-    if not np.isfinite(elevation).any():
-        raise UserError(f"{path}: every cell is nodata; the DEM holds no elevation to work on")
-
-    dem = Dem(elevation, transform, crs)
+    grid = DemGrid(path.resolve(), transform, crs, height, width)
     if reproject_to is not None:
-        dem = reproject_dem(dem, CRS.from_string(reproject_to), max_cells=max_cells, what=str(path))
-    _check_metric(dem.crs, str(path))
-    _check_slope_exists(dem.elevation_m, path)
-    return dem
+        grid = reprojected_grid(grid, CRS.from_string(reproject_to), max_cells=max_cells, what=str(path))
+    _check_metric(grid.crs, str(path))
+    return grid
+
+
+def reprojected_grid(grid: DemGrid, dst_crs: CRS, *, max_cells: int, what: str) -> DemGrid:
+    """The grid of ``grid`` reprojected to ``dst_crs``: GDAL's default extent, square cells.
+
+    The cell size is the geometric mean of GDAL's suggested x and y sizes (about the source
+    resolution in metres).
+    """
+    _check_metric(dst_crs, f"--reproject {dst_crs.to_string()}")
+    left, top = grid.transform * (0, 0)
+    right, bottom = grid.transform * (grid.width, grid.height)
+    dst_transform, width, height = calculate_default_transform(
+        grid.crs, dst_crs, grid.width, grid.height, left=left, bottom=bottom, right=right, top=top)
+    res = math.sqrt(abs(dst_transform.a * dst_transform.e))
+    dst_transform, width, height = calculate_default_transform(
+        grid.crs, dst_crs, grid.width, grid.height, left=left, bottom=bottom, right=right, top=top, resolution=res)
+    if width * height > max_cells:
+        raise UserError(f"{what}: reprojected DEM has {width * height:,} cells, over the limit of {max_cells:,}; raise --max-cells")
+    return DemGrid(grid.path, dst_transform, dst_crs, height, width, warped=True)
+
+
+def dem_fingerprint(path: Path) -> dict:
+    """Size and modification time of a DEM file: a job's tiles are cut from the file it planned."""
+    st = Path(path).stat()
+    return {"size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def read_dem(path: Path, *, reproject_to: str | None = None, max_cells: int) -> Dem:
+    """Read and validate a whole DEM into memory; reproject it to ``reproject_to`` (``EPSG:XXXX``) if given.
+
+    The checks of :func:`open_dem`, and of the cells: not every cell nodata, some 3 x 3
+    block of valid cells. For DEMs that fit in memory (uploads, notebooks); jobs read
+    windows through :class:`DemGrid`.
+    """
+    grid = open_dem(path, reproject_to=reproject_to, max_cells=max_cells)
+    try:
+        elevation = grid.read()
+    except RasterioIOError as exc:
+        raise UserError(f"{path}: the DEM cannot be read ({exc}); give a GeoTIFF DEM") from None
+    if not np.isfinite(elevation).any():
+        if grid.warped:
+            raise UserError(f"{path}: nothing is left after reprojection to {grid.crs.to_string()}; check the EPSG code")
+        raise UserError(f"{path}: every cell is nodata; the DEM holds no elevation to work on")
+    _check_slope_exists(elevation, path)
+    return Dem(elevation, grid.transform, grid.crs)
 
 
 def dem_from_array(elevation_m: np.ndarray, transform, crs: CRS | None, *, what: str) -> Dem:
@@ -145,42 +248,6 @@ def dem_from_array(elevation_m: np.ndarray, transform, crs: CRS | None, *, what:
     _check_metric(dem.crs, what)
     _check_slope_exists(dem.elevation_m, what)
     return dem
-
-
-def reproject_dem(dem: Dem, dst_crs: CRS, *, max_cells: int, what: str) -> Dem:
-    """Warp a DEM to ``dst_crs`` with bilinear resampling, keeping nodata as NaN.
-
-    The target cell size is GDAL's default (about the source resolution in metres).
-    """
-    _check_metric(dst_crs, f"--reproject {dst_crs.to_string()}")
-    rows, cols = dem.shape
-    left, top = dem.transform * (0, 0)
-    right, bottom = dem.transform * (cols, rows)
-    dst_transform, width, height = calculate_default_transform(
-        dem.crs, dst_crs, cols, rows, left=left, bottom=bottom, right=right, top=top
-    )
-    # Square cells: the mean of GDAL's x and y suggestion.
-    res = math.sqrt(abs(dst_transform.a * dst_transform.e))
-    dst_transform, width, height = calculate_default_transform(
-        dem.crs, dst_crs, cols, rows, left=left, bottom=bottom, right=right, top=top, resolution=res
-    )
-    if width * height > max_cells:
-        raise UserError(f"{what}: reprojected DEM has {width * height:,} cells, over the limit of {max_cells:,}; raise --max-cells")
-    out = np.full((height, width), np.nan, dtype="float32")
-    reproject(
-        source=dem.elevation_m,
-        destination=out,
-        src_transform=dem.transform,
-        src_crs=dem.crs,
-        src_nodata=np.nan,
-        dst_transform=dst_transform,
-        dst_crs=dst_crs,
-        dst_nodata=np.nan,
-        resampling=Resampling.bilinear,
-    )
-    if not np.isfinite(out).any():
-        raise UserError(f"{what}: nothing is left after reprojection to {dst_crs.to_string()}; check the EPSG code")
-    return Dem(out, dst_transform, dst_crs)
 
 
 def write_geotiff(path: Path, array: np.ndarray, transform, crs, *, descriptions: list[str] | None = None,

@@ -23,15 +23,15 @@ import rasterio
 import rasterio.windows
 
 from . import __version__
-from .dem import Dem, read_dem, write_geotiff
+from .dem import Dem, dem_fingerprint, open_dem, write_geotiff
+from .dem_scan import DemScan, scan_dem
 from .errors import UserError
 from .model.calendar import month_of_doy
 from .spec import AUTO_HALO_MAX_M, AUTO_HALO_MIN_SUN_ALTITUDE_DEG, JobSpec, format_days
-from .tiles import Tile, make_tiles, stage_tile
+from .tiles import Tile, make_tiles
 
 JOB_FILE = "job.json"
 WORKFLOW_FILE = "workflow.mf"
-DEM_INPUT = "inputs/dem.tif"
 #: Spec fields that only say how to execute; a work dir may be resumed with other values.
 EXECUTION_FIELDS = {"executor", "jobs", "port", "password_file", "batch_options", "workdir"}
 SOLAR_VARIABLES = ("glob_rad", "flat_glob_rad", "insol_time")
@@ -44,15 +44,15 @@ TERRAIN_RESULTS = ("wetness_index", "alpha", "northness", "specific_catchment_ar
 WHOLE_TERRAIN = "inputs/terrain_whole.tif"
 
 
-def auto_halo_m(dem: Dem) -> float:
+def auto_halo_m(relief_m: float, cell_size_m: tuple[float, float]) -> float:
     """Halo [m] that holds the shadows cast down to a 5° sun: relief / tan(5°), capped.
 
-    A ridge of height ``relief`` above a cell casts its shadow up to relief / tan(h) away
+    A ridge of height ``relief_m`` above a cell casts its shadow up to relief / tan(h) away
     when the sun stands h above the horizon. Below 5° the beam is weak (air mass > 10),
     so those longer shadows change daily sums little. Rounded up to whole cells.
     """
-    halo = dem.relief_m / math.tan(math.radians(AUTO_HALO_MIN_SUN_ALTITUDE_DEG))
-    cell = max(dem.cell_size_m)
+    halo = relief_m / math.tan(math.radians(AUTO_HALO_MIN_SUN_ALTITUDE_DEG))
+    cell = max(cell_size_m)
     halo = min(max(halo, cell), AUTO_HALO_MAX_M)
     return math.ceil(halo / cell) * cell
 
@@ -123,8 +123,19 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
         # chunk of directions, and one month of the core's daily maps in memory
         "fast": {"memory_mb": int(500 + tile_cells * 40 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
                  "disk_mb": int(100 + 2 * core_month_mb)},
-        "reduce": {"memory_mb": 1000, "disk_mb": 1000},
+        # the reducer holds one tile's core at a time (all its months' or years' bands)
+        "reduce": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},
+        # a halo window of float32, read and written
+        "cut": {"memory_mb": int(300 + tile_cells * 8 / mb), "disk_mb": int(100 + tile_cells * 4 / mb)},
     }
+
+
+def job_resources(job: dict, n_azimuths: int) -> dict:
+    """The CATEGORY resources of a planned job, from its largest tile (:func:`_resources`)."""
+    max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
+    max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
+    max_days = max((len(d) for d in job["months"].values()), default=1)
+    return _resources(max_cells, max_core_cells, n_azimuths, max_days)
 
 
 def threads_per_task(spec: JobSpec) -> int:
@@ -141,11 +152,11 @@ def threads_per_task(spec: JobSpec) -> int:
     return min(os.cpu_count() or 1, 8) if spec.executor == "local" else 1
 
 
-def fast_reference(dem: Dem) -> dict:
+def fast_reference(scan: DemScan) -> dict:
     """The whole DEM's sun and horizon reference geometry, shared by every fast-engine tile."""
     from .solar.fast_tile import SunReference
 
-    return SunReference.of_dem(dem.elevation_m, dem.transform, dem.crs).to_dict()
+    return SunReference(scan.lat_deg, scan.geographic_axes).to_dict()
 
 
 def software_versions() -> dict:
@@ -297,18 +308,25 @@ def _existing(workdir: Path, spec: JobSpec) -> dict | None:
 
 
 def plan(spec: JobSpec) -> Plan:
-    """Validate ``spec`` and write its work directory; reuse it when it already holds this job."""
+    """Validate ``spec`` and write its work directory; reuse it when it already holds this job.
+
+    The DEM is read in blocks (:func:`~eemt_flow.dem_scan.scan_dem`) and never copied here:
+    each tile's window is cut by its own rule, on the manager, where the DEM is.
+    """
     workdir = Path(spec.workdir).resolve()
     # The DEM is checked first, before anything is written.
-    dem = read_dem(spec.dem, reproject_to=spec.reproject, max_cells=spec.max_cells)
+    grid = open_dem(spec.dem, reproject_to=spec.reproject, max_cells=spec.max_cells)
+    scan = scan_dem(grid, spec.tile_size_cells)
     existing = _existing(workdir, spec)
     if existing is not None:
         return Plan(workdir, existing, resumed=True)
 
-    halo_m = spec.halo_m if spec.halo_m is not None else auto_halo_m(dem)
-    tiles = make_tiles(dem, spec.tile_size_cells, halo_m)
+    halo_m = spec.halo_m if spec.halo_m is not None else auto_halo_m(scan.relief_m, grid.cell_size_m)
+    tiles = make_tiles(grid.shape, grid.cell_size_m, spec.tile_size_cells, halo_m, scan.tile_valid)
     months = months_of(spec.days)
-    eemt = prepare_eemt(spec, dem) if spec.climate else None
+    # EEMT's whole-DEM terrain and climate are still computed here, on the DEM in memory
+    whole = Dem(grid.read(), grid.transform, grid.crs) if spec.climate else None
+    eemt = prepare_eemt(spec, whole) if spec.climate else None
     years = [str(c.year) for c in eemt.climates] if eemt else []
     files = [tile_files(t, list(months), spec.keep_daily, years) for t in tiles]
     n_az = round(360 / spec.horizon_step_deg)
@@ -316,23 +334,23 @@ def plan(spec: JobSpec) -> Plan:
         "eemt_flow_job": 1,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "parameters": _job_parameters(spec),
-        "dem_source": str(Path(spec.dem).resolve()),
-        "dem_input": DEM_INPUT,
+        "dem_source": str(grid.path),
+        "dem": dict(grid.to_dict(), fingerprint=dem_fingerprint(grid.path)),
         "grid": {
-            "width": dem.shape[1],
-            "height": dem.shape[0],
-            "transform": list(dem.transform)[:6],
-            "crs_wkt": dem.crs.to_wkt(),
-            "cell_size_m": list(dem.cell_size_m),
-            "relief_m": dem.relief_m,
+            "width": grid.width,
+            "height": grid.height,
+            "transform": list(grid.transform)[:6],
+            "crs_wkt": grid.crs.to_wkt(),
+            "cell_size_m": list(grid.cell_size_m),
+            "relief_m": scan.relief_m,
+            "scanned": scan.source,
         },
         "halo_m": halo_m,
         "threads_per_task": threads_per_task(spec),
-        "fast_reference": fast_reference(dem) if spec.engine == "fast" else None,
+        "fast_reference": fast_reference(scan) if spec.engine == "fast" else None,
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",
         "months": {f"{m:02d}": days for m, days in months.items()},
         "tiles": [dict(t.to_dict(), files=f) for t, f in zip(tiles, files)],
-        "n_rules": len(tiles) * ((1 if spec.engine == "fast" else 1 + len(months)) + len(years)) + 1,
         "results": result_files(months, spec.keep_daily, spec.model_names, years),
         "eemt": eemt.metadata(spec) if eemt else None,
         "software": software_versions(),
@@ -342,15 +360,16 @@ def plan(spec: JobSpec) -> Plan:
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{workdir.name}.planning-", dir=parent))
     try:
-        write_geotiff(staging / DEM_INPUT, dem.elevation_m, dem.transform, dem.crs)
         for tile, f in zip(tiles, files):
-            stage_tile(dem, tile, staging / f["dem"])
             if eemt:
-                eemt.stage(tile, f, staging, dem)
+                eemt.stage(tile, f, staging, whole)
         if eemt:
             write_geotiff(staging / WHOLE_TERRAIN, np.stack([getattr(eemt.terrain, n) for n in TERRAIN_RESULTS]),
-                          dem.transform, dem.crs, descriptions=list(TERRAIN_RESULTS))
-        (staging / WORKFLOW_FILE).write_text(render_workflow(spec, job, files, n_az))
+                          grid.transform, grid.crs, descriptions=list(TERRAIN_RESULTS))
+        workflow = render_workflow(spec, job, files, n_az)
+        job["n_rules"] = count_rules(workflow)
+        job["largest_task_memory_mb"] = max(r["memory_mb"] for r in job_resources(job, n_az).values())
+        (staging / WORKFLOW_FILE).write_text(workflow)
         (staging / JOB_FILE).write_text(json.dumps(job, indent=2))
         if workdir.exists():
             workdir.rmdir()  # empty (checked above); rename needs the name free
@@ -361,6 +380,11 @@ def plan(spec: JobSpec) -> Plan:
     return Plan(workdir, job, resumed=False)
 
 
+def count_rules(workflow: str) -> int:
+    """Rules in a rendered Makeflow file: lines that start a command (a tab after a rule line)."""
+    return sum(1 for line in workflow.splitlines() if line.startswith("\t"))
+
+
 def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int) -> str:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: resources.files("eemt_flow.makeflows").joinpath(name).read_text()),
@@ -369,9 +393,6 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         trim_blocks=True,
     )
     months = [{"month": int(m), "days_text": format_days(d)} for m, d in job["months"].items()]
-    max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
-    max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
-    max_days = max((len(d) for d in job["months"].values()), default=1)
     return env.get_template("solar.mf.j2").render(
         version=__version__,
         dem_shape=(job["grid"]["height"], job["grid"]["width"]),
@@ -389,9 +410,8 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         n_azimuths=n_azimuths,
         threads_per_task=job["threads_per_task"],
         years=(job["eemt"] or {}).get("years", []),
-        resources=_resources(max_cells, max_core_cells, n_azimuths, max_days),
+        resources=job_resources(job, n_azimuths),
         reduce_outputs=job["results"],
-        dem_input=DEM_INPUT,
         whole_terrain=WHOLE_TERRAIN,
         eemt_command="eemt-flow",
     )

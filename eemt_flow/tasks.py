@@ -22,6 +22,33 @@ MONTHLY_BANDS = ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "insol_time_h")
 DAILY_KEYS = ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "insol_time_h")
 
 
+def cut_dem_task(job_file: Path, tile_name: str) -> None:
+    """Cut one tile's halo window from the job's DEM into the tile's own GeoTIFF.
+
+    Runs on the manager, where the DEM is (a LOCAL rule), so that a worker needs nothing
+    but the tile. The DEM must be the file the job was planned from (same size and time).
+    """
+    import json
+
+    from rasterio.windows import transform as window_transform
+
+    from .dem import DemGrid, dem_fingerprint
+    from .errors import UserError
+
+    job = json.loads(Path(job_file).read_text())
+    entry = next(t for t in job["tiles"] if t["name"] == tile_name)
+    grid = DemGrid.from_dict(job["dem"])
+    try:
+        fingerprint = dem_fingerprint(grid.path)
+    except OSError:
+        raise UserError(f"{grid.path}: the DEM this job was planned from is gone; restore it or plan a new job") from None
+    if fingerprint != job["dem"]["fingerprint"]:
+        raise UserError(f"{grid.path} changed after the job was planned; restore it or plan a new job in a new --workdir")
+    tile = Tile.from_dict(entry)
+    block = grid.read(tile.halo_window)
+    write_geotiff(Path(entry["files"]["dem"]), block, window_transform(tile.halo_window, grid.transform), grid.crs)
+
+
 def terrain_task(dem: Path, terrain_out: Path, horizons_out: Path, *, search_distance_m: float,
                  horizon_step_deg: float) -> None:
     grass.compute_terrain(dem, terrain_out, horizons_out, search_distance_m=search_distance_m,

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 from rasterio.windows import Window
-from rasterio.windows import transform as window_transform
 
-from .dem import Dem, write_geotiff
 
 
 @dataclass(frozen=True)
@@ -62,32 +59,27 @@ def halo_cells(halo_m: float, cell_size_m: float) -> int:
     return max(1, math.ceil(halo_m / cell_size_m - 1e-9))
 
 
-def make_tiles(dem: Dem, tile_size_cells: int, halo_m: float) -> list[Tile]:
-    """Cut the DEM into square cores of ``tile_size_cells`` with halos of ``halo_m`` metres.
+def make_tiles(shape: tuple[int, int], cell_size_m: tuple[float, float], tile_size_cells: int, halo_m: float,
+               tile_valid: np.ndarray | None = None) -> list[Tile]:
+    """Cut a grid of ``shape`` into square cores of ``tile_size_cells`` with halos of ``halo_m`` metres.
 
-    Tiles whose core holds no valid cell are dropped: they contribute only nodata.
+    ``tile_valid[i, j]`` says whether the core in tile row i, column j holds a valid cell
+    (:class:`~eemt_flow.dem_scan.DemScan`); tiles without one are dropped: they contribute
+    only nodata. Without ``tile_valid`` every tile is kept.
     """
-    rows, cols = dem.shape
-    cx, cy = dem.cell_size_m
+    rows, cols = shape
+    cx, cy = cell_size_m
     hx, hy = halo_cells(halo_m, cx), halo_cells(halo_m, cy)
-    valid = np.isfinite(dem.elevation_m)
     tiles = []
     for r in range(0, rows, tile_size_cells):
         for c in range(0, cols, tile_size_cells):
-            h, w = min(tile_size_cells, rows - r), min(tile_size_cells, cols - c)
-            if not valid[r : r + h, c : c + w].any():
+            if tile_valid is not None and not tile_valid[r // tile_size_cells, c // tile_size_cells]:
                 continue
+            h, w = min(tile_size_cells, rows - r), min(tile_size_cells, cols - c)
             hr, hc = max(0, r - hy), max(0, c - hx)
             he, we = min(rows, r + h + hy), min(cols, c + w + hx)
             tiles.append(Tile(f"t{len(tiles):04d}", r, c, h, w, hr, hc, he - hr, we - hc))
     return tiles
-
-
-def stage_tile(dem: Dem, tile: Tile, path: Path) -> None:
-    """Write the tile's halo window of the DEM as its own GeoTIFF (so a worker needs nothing else)."""
-    win = tile.halo_window
-    block = dem.elevation_m[win.row_off : win.row_off + win.height, win.col_off : win.col_off + win.width]
-    write_geotiff(path, block, window_transform(win, dem.transform), dem.crs)
 
 
 def crop_core(tile: Tile, halo_array: np.ndarray) -> np.ndarray:

@@ -44,13 +44,17 @@ def planned(example_dem, tmp_path_factory):
     return work
 
 
-def test_plan_writes_workdir_without_running(planned):
+def test_plan_writes_workdir_without_running(planned, example_dem):
     job = json.loads((planned / "job.json").read_text())
     assert len(job["tiles"]) == 4  # 120 x 120 example in tiles of 60
     assert job["months"] == {"01": [31], "02": [32], "05": [151], "06": [152]}
+    # the planner copies no DEM: each tile's window is cut by its own rule, on the manager
+    assert not (planned / "inputs").exists()
     for t in job["tiles"]:
-        assert (planned / t["files"]["dem"]).exists()
+        assert not (planned / t["files"]["dem"]).exists()
         assert not (planned / t["files"]["terrain"]).exists()
+    assert job["dem"]["path"] == str(example_dem.resolve())
+    assert job["dem"]["fingerprint"]["size_bytes"] == example_dem.stat().st_size
     assert not (planned / "results").exists()
     assert not (planned / "workflow.mf.makeflowlog").exists()
 
@@ -59,8 +63,9 @@ def test_rules_name_all_inputs_and_outputs(planned):
     text = (planned / "workflow.mf").read_text()
     rules = re.findall(r"^(\S[^:\n]*): ([^\n]*)\n\t([^\n]+)$", text, flags=re.M)
     rules = [r for r in rules if not r[0].startswith(("#", ".", "EEMT"))]
-    # 4 terrain + 4 tiles x 4 months solar + 1 reducer
-    assert len(rules) == 4 + 16 + 1
+    # 4 cuts + 4 terrain + 4 tiles x 4 months solar + 1 reducer
+    assert len(rules) == 4 + 4 + 16 + 1
+    assert json.loads((planned / "job.json").read_text())["n_rules"] == len(rules)
     for outputs, inputs, command in rules:
         # every file the command names is declared: inputs after --dem/--terrain/--horizons, outputs after --*-out
         for flag, declared in (("--dem", inputs), ("--terrain", inputs), ("--horizons", inputs),
@@ -69,7 +74,9 @@ def test_rules_name_all_inputs_and_outputs(planned):
             m = re.search(rf"{flag} (\S+)", command)
             if m:
                 assert m.group(1) in declared.split(), (flag, m.group(1), declared)
-    for category in ("terrain", "solar", "reduce"):
+    cuts = [r for r in rules if "task cut-dem" in r[2]]
+    assert len(cuts) == 4 and all(r[2].startswith("LOCAL ") and r[1] == "job.json" for r in cuts)
+    for category in ("cut", "terrain", "solar", "reduce"):
         block = text.split(f".MAKEFLOW CATEGORY {category}")[1]
         for resource in ("CORES", "MEMORY", "DISK"):
             assert re.search(rf"^\.MAKEFLOW {resource} \d+$", block, flags=re.M), (category, resource)
@@ -135,7 +142,7 @@ def test_auto_halo_from_relief(example_dem, tmp_path):
 
 def test_status_command(planned):
     proc = run_cli("status", planned)
-    assert proc.stdout.strip() == "planned: 0/21 tasks done"
+    assert proc.stdout.strip() == "planned: 0/25 tasks done"  # 4 cuts + 4 terrain + 16 solar + 1 reducer
 
 
 def test_fast_engine_cores_fit_remote_workers(example_dem, tmp_path):
@@ -150,4 +157,4 @@ def test_fast_engine_cores_fit_remote_workers(example_dem, tmp_path):
             "--tile-size", "60", "--halo", "300")
     assert ".MAKEFLOW CORES 2\n" in (tmp_path / "local" / "workflow.mf").read_text()
     job = json.loads((tmp_path / "local" / "job.json").read_text())
-    assert job["n_rules"] == 4 + 1  # one fast task per tile + the reducer
+    assert job["n_rules"] == 4 + 4 + 1  # one cut and one fast task per tile + the reducer

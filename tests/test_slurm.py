@@ -5,6 +5,7 @@ tasks. The cluster (munged, slurmctld, slurmd) is started by tests/slurm_cluster
 from __future__ import annotations
 
 import collections
+import json
 import re
 import shutil
 import signal
@@ -26,8 +27,8 @@ BASE_JOB = [REPO / "examples" / "job.yaml", "--days", DAYS, "--step-minutes", "6
 # two threads (CORES 2) for the solar tasks, one for the EEMT tasks: two sizes for Slurm to see
 JOB = [*BASE_JOB, "--threads-per-task", "2"]
 N_TILES = 4
-# 4 solar-fast + 4 eemt tasks on Slurm, and the reducer on the manager (LOCAL)
-N_RULES = 2 * N_TILES + 1
+# 4 solar-fast + 4 eemt tasks on Slurm; the 4 tiles' cuts and the reducer on the manager (LOCAL)
+N_RULES = 3 * N_TILES + 1
 SOLAR = [f"results/solar/monthly/{v}_{m:02d}.tif" for v in ("glob_rad", "flat_glob_rad", "insol_time")
          for m in range(1, 13)]
 EEMT_MAPS = [f"results/eemt/EEMT_{model}_normals.tif" for model in ("TRAD", "TOPO")]
@@ -163,9 +164,12 @@ def test_failing_task_is_named_with_its_log_and_the_fixed_run_resumes(slurm, dem
     work = tmp_path / "run"
     args = ["run", *JOB, "--dem", dem, "--workdir", work, "--executor", "slurm", "--quiet"]
     run_cli("plan", *args[1:], env=slurm.env)
-    tile = work / "tiles" / "t0001" / "dem.tif"
-    good = tile.read_bytes()
-    tile.write_bytes(b"this is not a GeoTIFF\n" * 10)
+    # tile t0001's solar task is sent to a DEM file that is not a GeoTIFF
+    job_file = work / "job.json"
+    good = job_file.read_text()
+    job = json.loads(good)
+    job["tiles"][1]["files"]["dem"] = "job.json"
+    job_file.write_text(json.dumps(job))
 
     first = run_cli(*args, env=slurm.env, check=False, timeout=600)
     assert first.returncode == 1, first.stderr
@@ -173,24 +177,25 @@ def test_failing_task_is_named_with_its_log_and_the_fixed_run_resumes(slurm, dem
     log = re.search(r"its log, (\S+):", first.stderr).group(1)
     assert re.fullmatch(rf"{re.escape(str(work))}/logs/tasks/slurm-\d+\.log", log)
     # the task's own traceback, from its Slurm log, shown to the user
-    assert "| " in first.stderr and "tiles/t0001/dem.tif" in first.stderr
-    assert "not recognized as being in a supported file format" in first.stderr
+    assert "| " in first.stderr and "job.json' not recognized as being in a supported file format" in first.stderr
     assert not (work / "tiles" / "t0001" / "solar_m01.tif").exists()
     done_before = read_progress(work).done
     assert 0 < done_before < N_RULES
     kept = {p: p.stat().st_mtime_ns for p in (work / "tiles").rglob("solar_m*.tif")}
     jobs_before = len(jobs_in(slurm, work))
+    cuts_left = sum(not (work / "tiles" / f"t{i:04d}" / "dem.tif").exists() for i in range(N_TILES))
 
-    tile.write_bytes(good)
+    job_file.write_text(good)
     second = run_cli(*args, env=slurm.env, timeout=600)
     assert "task failed" not in second.stderr
     assert read_progress(work).state == "complete"
     for path, mtime in kept.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
     # the resumed run submitted to Slurm only what was not done: the failed tile's solar
-    # task and the EEMT tasks still to do (the reducer runs on the manager)
-    wait_for(lambda: len(jobs_in(slurm, work)) - jobs_before >= N_RULES - 1 - done_before, 30, "job records")
-    assert len(jobs_in(slurm, work)) - jobs_before == N_RULES - 1 - done_before
+    # task and the EEMT tasks still to do (the reducer and the cuts run on the manager)
+    to_slurm = N_RULES - 1 - done_before - cuts_left
+    wait_for(lambda: len(jobs_in(slurm, work)) - jobs_before >= to_slurm, 30, "job records")
+    assert len(jobs_in(slurm, work)) - jobs_before == to_slurm
     assert_same_results(work, local_run)
 
 

@@ -38,13 +38,28 @@ def cell_geography(crs, transform, shape):
     on the Jemez test DEM, UTM 13N at 106.6 W) and the ellipsoid's ratio of meridian
     to prime-vertical radius (0.9956 at 36 N, up to 0.13 degree at diagonal azimuths).
     """
+    return cell_latitudes_deg(crs, transform, shape), geographic_axes(crs, transform, shape)
+
+
+def cell_latitudes_deg(crs, transform, shape) -> np.ndarray:
+    """Latitude (WGS84) of every cell centre of a projected raster [degrees north], (rows, cols).
+
+    Datum shifts to WGS84 move latitudes by < 1e-4 degree.
+    """
     from rasterio.warp import transform as warp_transform
 
-    geog = "EPSG:4326"  # datum shifts to WGS84 move latitudes by < 1e-4 degree
     rows, cols = shape
     col_c, row_c = np.meshgrid(np.arange(cols) + 0.5, np.arange(rows) + 0.5)
     x, y = transform @ (col_c.ravel(), row_c.ravel())
-    lat = np.asarray(warp_transform(crs, geog, x, y)[1])
+    return np.asarray(warp_transform(crs, "EPSG:4326", x, y)[1]).reshape(shape)
+
+
+def geographic_axes(crs, transform, shape) -> np.ndarray:
+    """The grid's geographic axes at its centre (see :func:`cell_geography`), (2, 2)."""
+    from rasterio.warp import transform as warp_transform
+
+    geog = "EPSG:4326"
+    rows, cols = shape
     # r.horizon's direction construction, at the tile centre
     xc, yc = transform @ (cols / 2.0, rows / 2.0)
     (lon0,), (lat0,) = warp_transform(crs, geog, [xc], [yc])
@@ -58,4 +73,4 @@ def cell_geography(crs, transform, shape):
         axes[i, 1] = rows / 2.0 - row_p  # grid y grows towards lower rows
     # one common scale keeps the ratio of the two steps (the ellipsoid's M/N)
     axes /= math.hypot(axes[0, 0], axes[0, 1])
-    return lat.reshape(shape), axes
+    return axes
