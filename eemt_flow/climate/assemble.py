@@ -64,8 +64,30 @@ class MonthlyField:
         return self.values.shape[1:]
 
 
+def base_elevations(fields: dict[str, MonthlyField], dem, elevation: MonthlyField | None) -> dict[str, MonthlyField]:
+    """Base elevation [m] of the temperature fields, each on a grid of its own.
+
+    ``elevation``: the climate grid's own DEM (one band), used for both temperatures; if
+    None, the mean of ``dem`` (in memory, or on disk: :class:`eemt_flow.dem.DemGrid`) over
+    each cell of each temperature grid (:func:`footprint_mean_elevation`; tmin and tmax
+    usually share a grid and then share the computation).
+    """
+    if elevation is not None:
+        return {v: elevation for v in TEMPERATURE_VARIABLES}
+    bases: dict[str, MonthlyField] = {}
+    by_grid: dict[tuple, MonthlyField] = {}
+    for variable in TEMPERATURE_VARIABLES:
+        field = fields[variable]
+        key = (field.shape, tuple(field.transform), field.crs.to_wkt())
+        if key not in by_grid:
+            mean = footprint_mean_elevation(dem, field.shape, field.transform, field.crs)
+            by_grid[key] = MonthlyField(mean[np.newaxis], field.transform, field.crs, field.path)
+        bases[variable] = by_grid[key]
+    return bases
+
+
 def climate_on_dem(fields: dict[str, MonthlyField], dem: Dem, *, year: int | str, source: str,
-                   lapse_tmin_table, lapse_tmax_table, base_elevation_on_dem_m: np.ndarray | None = None,
+                   lapse_tmin_table, lapse_tmax_table, bases: dict[str, MonthlyField],
                    resampling: str = CLIMATE_RESAMPLING) -> MonthlyClimate:
     """Resample monthly fields to the DEM grid and lapse-correct the temperatures.
 
@@ -74,17 +96,17 @@ def climate_on_dem(fields: dict[str, MonthlyField], dem: Dem, *, year: int | str
     fields : dict of str to MonthlyField
         ``tmin``, ``tmax``, ``prcp``, ``vp`` on their source grids.
     dem : Dem
-        Target grid and elevation z [m].
+        Target grid and elevation z [m]: the whole DEM or any window of it (every cell gets
+        the same value either way).
     year : int or str
         Calendar year or ``"normals"``.
     source : str
         Description for metadata.
     lapse_tmin_table, lapse_tmax_table : array, shape (12,)
         Monthly lapse rates [°C km⁻¹].
-    base_elevation_on_dem_m : array (rows, cols), optional
-        Elevation of the source temperature cells already resampled to the DEM grid [m] (a
-        climate-grid DEM), the same way as the climate. If None, the mean of the DEM over each
-        source cell's footprint is used, resampled like the temperature.
+    bases : dict of str to MonthlyField
+        Base elevation [m] of ``tmin`` and ``tmax`` on their own grids (:func:`base_elevations`),
+        resampled onto the DEM like the temperatures.
     resampling : str
         ``bilinear`` (default), ``nearest`` or ``cubic`` (:data:`CLIMATE_RESAMPLING_METHODS`).
 
@@ -106,9 +128,6 @@ def climate_on_dem(fields: dict[str, MonthlyField], dem: Dem, *, year: int | str
     lapse = {"tmin": lapse_tmin_table, "tmax": lapse_tmax_table}
     out: dict[str, np.ndarray] = {}
     base_of_tmin = None
-    base_by_grid: dict[tuple, np.ndarray] = {}  # tmin and tmax usually share a grid
-    if base_elevation_on_dem_m is not None:
-        check_cover(base_elevation_on_dem_m, z, what="base elevation of the climate grid")
     incomplete = sorted({m for f in fields.values() for m in f.incomplete_months})
     if incomplete:
         log.warning("%s: month %s lacks a day in the daily data and is nodata", source, ", ".join(map(str, incomplete)))
@@ -119,14 +138,9 @@ def climate_on_dem(fields: dict[str, MonthlyField], dem: Dem, *, year: int | str
         on_dem = warp_to_dem(field.values, field.transform, field.crs, dem, resampling=resampling)
         check_cover(on_dem, z, what=what, allowed_nan_months=field.incomplete_months)
         if variable in TEMPERATURE_VARIABLES:
-            base = base_elevation_on_dem_m
-            if base is None:
-                key = (field.shape, tuple(field.transform), field.crs.to_wkt())
-                if key not in base_by_grid:
-                    base_by_grid[key] = warp_to_dem(footprint_mean_elevation(dem, field.shape, field.transform, field.crs),
-                                                    field.transform, field.crs, dem, resampling=resampling)
-                base = base_by_grid[key]
-                check_cover(base, z, what=f"mean DEM elevation over the {variable} grid cells")
+            b = bases[variable]
+            base = warp_to_dem(b.values[0], b.transform, b.crs, dem, resampling=resampling)
+            check_cover(base, z, what=f"base elevation of the {variable} grid ({b.path})")
             if variable == "tmin":
                 base_of_tmin = base
             on_dem = lapse_correct_monthly(on_dem, z, base, lapse[variable])

@@ -39,11 +39,12 @@ from eemt_flow.errors import UserError
 from eemt_flow.model.calendar import daymet_dates
 
 from .aggregate import DAILY_TO_MONTHLY, daily_to_monthly
-from .assemble import MonthlyField, climate_on_dem
+from .assemble import MonthlyField, base_elevations
+from .prepared import GridClimate
 from .monthly import CLIMATE_VARIABLE_UNITS, MonthlyClimate
 from .netcdf import read_netcdf_variable
 from .resample import (BOUNDS_DENSIFY_POINTS, CLIMATE_RESAMPLING, check_grid_covers_dem, dem_bounds_in,
-                       read_geotiff_grid, warp_to_dem)
+                       read_geotiff_grid)
 
 log = logging.getLogger(__name__)
 
@@ -456,12 +457,22 @@ def check_years(years) -> list[int]:
 
 def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_elevation_path=None, cache_dir=None,
                 client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING) -> list[MonthlyClimate]:
-    """DAYMET monthly climate on the DEM grid, one :class:`MonthlyClimate` per year.
+    """DAYMET monthly climate on the DEM grid, one :class:`MonthlyClimate` per year
+    (:func:`prepare_daymet`, then onto ``dem``'s cells)."""
+    return [c.on_dem(dem) for c in prepare_daymet(
+        dem, years, lapse_tmin_table=lapse_tmin_table, lapse_tmax_table=lapse_tmax_table,
+        base_elevation_path=base_elevation_path, cache_dir=cache_dir, client=client, resampling=resampling)]
+
+
+def prepare_daymet(dem, years, *, lapse_tmin_table, lapse_tmax_table, base_elevation_path=None, cache_dir=None,
+                   client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING) -> list[GridClimate]:
+    """DAYMET monthly climate on its 1 km grid for the whole DEM, one :class:`GridClimate` per year.
 
     Parameters
     ----------
-    dem : Dem
-        Target grid and elevation z [m].
+    dem : Dem or eemt_flow.dem.DemGrid
+        The whole DEM (in memory or on disk): the region and box to fetch, and the
+        elevations of the footprint-mean base elevation.
     years : iterable of int
         DAYMET years.
     lapse_tmin_table, lapse_tmax_table : array, shape (12,)
@@ -478,7 +489,7 @@ def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_ele
 
     Returns
     -------
-    list of MonthlyClimate
+    list of GridClimate
 
     Raises
     ------
@@ -494,19 +505,20 @@ def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_ele
     checked_years = check_years(years)
     region = daymet_region(dem)
     box = request_box_lonlat(dem)
-    base_on_dem = None
+    elevation = None
     if base_elevation_path is not None:
         values, transform, crs = read_geotiff_grid(Path(base_elevation_path), what="DAYMET 1 km elevation")
         check_grid_covers_dem(dem, values.shape[1:], transform, crs, what=f"DAYMET 1 km elevation ({base_elevation_path})")
-        base_on_dem = warp_to_dem(values[0], transform, crs, dem, resampling=resampling)
+        elevation = MonthlyField(values[:1], transform, crs, Path(base_elevation_path))
     client = client or DaymetClient(cache_dir=cache_dir)
-    base_text = f"base elevation {base_elevation_path}" if base_on_dem is not None else "base elevation = DEM mean over each DAYMET cell"
+    base_text = f"base elevation {base_elevation_path}" if elevation is not None else "base elevation = DEM mean over each DAYMET cell"
     climates = []
     for year in checked_years:
         fields = {v: read_daymet_response(client.fetch(region, v, year, box), v, year) for v in DAYMET_VARIABLES}
+        for v, field in fields.items():
+            check_grid_covers_dem(dem, field.shape, field.transform, field.crs, what=f"{v} ({field.path})")
         source = (f"DAYMET V4 R1 daily (ORNL DAAC {DAYMET_DATASET_ID}), region {region}, {year}; monthly on the 1 km grid, "
                   f"{resampling} to the DEM; {base_text}")
-        climates.append(climate_on_dem(fields, dem, year=year, source=source, lapse_tmin_table=lapse_tmin_table,
-                                       lapse_tmax_table=lapse_tmax_table, base_elevation_on_dem_m=base_on_dem,
-                                       resampling=resampling))
+        climates.append(GridClimate(year, source, fields, base_elevations(fields, dem, elevation),
+                                    lapse_tmin_table, lapse_tmax_table, resampling))
     return climates

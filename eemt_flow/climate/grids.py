@@ -25,10 +25,11 @@ from eemt_flow.model.calendar import daymet_dates, month_index_from_dates
 from eemt_flow.model.constants import DAYS_PER_YEAR
 
 from .aggregate import DAILY_TO_MONTHLY, daily_to_monthly, year_of_dates
-from .assemble import MonthlyField, climate_on_dem
+from .assemble import MonthlyField, base_elevations
 from .monthly import CLIMATE_VARIABLE_UNITS, MONTHS_PER_YEAR, NORMALS, MonthlyClimate
 from .netcdf import read_netcdf_variable
-from .resample import CLIMATE_RESAMPLING, check_grid_covers_dem, read_geotiff_grid, warp_to_dem
+from .prepared import GridClimate
+from .resample import CLIMATE_RESAMPLING, check_grid_covers_dem, read_geotiff_grid
 
 #: Variables a grids directory must hold.
 GRID_VARIABLES = tuple(CLIMATE_VARIABLE_UNITS)
@@ -127,14 +128,22 @@ def read_grid_variable(path: Path, variable: str, *, year: int | None) -> tuple[
 
 def load_grids(directory, dem: Dem, *, year: int | None, lapse_tmin_table, lapse_tmax_table,
                resampling: str = CLIMATE_RESAMPLING) -> MonthlyClimate:
-    """Load a grids directory onto the DEM grid.
+    """Load a grids directory onto the DEM grid (:func:`prepare_grids`, then onto ``dem``'s cells)."""
+    return prepare_grids(directory, dem, year=year, lapse_tmin_table=lapse_tmin_table,
+                         lapse_tmax_table=lapse_tmax_table, resampling=resampling).on_dem(dem)
+
+
+def prepare_grids(directory, dem, *, year: int | None, lapse_tmin_table, lapse_tmax_table,
+                  resampling: str = CLIMATE_RESAMPLING) -> GridClimate:
+    """Read and check a grids directory on its own grids, for the whole DEM.
 
     Parameters
     ----------
     directory : path-like
         The grids directory (layout in the module docstring).
-    dem : Dem
-        Target grid and elevation [m].
+    dem : Dem or eemt_flow.dem.DemGrid
+        The whole DEM (in memory or on disk): the extent to cover, and the elevations of the
+        footprint-mean base elevation.
     year : int or None
         Year the data belong to. Monthly data without a year are normals; daily data carry
         their own year (NetCDF) or need one (365-band GeoTIFF).
@@ -145,7 +154,7 @@ def load_grids(directory, dem: Dem, *, year: int | None, lapse_tmin_table, lapse
 
     Returns
     -------
-    MonthlyClimate
+    GridClimate
 
     Raises
     ------
@@ -158,6 +167,7 @@ def load_grids(directory, dem: Dem, *, year: int | None, lapse_tmin_table, lapse
     data_years: dict[str, int] = {}
     for variable in GRID_VARIABLES:
         field, data_year = read_grid_variable(find_variable_file(directory, variable), variable, year=year)
+        check_grid_covers_dem(dem, field.shape, field.transform, field.crs, what=f"{variable} ({field.path})")
         fields[variable] = field
         if data_year is not None:
             data_years[variable] = data_year
@@ -166,14 +176,13 @@ def load_grids(directory, dem: Dem, *, year: int | None, lapse_tmin_table, lapse
                         f"({', '.join(f'{v} {y}' for v, y in data_years.items())}); give one year")
     resolved_year = year if year is not None else next(iter(data_years.values()), NORMALS)
 
-    base_on_dem = None
+    elevation = None
     elevation_path = directory / GRID_ELEVATION_FILE
     if elevation_path.is_file():
         values, transform, crs = read_geotiff_grid(elevation_path, what="elevation")
         check_grid_covers_dem(dem, values.shape[1:], transform, crs, what=f"elevation ({elevation_path})")
-        base_on_dem = warp_to_dem(values[0], transform, crs, dem, resampling=resampling)
-    base_text = f"base elevation {elevation_path}" if base_on_dem is not None else "base elevation = DEM mean over each grid cell"
+        elevation = MonthlyField(values[:1], transform, crs, elevation_path)
+    base_text = f"base elevation {elevation_path}" if elevation is not None else "base elevation = DEM mean over each grid cell"
     source = f"grids {directory} ({', '.join(fields[v].path.name for v in GRID_VARIABLES)}; {base_text}; {resampling})"
-    return climate_on_dem(fields, dem, year=resolved_year, source=source, lapse_tmin_table=lapse_tmin_table,
-                          lapse_tmax_table=lapse_tmax_table, base_elevation_on_dem_m=base_on_dem,
-                          resampling=resampling)
+    return GridClimate(resolved_year, source, fields, base_elevations(fields, dem, elevation),
+                       lapse_tmin_table, lapse_tmax_table, resampling)

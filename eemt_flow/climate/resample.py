@@ -14,6 +14,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.transform import array_bounds
+from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.warp import transform as transform_xy
 
@@ -131,8 +132,8 @@ def footprint_mean_elevation(dem: Dem, shape: tuple[int, int], transform, crs: C
 
     Parameters
     ----------
-    dem : Dem
-        The DEM (elevation [m]).
+    dem : Dem or eemt_flow.dem.DemGrid
+        The DEM (elevation [m]), in memory or on disk (read in chunks).
     shape : tuple of int
         (rows, cols) of the climate grid.
     transform : affine.Affine
@@ -165,20 +166,21 @@ def footprint_mean_elevation(dem: Dem, shape: tuple[int, int], transform, crs: C
     l, b, r, t = transform_bounds(crs, dem.crs, min(cell_left, cell_right), min(cell_bottom, cell_top),
                                   max(cell_left, cell_right), max(cell_bottom, cell_top), densify_pts=BOUNDS_DENSIFY_POINTS)
     pad = int(np.ceil(max((r - l) / dem.cell_size_m[0], (t - b) / dem.cell_size_m[1]))) + 1
-    padded = np.pad(dem.elevation_m.astype("float32"), pad, constant_values=np.nan)
     out = np.full(shape, np.nan, dtype="float32")
-    reproject(
-        source=padded,
-        destination=out,
-        src_transform=dem.transform @ Affine.translation(-pad, -pad),
-        src_crs=dem.crs,
-        src_nodata=np.nan,
-        dst_transform=transform,
-        dst_crs=crs,
-        dst_nodata=np.nan,
-        resampling=Resampling.average,
-        tolerance=WARP_TOLERANCE_PX,
-    )
+    warp = dict(src_crs=dem.crs, src_nodata=np.nan, dst_transform=transform, dst_crs=crs, dst_nodata=np.nan,
+                resampling=Resampling.average, tolerance=WARP_TOLERANCE_PX)
+    padded_transform = dem.transform @ Affine.translation(-pad, -pad)
+    if isinstance(dem, Dem):
+        padded = np.pad(dem.elevation_m.astype("float32"), pad, constant_values=np.nan)
+        reproject(source=padded, destination=out, src_transform=padded_transform, **warp)
+    else:
+        # a DEM on disk (eemt_flow.dem.DemGrid): GDAL warps it in chunks from a padded view of
+        # the file (nearest on the same grid: a copy), never the whole DEM in memory
+        rows, cols = dem.shape
+        with dem.open() as ds, WarpedVRT(ds, crs=dem.crs, transform=padded_transform, width=cols + 2 * pad,
+                                         height=rows + 2 * pad, resampling=Resampling.nearest, nodata=np.nan,
+                                         dtype="float32") as padded:
+            reproject(source=rasterio.band(padded, 1), destination=out, src_transform=padded_transform, **warp)
     return fill_from_neighbours(out)
 
 

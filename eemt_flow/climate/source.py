@@ -17,11 +17,12 @@ from eemt_flow.dem import Dem
 from eemt_flow.errors import UserError
 from eemt_flow.model.constants import LAPSE_RATE
 
-from .daymet import load_daymet
-from .grids import load_grids
+from .daymet import prepare_daymet
+from .grids import prepare_grids
 from .resample import CLIMATE_RESAMPLING
-from .monthly import MonthlyClimate, lapse_rate_table
-from .station import read_station_normals, station_climate
+from .monthly import MonthlyClimate, is_finite_number, lapse_rate_table
+from .prepared import PreparedClimate, StationClimate
+from .station import read_station_normals
 
 STATION = "station"
 GRIDS = "grids"
@@ -97,14 +98,24 @@ def parse_climate_source(text: str) -> ClimateSource:
 def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m: float | None = None,
                  lapse_tmin_c_per_km=LAPSE_RATE, lapse_tmax_c_per_km=LAPSE_RATE, cache_dir=None,
                  resampling: str = CLIMATE_RESAMPLING) -> list[MonthlyClimate]:
-    """Monthly climate on the DEM grid from any source.
+    """Monthly climate on the cells of a DEM in memory: :func:`prepare_climate`, then onto ``dem``."""
+    return [c.on_dem(dem) for c in prepare_climate(
+        source_text, dem, years=years, station_elevation_m=station_elevation_m,
+        lapse_tmin_c_per_km=lapse_tmin_c_per_km, lapse_tmax_c_per_km=lapse_tmax_c_per_km, cache_dir=cache_dir,
+        resampling=resampling)]
+
+
+def prepare_climate(source_text: str, dem, *, years=None, station_elevation_m: float | None = None,
+                    lapse_tmin_c_per_km=LAPSE_RATE, lapse_tmax_c_per_km=LAPSE_RATE, cache_dir=None,
+                    resampling: str = CLIMATE_RESAMPLING) -> list[PreparedClimate]:
+    """Every climate year of a source, read and checked for the whole DEM, not yet on its cells.
 
     Parameters
     ----------
     source_text : str
         Climate source (see :func:`parse_climate_source`).
-    dem : Dem
-        Target grid and elevation z [m].
+    dem : Dem or eemt_flow.dem.DemGrid
+        The whole DEM, in memory or on disk (read in chunks where a base elevation needs it).
     years : iterable of int, optional
         Years: required for DAYMET (one result each); for grids at most one (the year of
         the data, needed for 365-band GeoTIFFs); ignored for station normals.
@@ -121,8 +132,9 @@ def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m:
 
     Returns
     -------
-    list of MonthlyClimate
-        One per year (DAYMET), or one (station normals; grids).
+    list of GridClimate or StationClimate
+        One per year (DAYMET), or one (station normals; grids); each puts itself on any
+        window of the DEM with ``on_dem`` (:mod:`eemt_flow.climate.prepared`).
 
     Raises
     ------
@@ -139,15 +151,16 @@ def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m:
     if source.kind == STATION:
         if station_elevation_m is None:
             raise UserError(f"climate '{source}': give the station elevation in metres (station_elevation_m)")
+        if not is_finite_number(station_elevation_m):
+            raise UserError(f"{source.path}: station elevation '{station_elevation_m}' is not a number in metres")
         normals = read_station_normals(source.path)
-        return [station_climate(normals, dem, station_elevation_m=station_elevation_m,
-                                lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table)]
+        return [StationClimate(normals, float(station_elevation_m), tmin_table, tmax_table)]
     if source.kind == GRIDS:
         year_list = [] if years is None else [int(y) for y in years]
         if len(year_list) > 1:
             raise UserError(f"climate '{source}': a grids directory holds one period; give at most one year, "
                             f"not {len(year_list)}")
-        return [load_grids(source.path, dem, year=year_list[0] if year_list else None,
-                           lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table, resampling=resampling)]
-    return load_daymet(dem, years, lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table,
-                       base_elevation_path=source.path, cache_dir=cache_dir, resampling=resampling)
+        return [prepare_grids(source.path, dem, year=year_list[0] if year_list else None,
+                              lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table, resampling=resampling)]
+    return prepare_daymet(dem, years, lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table,
+                          base_elevation_path=source.path, cache_dir=cache_dir, resampling=resampling)
