@@ -85,6 +85,8 @@ def run(jobfile, quiet, verbose, **flags):
                    f"see {p.workdir / 'logs' / 'makeflow.out'}; run the same command again to resume", err=True)
         for failed in failed_tasks(p.workdir):
             click.echo(f"task failed ({failed.exit}): {failed.command}", err=True)
+            if failed.message:
+                click.echo(f"  {failed.message}", err=True)
             if failed.log is not None:
                 click.echo(f"  its log, {failed.log}:", err=True)
                 for line in failed.log_tail():
@@ -237,6 +239,14 @@ def task_cut_dem(job_file, tile_name):
     from .tasks import cut_dem_task
 
     cut_dem_task(Path(job_file), tile_name)
+
+
+@task.command("terrain-whole")
+@click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
+def task_terrain_whole(job_file):
+    from .tasks import terrain_whole_task
+
+    terrain_whole_task(Path(job_file))
 
 
 @task.command("terrain")

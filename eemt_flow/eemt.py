@@ -1,10 +1,12 @@
 """EEMT as a library function for notebooks: ``eemt_flow.eemt.compute`` (xarray).
 
-The same steps as a planned job, in memory, with the whole DEM as one tile: the planner's
-whole-DEM terrain and climate (:func:`eemt_flow.plan.prepare_eemt`), the fast engine's
-per-tile radiation (:func:`eemt_flow.solar.fast_tile.tile_daily_radiation`) summed per
-month, and the EEMT task's computation (:func:`eemt_flow.tasks.tile_eemt`). For DEMs that
-fit in memory; larger ones go through ``eemt-flow run``.
+The same steps as a planned job, in memory, with the whole DEM as one tile: the whole-DEM
+terrain (:func:`eemt_flow.terrain.compute_terrain`), the climate prepared and put on the
+cells (:func:`eemt_flow.climate.load_climate`), the EEMT task's static layers
+(:func:`eemt_flow.eemt_inputs.tile_static`), the fast engine's per-tile radiation
+(:func:`eemt_flow.solar.fast_tile.tile_daily_radiation`) summed per month, and the EEMT
+task's computation (:func:`eemt_flow.tasks.tile_eemt`). For DEMs that fit in memory;
+larger ones go through ``eemt-flow run``.
 """
 
 from __future__ import annotations
@@ -50,11 +52,14 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
     """
     import xarray as xr
 
+    from eemt_flow.climate import load_climate
+    from eemt_flow.eemt_inputs import USER_RASTERS, check_user_raster, climate_stack, tile_static, user_raster_on
+    from eemt_flow.errors import UserError
     from eemt_flow.model.eemt import ModelParameters
-    from eemt_flow.plan import CLIMATE_VARIABLES, STATIC_BANDS, prepare_eemt
     from eemt_flow.solar.api import _load, _max_distance_m, _with_crs, daily_radiation_of, monthly_sums
     from eemt_flow.spec import build_spec
     from eemt_flow.tasks import tile_eemt
+    from eemt_flow.terrain import compute_terrain
 
     grid, coords = _load(dem)
     values = {"dem": str(dem) if not hasattr(dem, "dims") else "DataArray", "climate": climate,
@@ -66,22 +71,34 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
               "model_parameters": model_parameters or {}, "step_minutes": step_minutes, "linke": linke,
               "albedo": albedo, "horizon_step_deg": horizon_step_deg, "cache_dir": cache_dir}
     spec = build_spec({k: v for k, v in values.items() if v is not None})
-    inputs = prepare_eemt(spec, grid)
+    try:
+        params = ModelParameters.from_mapping(spec.model_parameters)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"model_parameters: {exc}") from None
+    try:
+        terrain = compute_terrain(grid.elevation_m, grid.cell_size_m, params.tan_beta_min)
+    except ValueError as exc:
+        raise UserError(f"{spec.dem}: {exc}") from None
+    rasters = {}
+    for band, (field, _, _, _) in USER_RASTERS.items():
+        if getattr(spec, field):
+            check_user_raster(getattr(spec, field), grid, band)
+            rasters[band] = user_raster_on(getattr(spec, field), grid, band)
+    climates = load_climate(spec.climate, grid, years=spec.years, station_elevation_m=spec.station_elevation_m,
+                            lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km, lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km,
+                            cache_dir=spec.cache_dir, resampling=spec.climate_resampling)
     distance_m = _max_distance_m(grid, max_distance_m)
     solar = monthly_sums(daily_radiation_of(grid, spec, distance_m, n_threads))
     n_requested = {m: sum(1 for d in spec.days if _month(d) == m) for m in range(1, 13)}
-    # the layers pass through float32 as the workflow's staged files do
-    nan = np.full(grid.shape, np.nan, dtype="float32")
-    layers = {"elevation_m": grid.elevation_m, "alpha": inputs.terrain.alpha, "northness": inputs.terrain.northness,
-              "latitude_deg": inputs.latitude_deg, "ndvi": inputs.ndvi if inputs.ndvi is not None else nan,
-              "canopy_height_m": inputs.canopy_height_m if inputs.canopy_height_m is not None else nan}
-    static = {k: np.asarray(layers[k], dtype="float32").astype("float64") for k in STATIC_BANDS}
+    # the layers pass through float32 as the workflow's files do
+    everything = (slice(0, grid.shape[0]), slice(0, grid.shape[1]))
+    static = tile_static(grid.elevation_m, grid.transform, grid.crs, everything,
+                         np.asarray(terrain.alpha, dtype="float32"), rasters)
     solar64 = {m: a.astype("float64") for m, a in solar.items()}
-    params = ModelParameters.from_mapping(spec.model_parameters)
     per_year = []
-    for c in inputs.climates:
-        climate_stack = np.stack([np.asarray(getattr(c, v), dtype="float32") for v in CLIMATE_VARIABLES]).astype("float64")
-        names, stack = tile_eemt(static, climate_stack, solar64, n_requested, c.days_in_month, spec.model_names, params)
+    for c in climates:
+        names, stack = tile_eemt(static, climate_stack(c), solar64, n_requested, c.days_in_month, spec.model_names,
+                                 params)
         per_year.append(dict(zip(names, stack)))
     data_vars = {}
     for model in spec.model_names:
@@ -89,11 +106,11 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
             name = f"{quantity}_{model}"
             data_vars[name] = (("year", "y", "x"), np.stack([bands[name] for bands in per_year]),
                                {"units": "MJ m-2 yr-1", "long_name": f"{long_name}, EEMT-{model.replace('_', '-')}"})
-    ds = xr.Dataset(data_vars, coords={"year": [str(c.year) for c in inputs.climates], **coords})
+    ds = xr.Dataset(data_vars, coords={"year": [str(c.year) for c in climates], **coords})
     ds.attrs.update({
         "title": "effective energy and mass transfer (EEMT)",
         "source": f"eemt-flow {__version__}: fast solar engine, {spec.climate}",
-        "climate": "; ".join(c.source for c in inputs.climates),
+        "climate": "; ".join(c.source for c in climates),
         "models": ",".join(spec.models), "step_minutes": spec.step_minutes, "linke": spec.linke,
         "albedo": spec.albedo, "horizon_step_deg": spec.horizon_step_deg, "max_distance_m": distance_m,
         "references": "Rasmussen et al. (2005, 2011, 2015); EEMT-SPEC sections 2-6",

@@ -116,6 +116,10 @@ def read_progress(workdir: Path) -> Progress:
     if counts is None:
         return Progress(0, total, state=state)
     _waiting, running, complete, failed, _aborted, node_total = counts
+    if state == "complete" and (failed or complete < (node_total or total)):
+        # Makeflow writes COMPLETED and exits 0 when a LOCAL rule has failed its retries
+        # and nothing else can run: the run did not finish
+        state = "failed"
     return Progress(complete, node_total or total, running if state == "running" else 0, failed, state)
 
 
@@ -298,6 +302,7 @@ class FailedTask:
     command: str
     exit: str  # "exit code N" or "signal N (...)"
     log: Path | None  # the task's own log (Slurm); None where its output is in makeflow.out
+    message: str | None = None  # the task's one-line error, where its output is in makeflow.out
 
     def log_tail(self, lines: int = TASK_LOG_TAIL_LINES) -> list[str]:
         if self.log is None or not self.log.exists():
@@ -322,8 +327,11 @@ def failed_tasks(workdir: Path) -> list[FailedTask]:
     job_of: dict[str, str] = {}
     submitting = None
     failed: dict[str, FailedTask] = {}
+    error = None  # the last one-line error a task printed into makeflow.out (LOCAL and local tasks)
     for line in run.splitlines():
-        if line.startswith("submitting job: "):
+        if line.startswith("Error: "):
+            error = line[len("Error: "):]
+        elif line.startswith("submitting job: "):
             submitting = line[len("submitting job: "):]
         elif (m := re.match(r"submitted job (\d+)$", line)) and submitting is not None:
             job_of[submitting], submitting = m.group(1), None
@@ -332,7 +340,8 @@ def failed_tasks(workdir: Path) -> list[FailedTask]:
             log = None
             if slurm and command in job_of:
                 log = workdir / SLURM_TASK_LOG.replace("%j", job_of[command])
-            failed[command] = FailedTask(command, m.group(2) or m.group(3), log)
+            failed[command] = FailedTask(command, m.group(2) or m.group(3), log, None if log else error)
+            error = None
     return list(failed.values())
 
 

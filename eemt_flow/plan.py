@@ -18,12 +18,10 @@ from importlib import resources
 from pathlib import Path
 
 import jinja2
-import numpy as np
 import rasterio
-import rasterio.windows
 
 from . import __version__
-from .dem import Dem, dem_fingerprint, open_dem, write_geotiff
+from .dem import dem_fingerprint, open_dem
 from .dem_scan import DemScan, scan_dem
 from .errors import UserError
 from .model.calendar import month_of_doy
@@ -35,13 +33,13 @@ WORKFLOW_FILE = "workflow.mf"
 #: Spec fields that only say how to execute; a work dir may be resumed with other values.
 EXECUTION_FIELDS = {"executor", "jobs", "port", "password_file", "batch_options", "workdir"}
 SOLAR_VARIABLES = ("glob_rad", "flat_glob_rad", "insol_time")
-#: Bands of a tile's EEMT static file (whole-DEM terrain cut to the tile core).
-STATIC_BANDS = ("elevation_m", "alpha", "northness", "latitude_deg", "ndvi", "canopy_height_m")
-#: Bands of a tile's climate file: 12 months of each variable.
-CLIMATE_VARIABLES = ("tmin_c", "tmax_c", "prcp_mm", "vp_pa")
 #: Whole-DEM terrain maps written to results/terrain/ when EEMT is computed.
 TERRAIN_RESULTS = ("wetness_index", "alpha", "northness", "specific_catchment_area_m")
 WHOLE_TERRAIN = "inputs/terrain_whole.tif"
+#: The terrain stage's figures of the whole DEM (the domain mean of the wetness index).
+TERRAIN_FIGURES = "inputs/terrain.json"
+#: Each climate year, prepared on its own grid (eemt_flow.climate.prepared).
+CLIMATE_FILE = "inputs/climate_{year}.npz"
 
 
 def auto_halo_m(relief_m: float, cell_size_m: tuple[float, float]) -> float:
@@ -65,7 +63,7 @@ def months_of(days: list[int]) -> dict[int, list[int]]:
     return out
 
 
-def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]) -> dict:
+def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str], rasters: bool) -> dict:
     base = f"tiles/{tile.name}"
     return {
         "name": tile.name,
@@ -74,8 +72,7 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
         "horizons": f"{base}/horizons.tif",
         "solar": {m: f"{base}/solar_m{m:02d}.tif" for m in months},
         "daily": {m: f"{base}/daily_m{m:02d}.tif" for m in months} if keep_daily else {},
-        "static": f"{base}/eemt_static.tif" if years else None,
-        "climate": {y: f"{base}/climate_{y}.tif" for y in years},
+        "rasters": f"{base}/rasters.tif" if rasters else None,
         "eemt": {y: f"{base}/eemt_{y}.tif" for y in years},
     }
 
@@ -135,7 +132,11 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
     max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
     max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
     max_days = max((len(d) for d in job["months"].values()), default=1)
-    return _resources(max_cells, max_core_cells, n_azimuths, max_days)
+    out = _resources(max_cells, max_core_cells, n_azimuths, max_days)
+    # the whole-DEM terrain stage (until it is tiled): compute_terrain's arrays, about 200 bytes a cell
+    cells = job["grid"]["width"] * job["grid"]["height"]
+    out["terrain-whole"] = {"memory_mb": int(500 + cells * 200 / 1024**2), "disk_mb": int(100 + cells * 16 / 1024**2)}
+    return out
 
 
 def threads_per_task(spec: JobSpec) -> int:
@@ -161,7 +162,6 @@ def fast_reference(scan: DemScan) -> dict:
 
 def software_versions() -> dict:
     import numpy
-    import rasterio
 
     from .solar.grass import grass_version
 
@@ -183,44 +183,28 @@ def software_versions() -> dict:
 
 
 @dataclass
-class EemtInputs:
-    """Everything the EEMT tasks need besides the solar sums, on the whole DEM grid."""
+class EemtPlan:
+    """What the EEMT tasks need besides the solar sums, checked for the whole DEM and small:
+    the model parameters, each climate year prepared on its own grid, the user rasters' paths."""
 
-    terrain: object  # eemt_flow.terrain.Terrain
-    latitude_deg: np.ndarray
-    ndvi: np.ndarray | None
-    canopy_height_m: np.ndarray | None
-    climates: list  # eemt_flow.climate.MonthlyClimate, one per year
+    params: object  # eemt_flow.model.eemt.ModelParameters
+    climates: list  # eemt_flow.climate.prepared.GridClimate | StationClimate, one per year
+    rasters: dict[str, str]  # static band -> user raster path (cut per tile by the cut rules)
 
-    def stage(self, tile: Tile, files: dict, staging: Path, dem: Dem) -> None:
-        """Cut the static layers and each year's climate to the tile core."""
-        win = tile.core_window
-        rs = slice(win.row_off, win.row_off + win.height)
-        cs = slice(win.col_off, win.col_off + win.width)
-        transform = rasterio.windows.transform(win, dem.transform)
-        nan = np.full(dem.shape, np.nan, dtype="float32")
-        static = [dem.elevation_m, self.terrain.alpha, self.terrain.northness, self.latitude_deg,
-                  self.ndvi if self.ndvi is not None else nan,
-                  self.canopy_height_m if self.canopy_height_m is not None else nan]
-        write_geotiff(staging / files["static"], np.stack([a[rs, cs] for a in static]), transform, dem.crs,
-                      descriptions=list(STATIC_BANDS))
-        for climate in self.climates:
-            stack = np.concatenate([getattr(climate, v)[:, rs, cs] for v in CLIMATE_VARIABLES])
-            names = [f"{v}_m{m:02d}" for v in CLIMATE_VARIABLES for m in range(1, 13)]
-            write_geotiff(staging / files["climate"][str(climate.year)], stack, transform, dem.crs, descriptions=names)
+    @property
+    def years(self) -> list[str]:
+        return [str(c.year) for c in self.climates]
 
     def metadata(self, spec: JobSpec) -> dict:
-        from .model.eemt import ModelParameters
-
-        params = ModelParameters.from_mapping(spec.model_parameters)
         return {
             "models": spec.model_names,
             "climate_source": spec.climate,
             "climate": [{"year": str(c.year), "source": c.source, "days_in_month": [int(d) for d in c.days_in_month]}
                         for c in self.climates],
-            "years": [str(c.year) for c in self.climates],
-            "mean_wetness_index": float(self.terrain.mean_wetness_index),
-            "model_parameters": params.as_dict(),
+            "climate_files": {str(c.year): CLIMATE_FILE.format(year=c.year) for c in self.climates},
+            "rasters": self.rasters,
+            "years": self.years,
+            "model_parameters": self.params.as_dict(),
             "lapse_tmin_c_per_km": spec.lapse_tmin_c_per_km,
             "lapse_tmax_c_per_km": spec.lapse_tmax_c_per_km,
             "station_elevation_m": spec.station_elevation_m,
@@ -235,45 +219,28 @@ class EemtInputs:
         }
 
 
-def _raster_on_dem(path: Path, dem: Dem, what: str, low: float | None, high: float | None) -> np.ndarray:
-    """A user raster (any grid and CRS) resampled bilinearly onto the DEM grid, range-checked."""
-    from .climate.resample import read_geotiff_grid, warp_to_dem
-
-    values, transform, crs = read_geotiff_grid(path, what=what)
-    values = values[:1]
-    finite = values[np.isfinite(values)]
-    if finite.size and ((low is not None and finite.min() < low) or (high is not None and finite.max() > high)):
-        raise UserError(f"{path}: {what} values span {finite.min():g} to {finite.max():g}, outside "
-                        f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]")
-    on_dem = warp_to_dem(values[0], transform, crs, dem)
-    if np.isnan(on_dem[np.isfinite(dem.elevation_m)]).any():
-        raise UserError(f"{path}: the {what} raster does not cover the whole DEM")
-    return on_dem
-
-
-def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
-    """Whole-DEM terrain (never per tile), latitude, optional vegetation rasters and the climate."""
-    from .climate import load_climate
+def plan_eemt(spec: JobSpec, grid) -> EemtPlan:
+    """Check the model parameters, the user rasters and the climate for the whole DEM (on disk:
+    a :class:`~eemt_flow.dem.DemGrid`, read in chunks where a base elevation needs it)."""
+    from .climate.source import prepare_climate
+    from .eemt_inputs import USER_RASTERS, check_user_raster
     from .model.eemt import ModelParameters
-    from .solar.geography import cell_geography
-    from .terrain import compute_terrain
 
     try:
         params = ModelParameters.from_mapping(spec.model_parameters)
     except (ValueError, TypeError, KeyError) as exc:
         raise UserError(f"model_parameters: {exc}") from None
-    try:
-        terrain = compute_terrain(dem.elevation_m, dem.cell_size_m, params.tan_beta_min)
-    except ValueError as exc:
-        raise UserError(f"{spec.dem}: {exc}") from None
-    ndvi = _raster_on_dem(spec.ndvi, dem, "NDVI", -1.0, 1.0) if spec.ndvi else None
-    canopy = _raster_on_dem(spec.canopy_height, dem, "canopy height", 0.0, None) if spec.canopy_height else None
-    climates = load_climate(spec.climate, dem, years=spec.years, station_elevation_m=spec.station_elevation_m,
-                            lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km, lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km,
-                            cache_dir=spec.cache_dir, resampling=spec.climate_resampling)
-    latitude = cell_geography(dem.crs, dem.transform, dem.shape)[0].astype("float32")
-    latitude[~np.isfinite(dem.elevation_m)] = np.nan
-    return EemtInputs(terrain, latitude, ndvi, canopy, climates)
+    rasters = {}
+    for band, (field, _, _, _) in USER_RASTERS.items():
+        path = getattr(spec, field)
+        if path:
+            check_user_raster(Path(path), grid, band)
+            rasters[band] = str(Path(path).resolve())
+    climates = prepare_climate(spec.climate, grid, years=spec.years, station_elevation_m=spec.station_elevation_m,
+                               lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km,
+                               lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km, cache_dir=spec.cache_dir,
+                               resampling=spec.climate_resampling)
+    return EemtPlan(params, climates, rasters)
 
 
 @dataclass
@@ -324,11 +291,9 @@ def plan(spec: JobSpec) -> Plan:
     halo_m = spec.halo_m if spec.halo_m is not None else auto_halo_m(scan.relief_m, grid.cell_size_m)
     tiles = make_tiles(grid.shape, grid.cell_size_m, spec.tile_size_cells, halo_m, scan.tile_valid)
     months = months_of(spec.days)
-    # EEMT's whole-DEM terrain and climate are still computed here, on the DEM in memory
-    whole = Dem(grid.read(), grid.transform, grid.crs) if spec.climate else None
-    eemt = prepare_eemt(spec, whole) if spec.climate else None
-    years = [str(c.year) for c in eemt.climates] if eemt else []
-    files = [tile_files(t, list(months), spec.keep_daily, years) for t in tiles]
+    eemt = plan_eemt(spec, grid) if spec.climate else None
+    years = eemt.years if eemt else []
+    files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters)) for t in tiles]
     n_az = round(360 / spec.horizon_step_deg)
     job = {
         "eemt_flow_job": 1,
@@ -360,12 +325,11 @@ def plan(spec: JobSpec) -> Plan:
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{workdir.name}.planning-", dir=parent))
     try:
-        for tile, f in zip(tiles, files):
-            if eemt:
-                eemt.stage(tile, f, staging, whole)
         if eemt:
-            write_geotiff(staging / WHOLE_TERRAIN, np.stack([getattr(eemt.terrain, n) for n in TERRAIN_RESULTS]),
-                          grid.transform, grid.crs, descriptions=list(TERRAIN_RESULTS))
+            from .climate.prepared import save_prepared
+
+            for climate in eemt.climates:
+                save_prepared(climate, staging / CLIMATE_FILE.format(year=climate.year))
         workflow = render_workflow(spec, job, files, n_az)
         job["n_rules"] = count_rules(workflow)
         job["largest_task_memory_mb"] = max(r["memory_mb"] for r in job_resources(job, n_az).values())
@@ -413,5 +377,7 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         resources=job_resources(job, n_azimuths),
         reduce_outputs=job["results"],
         whole_terrain=WHOLE_TERRAIN,
+        terrain_figures=TERRAIN_FIGURES,
+        climate_files=(job["eemt"] or {}).get("climate_files", {}),
         eemt_command="eemt-flow",
     )

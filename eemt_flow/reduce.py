@@ -165,7 +165,8 @@ def reduce_job(workdir: Path) -> dict:
         "shadows": "r.horizon maps (negative angles clamped at 0), search distance = halo; not r.sun's internal search",
         "months": month_stats,
         "total_glob_rad_wh_m2": total_stats,
-        "eemt": dict(job["eemt"], units="MJ m-2 yr-1 (annual), MJ m-2 month-1 (monthly)", statistics=eemt_stats)
+        "eemt": dict(job["eemt"], units="MJ m-2 yr-1 (annual), MJ m-2 month-1 (monthly)", statistics=eemt_stats,
+                     **terrain_figures(workdir))
         if eemt_stats is not None else None,
         "software": job["software"],
     }
@@ -175,6 +176,13 @@ def reduce_job(workdir: Path) -> dict:
                   label="kWh m⁻²", scale=1e-3)
     total_path.unlink()
     return summary
+
+
+def terrain_figures(workdir: Path) -> dict:
+    """The terrain stage's whole-DEM figures (the domain mean of the wetness index)."""
+    from .plan import TERRAIN_FIGURES
+
+    return json.loads((workdir / TERRAIN_FIGURES).read_text())
 
 
 def reduce_eemt(job: dict, workdir: Path) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio import Affine
 
 from .dem import write_geotiff
 from .solar import grass
@@ -47,6 +48,34 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
     tile = Tile.from_dict(entry)
     block = grid.read(tile.halo_window)
     write_geotiff(Path(entry["files"]["dem"]), block, window_transform(tile.halo_window, grid.transform), grid.crs)
+    rasters = (job.get("eemt") or {}).get("rasters") or {}
+    if rasters:
+        from .dem import Dem
+        from .eemt_inputs import user_raster_on
+
+        core = Dem(block[tile.core_in_halo], window_transform(tile.core_window, grid.transform), grid.crs)
+        write_geotiff(Path(entry["files"]["rasters"]), np.stack([user_raster_on(Path(p), core, b) for b, p in rasters.items()]),
+                      core.transform, core.crs, descriptions=list(rasters))
+
+
+def terrain_whole_task(job_file: Path) -> None:
+    """The whole DEM's terrain (sink filling, D-infinity catchment area, wetness index, α,
+    northness), on the manager: written as WHOLE_TERRAIN, and the domain mean of the wetness
+    index as TERRAIN_FIGURES."""
+    import json
+
+    from .dem import DemGrid
+    from .model.eemt import ModelParameters
+    from .plan import TERRAIN_FIGURES, TERRAIN_RESULTS, WHOLE_TERRAIN
+    from .terrain import compute_terrain
+
+    job = json.loads(Path(job_file).read_text())
+    grid = DemGrid.from_dict(job["dem"])
+    params = ModelParameters.from_mapping(job["eemt"]["model_parameters"])
+    terrain = compute_terrain(grid.read(), grid.cell_size_m, params.tan_beta_min)
+    write_geotiff(Path(WHOLE_TERRAIN), np.stack([getattr(terrain, n) for n in TERRAIN_RESULTS]), grid.transform,
+                  grid.crs, descriptions=list(TERRAIN_RESULTS))
+    Path(TERRAIN_FIGURES).write_text(json.dumps({"mean_wetness_index": terrain.mean_wetness_index}))
 
 
 def terrain_task(dem: Path, terrain_out: Path, horizons_out: Path, *, search_distance_m: float,
@@ -105,29 +134,43 @@ def eemt_bands(model: str) -> list[str]:
 def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     """EEMT of one tile and one climate year, for every selected model (EEMT-SPEC §4-6).
 
-    Reads the tile's static layers, the year's monthly climate and the 12 monthly solar
-    sums; writes annual EEMT, E_PPT, E_BIO and the monthly E_PPT and E_BIO [MJ m⁻²].
+    Puts the tile's static layers (its DEM window, α from the terrain stage, its cut of the
+    user rasters) and the year's prepared climate on the tile's core, takes the 12 monthly
+    solar sums; writes annual EEMT, E_PPT, E_BIO, the monthly E_PPT and E_BIO [MJ m⁻²] and
+    the QA counts.
     """
     import json
 
+    from rasterio.windows import transform as window_transform
+
+    from .climate.prepared import load_prepared
+    from .dem import Dem
+    from .eemt_inputs import climate_stack, tile_static
     from .model.eemt import ModelParameters
-    from .plan import CLIMATE_VARIABLES, STATIC_BANDS
+    from .plan import TERRAIN_RESULTS, WHOLE_TERRAIN
 
     job = json.loads(Path(job_file).read_text())
     meta = job["eemt"]
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
     files = entry["files"]
-    days_in_month = next(c["days_in_month"] for c in meta["climate"] if c["year"] == year)
-    static = dict(zip(STATIC_BANDS, _read_stack(files["static"])))
-    climate = _read_stack(files["climate"][year]).reshape(len(CLIMATE_VARIABLES), 12, *static["alpha"].shape)
     tile = Tile.from_dict(entry)
+    days_in_month = next(c["days_in_month"] for c in meta["climate"] if c["year"] == year)
+    with rasterio.open(files["dem"]) as src:
+        elevation = src.read(1, masked=True).astype("float32").filled(np.nan)
+        transform, crs = src.transform, src.crs
+    with rasterio.open(WHOLE_TERRAIN) as src:
+        alpha = src.read(TERRAIN_RESULTS.index("alpha") + 1, window=tile.core_window, masked=True)
+        alpha = alpha.astype("float32").filled(np.nan)
+    rasters = dict(zip(meta["rasters"], _read_stack(files["rasters"]))) if meta.get("rasters") else {}
+    static = tile_static(elevation, transform, crs, tile.core_in_halo, alpha, rasters)
+    core_transform = window_transform(tile.core_window, Affine(*job["grid"]["transform"]))
+    core = Dem(elevation[tile.core_in_halo], core_transform, crs)
+    climate = climate_stack(load_prepared(Path(meta["climate_files"][year])).on_dem(core))
     solar = {month: crop_core(tile, _read_stack(files["solar"][str(month)])) for month in range(1, 13)}
     n_requested = {month: len(job["months"][f"{month:02d}"]) for month in range(1, 13)}
     names, stack = tile_eemt(static, climate, solar, n_requested, days_in_month, meta["models"],
                              ModelParameters.from_mapping(meta["model_parameters"]))
-    with rasterio.open(files["static"]) as src:
-        transform, crs = src.transform, src.crs
-    write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)
+    write_geotiff(files["eemt"][year], stack, core_transform, crs, descriptions=names)
 
 
 def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[int, np.ndarray],

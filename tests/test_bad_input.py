@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import numpy as np
 import pytest
 import rasterio
@@ -185,12 +186,36 @@ def test_reproject_geographic_dem(tmp_path, texas_dem):
     """--reproject makes the geographic DEM usable: a metric grid of ~90 m cells in UTM 14N."""
     work = tmp_path / "work"
     run_cli("plan", "--dem", texas_dem, "--reproject", "EPSG:32614", "--workdir", work, "--days", "172",
-            "--horizon-step", "10")
-    with rasterio.open(work / "inputs" / "dem.tif") as src:
+            "--horizon-step", "10", "--tile-size", "10000")
+    job = json.loads((work / "job.json").read_text())
+    assert len(job["tiles"]) == 1 and job["dem"]["warped"]
+    # the tile's rule cuts its window from the source through the warp
+    run_cli("task", "cut-dem", "--job", "job.json", "--tile", "t0000", cwd=work)
+    with rasterio.open(work / job["tiles"][0]["files"]["dem"]) as src:
         assert src.crs.to_epsg() == 32614
+        assert (src.height, src.width) == (job["grid"]["height"], job["grid"]["width"])
         # 3 arc-seconds = 0.000833° ≈ 92.6 m north-south; ≈ 92.6·cos(32.8°) ≈ 77.9 m east-west;
         # the square target cell is their geometric mean, about 85 m.
         assert 75 < src.res[0] < 95 and src.res[0] == pytest.approx(src.res[1])
         z = src.read(1, masked=True)
         # Source elevations span 147-298 m; bilinear resampling stays inside that range.
         assert 140 < float(z.min()) and float(z.max()) < 300
+
+
+def test_dem_changed_after_planning_fails_the_run_by_name(example_dem, tmp_path):
+    """Tiles are cut from the DEM file at run time: a DEM rewritten after planning stops the run
+    with the cut task's one-line reason, not with results of another DEM."""
+    dem = tmp_path / "dem.tif"
+    dem.write_bytes(example_dem.read_bytes())
+    work = tmp_path / "work"
+    args = ["--dem", dem, "--workdir", work, "--days", "172", "--step-minutes", "60", "--horizon-step", "30",
+            "--tile-size", "60", "--halo", "300", "--quiet"]
+    run_cli("plan", *args[:-1])
+    with rasterio.open(dem, "r+") as dst:
+        z = dst.read(1)
+        dst.write(z + 1.0, 1)
+    proc = run_cli("run", *args, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "task failed (exit code 2): eemt-flow task cut-dem --job job.json --tile t000" in proc.stderr
+    assert f"{dem} changed after the job was planned; restore it or plan a new job in a new --workdir" in proc.stderr
+    assert not (work / "results" / "summary.json").exists()

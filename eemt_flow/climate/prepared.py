@@ -23,9 +23,9 @@ from rasterio.crs import CRS
 from eemt_flow.dem import Dem
 
 from .assemble import MonthlyField, climate_on_dem
-from .monthly import NORMALS, MonthlyClimate
+from .monthly import NORMALS, MonthlyClimate, days_in_month_of
 from .resample import CLIMATE_RESAMPLING
-from .station import StationNormals, station_climate
+from .station import StationNormals, station_climate, station_source
 
 
 @dataclass
@@ -56,6 +56,10 @@ class GridClimate:
     lapse_tmax_table: np.ndarray
     resampling: str = CLIMATE_RESAMPLING
 
+    @property
+    def days_in_month(self) -> np.ndarray:
+        return days_in_month_of(self.year)
+
     def on_dem(self, dem: Dem) -> MonthlyClimate:
         """The monthly climate on ``dem``'s cells (the whole DEM or any window of it)."""
         return climate_on_dem(self.fields, dem, year=self.year, source=self.source,
@@ -72,6 +76,14 @@ class StationClimate:
     lapse_tmin_table: np.ndarray
     lapse_tmax_table: np.ndarray
     year: str = NORMALS
+
+    @property
+    def source(self) -> str:
+        return station_source(self.normals, self.station_elevation_m)
+
+    @property
+    def days_in_month(self) -> np.ndarray:
+        return days_in_month_of(self.year)
 
     def on_dem(self, dem: Dem) -> MonthlyClimate:
         """The monthly climate on ``dem``'s cells (the whole DEM or any window of it)."""

@@ -139,6 +139,11 @@ def read_station_normals(path) -> StationNormals:
     return StationNormals(table[:, 0], table[:, 1], table[:, 2], table[:, 3], path)
 
 
+def station_source(normals: StationNormals, station_elevation_m: float) -> str:
+    """Description of a station climate, for metadata."""
+    return f"station normals {normals.path} at {float(station_elevation_m):g} m (Rasmussen et al. 2015 lapse method)"
+
+
 def station_climate(normals: StationNormals, dem: Dem, *, station_elevation_m: float,
                     lapse_tmin_table, lapse_tmax_table) -> MonthlyClimate:
     """Spread station normals over the DEM grid.
@@ -179,7 +184,7 @@ def station_climate(normals: StationNormals, dem: Dem, *, station_elevation_m: f
         vp_pa=mask_to_dem(uniform * normals.vp_pa[:, np.newaxis, np.newaxis], z),
         days_in_month=days_in_month_of(NORMALS),
         year=NORMALS,
-        source=f"station normals {normals.path} at {float(station_elevation_m):g} m (Rasmussen et al. 2015 lapse method)",
+        source=station_source(normals, station_elevation_m),
         base_elevation_m=float(station_elevation_m),
         lapse_tmin_c_per_km=lapse_rates_tuple(lapse_tmin_table),
         lapse_tmax_c_per_km=lapse_rates_tuple(lapse_tmax_table),

@@ -62,7 +62,7 @@ def _max_distance_m(grid: Dem, max_distance_m: float | None) -> float:
     if max_distance_m is None:
         from eemt_flow.plan import auto_halo_m
 
-        return auto_halo_m(grid)
+        return auto_halo_m(grid.relief_m, grid.cell_size_m)
     if not (max_distance_m > 0 and math.isfinite(max_distance_m)):
         raise ValueError(f"max_distance_m must be positive metres, got {max_distance_m}")
     return float(max_distance_m)
