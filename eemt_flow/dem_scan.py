@@ -25,8 +25,8 @@ from .dem import DemGrid, has_full_window
 from .errors import UserError
 from .solar.geography import cell_latitudes_deg, geographic_axes
 
-#: Largest block read at once by the scan [cells] (16 MiB of float32).
-SCAN_BLOCK_CELLS = 4_000_000
+#: Largest block read at once by the scan [cells] (4 MiB of float32).
+SCAN_BLOCK_CELLS = 1_000_000
 #: Largest DEM scanned cell by cell [cells]; above it the scan reads a decimated DEM.
 SCAN_EXACT_MAX_CELLS = 2_000_000_000
 #: Cells of the decimated read of a DEM above SCAN_EXACT_MAX_CELLS.

@@ -31,6 +31,9 @@ from .tiles import Tile, make_tiles
 JOB_FILE = "job.json"
 WORKFLOW_FILE = "workflow.mf"
 #: Spec fields that only say how to execute; a work dir may be resumed with other values.
+#: GDAL's block cache in the planner [MiB]: it reads each block of the DEM once, so a larger
+#: cache would only hold copies (GDAL's default is 5 % of the machine's memory).
+PLANNER_GDAL_CACHE_MB = 8
 EXECUTION_FIELDS = {"executor", "jobs", "port", "password_file", "batch_options", "workdir"}
 SOLAR_VARIABLES = ("glob_rad", "flat_glob_rad", "insol_time")
 #: Whole-DEM terrain maps written to results/terrain/ when EEMT is computed.
@@ -283,7 +286,8 @@ def plan(spec: JobSpec) -> Plan:
     workdir = Path(spec.workdir).resolve()
     # The DEM is checked first, before anything is written.
     grid = open_dem(spec.dem, reproject_to=spec.reproject, max_cells=spec.max_cells)
-    scan = scan_dem(grid, spec.tile_size_cells)
+    with rasterio.Env(GDAL_CACHEMAX=PLANNER_GDAL_CACHE_MB):
+        scan = scan_dem(grid, spec.tile_size_cells)
     existing = _existing(workdir, spec)
     if existing is not None:
         return Plan(workdir, existing, resumed=True)
@@ -291,7 +295,8 @@ def plan(spec: JobSpec) -> Plan:
     halo_m = spec.halo_m if spec.halo_m is not None else auto_halo_m(scan.relief_m, grid.cell_size_m)
     tiles = make_tiles(grid.shape, grid.cell_size_m, spec.tile_size_cells, halo_m, scan.tile_valid)
     months = months_of(spec.days)
-    eemt = plan_eemt(spec, grid) if spec.climate else None
+    with rasterio.Env(GDAL_CACHEMAX=PLANNER_GDAL_CACHE_MB):
+        eemt = plan_eemt(spec, grid) if spec.climate else None
     years = eemt.years if eemt else []
     files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters)) for t in tiles]
     n_az = round(360 / spec.horizon_step_deg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from rasterio.crs import CRS
 
 #: Latitude/longitude displacement r.horizon projects to find a grid direction [rad].
 R_HORIZON_DISPLACEMENT_RAD = 1e-4
@@ -41,17 +42,29 @@ def cell_geography(crs, transform, shape):
     return cell_latitudes_deg(crs, transform, shape), geographic_axes(crs, transform, shape)
 
 
+#: Cell centres projected at once by :func:`cell_latitudes_deg` (bounds its memory).
+LATITUDE_CHUNK_CELLS = 1 << 20
+
+
 def cell_latitudes_deg(crs, transform, shape) -> np.ndarray:
     """Latitude (WGS84) of every cell centre of a projected raster [degrees north], (rows, cols).
 
-    Datum shifts to WGS84 move latitudes by < 1e-4 degree.
+    Datum shifts to WGS84 move latitudes by < 1e-4 degree. Rows are projected in chunks of
+    about LATITUDE_CHUNK_CELLS cells, so the memory is the output's and little more.
     """
-    from rasterio.warp import transform as warp_transform
+    from pyproj import Transformer
 
+    to_geographic = Transformer.from_crs(CRS.from_user_input(crs).to_wkt(), "EPSG:4326", always_xy=True)
     rows, cols = shape
-    col_c, row_c = np.meshgrid(np.arange(cols) + 0.5, np.arange(rows) + 0.5)
-    x, y = transform @ (col_c.ravel(), row_c.ravel())
-    return np.asarray(warp_transform(crs, "EPSG:4326", x, y)[1]).reshape(shape)
+    out = np.empty(shape)
+    step = max(1, LATITUDE_CHUNK_CELLS // max(cols, 1))
+    col_c = np.arange(cols) + 0.5
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        col_grid, row_grid = np.meshgrid(col_c, np.arange(r0, r1) + 0.5)
+        x, y = transform @ (col_grid.ravel(), row_grid.ravel())
+        out[r0:r1] = to_geographic.transform(x, y)[1].reshape(r1 - r0, cols)
+    return out
 
 
 def geographic_axes(crs, transform, shape) -> np.ndarray:
