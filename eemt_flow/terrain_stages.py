@@ -46,13 +46,13 @@ from eemt_flow.model.constants import TAN_BETA_MIN
 from eemt_flow.model.water import wetness_index
 from eemt_flow.terrain import check_drains, northness, slope_aspect
 
-# Declared peak memory of a per-tile stage [bytes per cell of the tile], an upper bound of
-# the measured peak (flow_local/flow_finish: the padded z, facets, angles, accumulation,
-# order, heap and stamps ≈ 100 B/cell; fill_local: level, labels, heap, pit queue, seqs,
-# closed, edge buffers ≈ 120 B/cell) with room for rasterio's buffers.
-TILE_STAGE_BYTES_PER_CELL = 200
-# Fixed overhead of a stage process (Python, numpy, numba, rasterio) [bytes].
-STAGE_BASE_BYTES = 250 * 2**20
+# Declared peak memory of a per-tile stage [bytes per cell of the padded tile]: an upper
+# bound of the measured rise of the peak RSS on a 1500 × 1500 tile (fill_local 48,
+# flat_local 41, flat_finish 69, flow_local 58, flow_finish 72, alpha 25 B/cell), with
+# room for flats whose crossing cells hold many pair distances.
+TILE_STAGE_BYTES_PER_CELL = 120
+# Fixed overhead of a stage process (Python, numpy, numba, rasterio; 233 MiB measured) [bytes].
+STAGE_BASE_BYTES = 300 * 2**20
 # Exchanges: per perimeter cell of all tiles [bytes] (positions, values, labels, CSR
 # edges both ways, heap), plus per transfer entry (flat pair distances, flow M).
 EXCHANGE_BYTES_PER_PERIMETER_CELL = 400

@@ -221,32 +221,38 @@ def lookup_cells(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, query_r
 # ---------------------------------------------------------------------------
 @numba.njit(cache=True)
 def _label_edges(level, label):
-    """(label a, label b, max level) for every 8-adjacent pair of cells with different labels."""
+    """(label a, label b, max level) for every 8-adjacent pair of cells with different labels.
+
+    Two passes (count, then fill) so the buffers are exactly as long as the edge list.
+    """
     nr, nc = level.shape
-    cap = 4 * nr * nc
-    la = np.empty(cap, dtype=np.int64)
-    lb = np.empty(cap, dtype=np.int64)
-    w = np.empty(cap)
     m = 0
-    # E, SW, S, SE: each unordered pair once
-    for i in range(nr):
-        for j in range(nc):
-            a = label[i, j]
-            if a <= 0:
-                continue
-            for k in (4, 5, 6, 7):
-                ni = i + _NB_DI[k]
-                nj = j + _NB_DJ[k]
-                if ni >= nr or nj < 0 or nj >= nc:
+    for sweep in range(2):
+        if sweep == 1:
+            la = np.empty(m, dtype=np.int64)
+            lb = np.empty(m, dtype=np.int64)
+            w = np.empty(m)
+            m = 0
+        # E, SW, S, SE: each unordered pair once
+        for i in range(nr):
+            for j in range(nc):
+                a = label[i, j]
+                if a <= 0:
                     continue
-                b = label[ni, nj]
-                if b <= 0 or b == a:
-                    continue
-                la[m] = min(a, b)
-                lb[m] = max(a, b)
-                w[m] = max(level[i, j], level[ni, nj])
-                m += 1
-    return la[:m], lb[:m], w[:m]
+                for k in (4, 5, 6, 7):
+                    ni = i + _NB_DI[k]
+                    nj = j + _NB_DJ[k]
+                    if ni >= nr or nj < 0 or nj >= nc:
+                        continue
+                    b = label[ni, nj]
+                    if b <= 0 or b == a:
+                        continue
+                    if sweep == 1:
+                        la[m] = min(a, b)
+                        lb[m] = max(a, b)
+                        w[m] = max(level[i, j], level[ni, nj])
+                    m += 1
+    return la, lb, w
 
 
 def _unique_min_edges(la, lb, w):
