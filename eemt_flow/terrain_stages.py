@@ -2,42 +2,45 @@
 
 Each per-tile stage reads only its tile's window of the source DEM (with a 1-cell ring
 where outlets or Horn slopes need it), its own earlier outputs, and small edge files of
-its eight neighbours; each exchange reads only the tiles' small perimeter/graph files.
-Layout under ``workdir``::
+its eight neighbours; each exchange reads only the tiles' small perimeter/graph files
+(never the DEM or a tile raster). Layout under ``workdir``::
 
-    terrain/<tile>/fill_state.npz      per-tile state: local fill level, labels (float64, int32)
-    terrain/<tile>/fill_graph.npz      perimeter cells, labels and spill graph          (small)
-    terrain/<tile>/fill_spill.npz      spill level per label + F of the 1-cell ring     (small, exchange 1)
-    terrain/<tile>/flat_graph.npz      crossing cells of flats and their distances      (small)
-    terrain/<tile>/flat_k.npz          flat distance of the crossing cells              (small, exchange 2)
+    terrain/grid.json                  shape, tile size, transform, CRS             (stage 0)
+    terrain/<tile>/fill_state.npz      local fill level, labels (float64, int32)    (tile state)
+    terrain/<tile>/fill_graph.npz      perimeter cells, labels and spill graph      (small)
+    terrain/<tile>/fill_spill.npz      spill level per label + F of the 1-cell ring (small, exchange 1)
+    terrain/<tile>/flat_graph.npz      crossing cells of flats and their distances  (small)
+    terrain/<tile>/flat_k.npz          flat distance of the crossing cells          (small, exchange 2)
     terrain/<tile>/filled_m.tif        filled elevation (float64 GeoTIFF)
-    terrain/<tile>/filled_edge.npz     2-cell-deep strips of the filled elevation      (small)
-    terrain/<tile>/flow_graph.npz      perimeter accumulation summary                   (small)
-    terrain/<tile>/flow_in.npz         accumulation of the ring cells draining in       (small, exchange 3)
+    terrain/<tile>/filled_edge.npz     2-cell-deep strips of the filled elevation   (small)
+    terrain/<tile>/flow_graph.npz      perimeter accumulation summary               (small)
+    terrain/<tile>/flow_in.npz         accumulation of the ring cells draining in   (small, exchange 3)
     terrain/<tile>/{specific_catchment_area_m,wetness_index,slope_deg,aspect_grass_deg,northness}.tif
-    terrain/<tile>/wetness_sum.npz     (Σλ, count)                                      (small)
-    terrain/wetness_mean.npz           domain mean of λ                                 (reduction)
+    terrain/<tile>/wetness_sum.npz     (Σλ, count)                                  (small)
+    terrain/wetness_mean.npz           domain mean of λ                             (reduction)
     terrain/<tile>/alpha.tif
 
-Rasters are float64 GeoTIFFs on the tile core's transform, NaN = nodata. The stage list
-(:func:`stage_list`) gives every rule's inputs, outputs and declared memory; the driver
-(:func:`run_tiled_terrain`) runs that list in order in one process.
+Rasters are float64 GeoTIFFs on the tile core's transform, NaN = nodata (float64 so the
+filled elevation keeps its ULP raises bit for bit). :func:`stage_list` gives every
+rule's inputs, outputs and declared memory; :func:`run_tiled_terrain` runs that list in
+order in one process.
 
-Memory (peak RSS above the interpreter, measured by tests/test_terrain_tiled.py):
-:data:`TILE_STAGE_BYTES_PER_CELL` bytes per cell of the padded tile for every per-tile
-stage; the exchanges hold :data:`EXCHANGE_BYTES_PER_PERIMETER_CELL` bytes per perimeter
-cell of all tiles, plus the flat and flow transfer entries (see the report in
-:func:`stage_list`).
+Memory: a per-tile stage peaks at :data:`STAGE_BASE_BYTES` plus at most
+:data:`TILE_STAGE_BYTES_PER_CELL` bytes per cell of the tile padded by 2 cells (measured
+in tests/test_terrain_tiled.py); an exchange at :data:`STAGE_BASE_BYTES` plus
+:data:`EXCHANGE_BYTES_PER_PERIMETER_CELL` per perimeter cell of all tiles.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
@@ -93,6 +96,13 @@ class TerrainGrid:
     shape: tuple[int, int]
     tile_size_cells: int
     tiles: list[TerrainTile] = field(repr=False)
+    transform: Affine | None = None  # of the whole DEM
+    crs_wkt: str | None = None
+
+    @property
+    def cell_size_m(self) -> tuple[float, float]:
+        """(east-west, north-south) cell size [m]."""
+        return abs(self.transform.a), abs(self.transform.e)
 
     @property
     def n_rows(self) -> int:
@@ -117,7 +127,8 @@ class TerrainGrid:
         return out
 
 
-def terrain_grid(shape, tile_size_cells: int) -> TerrainGrid:
+def terrain_grid(shape, tile_size_cells: int, transform: Affine | None = None, crs_wkt: str | None = None
+                 ) -> TerrainGrid:
     """Cut a DEM of ``shape`` (rows, cols) into tiles of ``tile_size_cells`` (≥ 2)."""
     size = int(tile_size_cells)
     if size < MIN_TILE_SIZE_CELLS:
@@ -127,12 +138,15 @@ def terrain_grid(shape, tile_size_cells: int) -> TerrainGrid:
     for ti, r in enumerate(range(0, rows, size)):
         for tj, c in enumerate(range(0, cols, size)):
             tiles.append(TerrainTile(ti, tj, r, c, min(size, rows - r), min(size, cols - c)))
-    return TerrainGrid((rows, cols), size, tiles)
+    return TerrainGrid((rows, cols), size, tiles, transform, crs_wkt)
 
 
-def _grid_of(dem_path, tile_size_cells) -> TerrainGrid:
-    with rasterio.open(dem_path) as src:
-        return terrain_grid((src.height, src.width), tile_size_cells)
+GRID_FILE = "grid.json"
+
+
+def _read_grid(workdir) -> TerrainGrid:
+    spec = json.loads((Path(workdir) / TERRAIN_DIR / GRID_FILE).read_text())
+    return terrain_grid(spec["shape"], spec["tile_size_cells"], Affine(*spec["transform"]), spec["crs_wkt"])
 
 
 def _tile_dir(workdir, t: TerrainTile) -> Path:
@@ -159,14 +173,10 @@ def read_dem_window(src, row: int, col: int, height: int, width: int) -> np.ndar
     return out
 
 
-def _cell_size(src) -> tuple[float, float]:
-    return abs(src.transform.a), abs(src.transform.e)
-
-
-def _write_tile_raster(path: Path, array: np.ndarray, src, t: TerrainTile) -> None:
+def _write_tile_raster(path: Path, array: np.ndarray, grid: TerrainGrid, t: TerrainTile) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", width=t.width, height=t.height, count=1, dtype="float64", crs=src.crs,
-                   transform=window_transform(t.window, src.transform), nodata=float("nan"), compress="deflate")
+    profile = dict(driver="GTiff", width=t.width, height=t.height, count=1, dtype="float64", crs=grid.crs_wkt,
+                   transform=window_transform(t.window, grid.transform), nodata=float("nan"), compress="deflate")
     tmp = path.with_name(path.name + ".part")
     with rasterio.open(tmp, "w", **profile) as dst:
         dst.write(np.asarray(array, dtype=np.float64)[np.newaxis])
@@ -231,10 +241,23 @@ def _filled_with_ring(workdir, grid: TerrainGrid, t: TerrainTile) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # The stages
 # ---------------------------------------------------------------------------
-def stage_fill_local(dem_path, tile_size_cells: int, ti: int, tj: int, workdir) -> None:
+def stage_grid(dem_path, tile_size_cells: int, workdir) -> None:
+    """Stage 0: the tile grid (shape, tile size, transform, CRS) from the DEM header; writes terrain/grid.json.
+
+    The planner may write the same file itself; every later stage reads the grid from it.
+    """
+    with rasterio.open(dem_path) as src:
+        grid = terrain_grid((src.height, src.width), tile_size_cells, src.transform,
+                            src.crs.to_wkt() if src.crs else None)
+    path = Path(workdir) / TERRAIN_DIR / GRID_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(shape=list(grid.shape), tile_size_cells=grid.tile_size_cells,
+                                    transform=list(grid.transform)[:6], crs_wkt=grid.crs_wkt)))
+
+
+def stage_fill_local(dem_path, ti: int, tj: int, workdir) -> None:
     """Tile stage 1: local Priority-Flood with labels; writes fill_state.npz and fill_graph.npz."""
-    grid = _grid_of(dem_path, tile_size_cells)
-    t = grid.tile(ti, tj)
+    t = _read_grid(workdir).tile(ti, tj)
     with rasterio.open(dem_path) as src:
         dem_pad = read_dem_window(src, t.row - 1, t.col - 1, t.height + 2, t.width + 2)
     res = K.fill_local(dem_pad)
@@ -246,9 +269,9 @@ def stage_fill_local(dem_path, tile_size_cells: int, ti: int, tj: int, workdir) 
               edge_level=res["edge_level"], n_labels=np.int64(res["n_labels"]))
 
 
-def stage_fill_exchange(dem_path, tile_size_cells: int, workdir) -> None:
+def stage_fill_exchange(workdir) -> None:
     """Exchange 1: spill levels of all labels; writes every tile's fill_spill.npz (with its F ring)."""
-    grid = _grid_of(dem_path, tile_size_cells)
+    grid = _read_grid(workdir)
     graphs = [_load(_tile_dir(workdir, t) / "fill_graph.npz") for t in grid.tiles]
     for g in graphs:
         g["n_labels"] = int(g["n_labels"])
@@ -268,9 +291,9 @@ def _final_level(workdir, t: TerrainTile):
     return K.fill_finish(state["level"], state["label"], spill["spill"]), spill["level_ring"]
 
 
-def stage_flat_local(dem_path, tile_size_cells: int, ti: int, tj: int, workdir) -> None:
+def stage_flat_local(ti: int, tj: int, workdir) -> None:
     """Tile stage 2: drains and crossing flats; writes flat_graph.npz."""
-    t = _grid_of(dem_path, tile_size_cells).tile(ti, tj)
+    t = _read_grid(workdir).tile(ti, tj)
     level, ring = _final_level(workdir, t)
     res = K.flat_local(level, ring)
     rows, cols = _global(t, res["cross_index"])
@@ -279,36 +302,34 @@ def stage_flat_local(dem_path, tile_size_cells: int, ti: int, tj: int, workdir) 
               pair_a=res["pair_a"], pair_b=res["pair_b"], pair_distance=res["pair_distance"])
 
 
-def stage_flat_exchange(dem_path, tile_size_cells: int, workdir) -> None:
+def stage_flat_exchange(workdir) -> None:
     """Exchange 2: flat distances of the crossing cells; writes every tile's flat_k.npz."""
-    grid = _grid_of(dem_path, tile_size_cells)
+    grid = _read_grid(workdir)
     graphs = [_load(_tile_dir(workdir, t) / "flat_graph.npz") for t in grid.tiles]
     for t, k in zip(grid.tiles, K.solve_flats(graphs, grid.shape)):
         _save_npz(_tile_dir(workdir, t) / "flat_k.npz", cross_k=k)
 
 
-def stage_flat_finish(dem_path, tile_size_cells: int, ti: int, tj: int, workdir) -> None:
+def stage_flat_finish(ti: int, tj: int, workdir) -> None:
     """Tile stage 3: the filled elevation; writes filled_m.tif and filled_edge.npz."""
-    t = _grid_of(dem_path, tile_size_cells).tile(ti, tj)
+    grid = _read_grid(workdir)
+    t = grid.tile(ti, tj)
     out = _tile_dir(workdir, t)
     level, ring = _final_level(workdir, t)
     cross = _load(out / "flat_graph.npz")["cross_index"]
     z = K.flat_finish(level, ring, cross, _load(out / "flat_k.npz")["cross_k"])
     d = EDGE_DEPTH_CELLS
     _save_npz(out / "filled_edge.npz", top=z[:d], bottom=z[-d:], left=z[:, :d], right=z[:, -d:])
-    with rasterio.open(dem_path) as src:
-        _write_tile_raster(out / "filled_m.tif", z, src, t)
+    _write_tile_raster(out / "filled_m.tif", z, grid, t)
 
 
-def stage_flow_local(dem_path, tile_size_cells: int, ti: int, tj: int, workdir) -> None:
+def stage_flow_local(ti: int, tj: int, workdir) -> None:
     """Tile stage 4: D-infinity perimeter summary; writes flow_graph.npz."""
-    grid = _grid_of(dem_path, tile_size_cells)
+    grid = _read_grid(workdir)
     t = grid.tile(ti, tj)
     z_pad = _filled_with_ring(workdir, grid, t)
     check_drains(None, z_pad[1:-1, 1:-1])
-    with rasterio.open(dem_path) as src:
-        cell = _cell_size(src)
-    res = K.flow_local(z_pad, cell)
+    res = K.flow_local(z_pad, grid.cell_size_m)
     prow, pcol = _global(t, res["perim_index"])
     srow, scol = _global(t, res["source_pad_index"], EDGE_DEPTH_CELLS)
     _save_npz(_tile_dir(workdir, t) / "flow_graph.npz", perim_row=prow, perim_col=pcol, perim_z=res["perim_z"],
@@ -316,39 +337,37 @@ def stage_flow_local(dem_path, tile_size_cells: int, ti: int, tj: int, workdir) 
               m_source=res["m_source"], m_value=res["m_value"])
 
 
-def stage_flow_exchange(dem_path, tile_size_cells: int, workdir) -> None:
+def stage_flow_exchange(workdir) -> None:
     """Exchange 3: accumulation of all perimeter cells; writes every tile's flow_in.npz."""
-    grid = _grid_of(dem_path, tile_size_cells)
+    grid = _read_grid(workdir)
     graphs = [_load(_tile_dir(workdir, t) / "flow_graph.npz") for t in grid.tiles]
     for t, acc in zip(grid.tiles, K.solve_flow(graphs, grid.shape)):
         _save_npz(_tile_dir(workdir, t) / "flow_in.npz", source_acc=acc)
 
 
-def stage_flow_finish(dem_path, tile_size_cells: int, ti: int, tj: int, workdir,
-                      tan_beta_min: float = TAN_BETA_MIN) -> None:
+def stage_flow_finish(dem_path, ti: int, tj: int, workdir, tan_beta_min: float = TAN_BETA_MIN) -> None:
     """Tile stage 5: a, λ, slope, aspect, northness; writes their GeoTIFFs and wetness_sum.npz."""
-    grid = _grid_of(dem_path, tile_size_cells)
+    grid = _read_grid(workdir)
     t = grid.tile(ti, tj)
     out = _tile_dir(workdir, t)
-    z_pad = _filled_with_ring(workdir, grid, t)
+    cell = grid.cell_size_m
+    sca = K.flow_finish(_filled_with_ring(workdir, grid, t), cell, _load(out / "flow_in.npz")["source_acc"])
     with rasterio.open(dem_path) as src:
-        cell = _cell_size(src)
-        sca = K.flow_finish(z_pad, cell, _load(out / "flow_in.npz")["source_acc"])
-        del z_pad
         dem_pad = read_dem_window(src, t.row - 1, t.col - 1, t.height + 2, t.width + 2)
-        slope_pad, aspect_pad = slope_aspect(dem_pad, cell)
-        slope, aspect = slope_pad[1:-1, 1:-1], aspect_pad[1:-1, 1:-1]
-        lam = wetness_index(sca, np.deg2rad(slope), tan_beta_min)
-        valid = ~np.isnan(lam)
-        _save_npz(out / "wetness_sum.npz", total=np.float64(lam[valid].sum()), count=np.int64(valid.sum()))
-        for name, arr in (("specific_catchment_area_m", sca), ("wetness_index", lam), ("slope_deg", slope),
-                          ("aspect_grass_deg", aspect), ("northness", northness(aspect, slope))):
-            _write_tile_raster(out / f"{name}.tif", arr, src, t)
+    slope_pad, aspect_pad = slope_aspect(dem_pad, cell)
+    del dem_pad
+    slope, aspect = slope_pad[1:-1, 1:-1], aspect_pad[1:-1, 1:-1]
+    lam = wetness_index(sca, np.deg2rad(slope), tan_beta_min)
+    valid = ~np.isnan(lam)
+    _save_npz(out / "wetness_sum.npz", total=np.float64(lam[valid].sum()), count=np.int64(valid.sum()))
+    for name, arr in (("specific_catchment_area_m", sca), ("wetness_index", lam), ("slope_deg", slope),
+                      ("aspect_grass_deg", aspect), ("northness", northness(aspect, slope))):
+        _write_tile_raster(out / f"{name}.tif", arr, grid, t)
 
 
-def stage_wetness_mean(dem_path, tile_size_cells: int, workdir) -> None:
+def stage_wetness_mean(workdir) -> None:
     """Reduction: the domain mean of λ from the tiles' (Σλ, count); writes terrain/wetness_mean.npz."""
-    grid = _grid_of(dem_path, tile_size_cells)
+    grid = _read_grid(workdir)
     sums = [_load(_tile_dir(workdir, t) / "wetness_sum.npz") for t in grid.tiles]
     count = int(sum(int(s["count"]) for s in sums))
     if count == 0:
@@ -359,14 +378,14 @@ def stage_wetness_mean(dem_path, tile_size_cells: int, workdir) -> None:
     _save_npz(Path(workdir) / TERRAIN_DIR / "wetness_mean.npz", mean=np.float64(mean), count=np.int64(count))
 
 
-def stage_alpha(dem_path, tile_size_cells: int, ti: int, tj: int, workdir) -> None:
+def stage_alpha(ti: int, tj: int, workdir) -> None:
     """Tile stage 6: α = max(λ / mean λ, 0); writes alpha.tif."""
-    t = _grid_of(dem_path, tile_size_cells).tile(ti, tj)
+    grid = _read_grid(workdir)
+    t = grid.tile(ti, tj)
     out = _tile_dir(workdir, t)
     lam = _read_tile_raster(out / "wetness_index.tif")
     mean = float(_load(Path(workdir) / TERRAIN_DIR / "wetness_mean.npz")["mean"])
-    with rasterio.open(dem_path) as src:
-        _write_tile_raster(out / "alpha.tif", np.where(np.isnan(lam), np.nan, np.maximum(lam / mean, 0.0)), src, t)
+    _write_tile_raster(out / "alpha.tif", np.where(np.isnan(lam), np.nan, np.maximum(lam / mean, 0.0)), grid, t)
 
 
 # ---------------------------------------------------------------------------
@@ -386,17 +405,28 @@ class StageRule:
     outputs: tuple[str, ...]
     memory_bytes: int
 
-    def call(self, dem_path, tile_size_cells, workdir, tan_beta_min=TAN_BETA_MIN) -> None:
+    tile_size_cells: int
+
+    @property
+    def reads_dem(self) -> bool:
+        return "DEM" in self.inputs
+
+    def call(self, dem_path, workdir, tan_beta_min=TAN_BETA_MIN) -> None:
+        """Run this rule in-process (what its Makeflow command runs)."""
         fn = STAGE_FUNCTIONS[self.stage]
-        if self.tile is None:
-            fn(dem_path, tile_size_cells, workdir)
-        elif self.stage == "flow_finish":
-            fn(dem_path, tile_size_cells, self.tile.ti, self.tile.tj, workdir, tan_beta_min)
-        else:
-            fn(dem_path, tile_size_cells, self.tile.ti, self.tile.tj, workdir)
+        args = [dem_path] if self.reads_dem else []
+        if self.stage == "grid":
+            args.append(self.tile_size_cells)
+        if self.tile is not None:
+            args += [self.tile.ti, self.tile.tj]
+        args.append(workdir)
+        if self.stage == "flow_finish":
+            args.append(tan_beta_min)
+        fn(*args)
 
 
 STAGE_FUNCTIONS = {
+    "grid": stage_grid,
     "fill_local": stage_fill_local,
     "fill_exchange": stage_fill_exchange,
     "flat_local": stage_flat_local,
@@ -417,47 +447,52 @@ def _tile_stage_memory(t: TerrainTile) -> int:
 def stage_list(dem_shape, tile_size_cells: int) -> list[StageRule]:
     """Every terrain task in a valid execution order, with its files and declared memory.
 
-    Order: fill_local (each tile) → fill_exchange → flat_local (each) → flat_exchange →
-    flat_finish (each) → flow_local (each; reads the 8 neighbours' filled_edge.npz) →
-    flow_exchange → flow_finish (each) → wetness_mean → alpha (each). Exchange memory is
-    declared from the total perimeter; the flat and flow transfer entries can add to it
-    (see the module docstring).
+    Order: grid → fill_local (each tile) → fill_exchange → flat_local (each) →
+    flat_exchange → flat_finish (each) → flow_local (each; reads its 8 neighbours'
+    filled_edge.npz) → flow_exchange → flow_finish (each; the same edge files) →
+    wetness_mean → alpha (each). Inputs are paths relative to the work directory; "DEM"
+    stands for the source DEM, read by windows (grid reads only its header). A rule's
+    command is its stage function with the arguments :meth:`StageRule.call` passes.
+
+    Exchange memory is declared from the total perimeter of all tiles; it assumes a few
+    transfer entries per perimeter cell (measured: ≤ 1 on the test DEMs).
     """
     grid = terrain_grid(dem_shape, tile_size_cells)
+    size = grid.tile_size_cells
     d = lambda t: f"{TERRAIN_DIR}/{t.name}"  # noqa: E731
+    grid_file = f"{TERRAIN_DIR}/{GRID_FILE}"
     perimeter = sum(2 * (t.height + t.width) for t in grid.tiles)
     ex_mem = STAGE_BASE_BYTES + EXCHANGE_BYTES_PER_PERIMETER_CELL * perimeter
     all_of = lambda name: tuple(f"{d(t)}/{name}" for t in grid.tiles)  # noqa: E731
-    rules: list[StageRule] = []
+    rules: list[StageRule] = [StageRule("grid", None, ("DEM",), (grid_file,), STAGE_BASE_BYTES, size)]
 
     def per_tile(stage, inputs, outputs):
         for t in grid.tiles:
-            rules.append(StageRule(stage, t, tuple(inputs(t)), tuple(f"{d(t)}/{o}" for o in outputs),
-                                   _tile_stage_memory(t)))
+            rules.append(StageRule(stage, t, (grid_file, *inputs(t)), tuple(f"{d(t)}/{o}" for o in outputs),
+                                   _tile_stage_memory(t), size))
+
+    def exchange(stage, inputs, outputs, memory=ex_mem):
+        rules.append(StageRule(stage, None, (grid_file, *inputs), tuple(outputs), memory, size))
+
+    def own(t, *names):
+        return [f"{d(t)}/{n}" for n in names]
 
     def neighbour_edges(t):
         return [f"{d(n)}/filled_edge.npz" for n in grid.neighbours(t)]
 
     per_tile("fill_local", lambda t: ["DEM"], ["fill_state.npz", "fill_graph.npz"])
-    rules.append(StageRule("fill_exchange", None, ("DEM",) + all_of("fill_graph.npz"), all_of("fill_spill.npz"),
-                           ex_mem))
-    per_tile("flat_local", lambda t: ["DEM", f"{d(t)}/fill_state.npz", f"{d(t)}/fill_spill.npz"],
-             ["flat_graph.npz"])
-    rules.append(StageRule("flat_exchange", None, ("DEM",) + all_of("flat_graph.npz"), all_of("flat_k.npz"),
-                           ex_mem))
-    per_tile("flat_finish", lambda t: ["DEM", f"{d(t)}/fill_state.npz", f"{d(t)}/fill_spill.npz",
-                                       f"{d(t)}/flat_graph.npz", f"{d(t)}/flat_k.npz"],
+    exchange("fill_exchange", all_of("fill_graph.npz"), all_of("fill_spill.npz"))
+    per_tile("flat_local", lambda t: own(t, "fill_state.npz", "fill_spill.npz"), ["flat_graph.npz"])
+    exchange("flat_exchange", all_of("flat_graph.npz"), all_of("flat_k.npz"))
+    per_tile("flat_finish", lambda t: own(t, "fill_state.npz", "fill_spill.npz", "flat_graph.npz", "flat_k.npz"),
              ["filled_m.tif", "filled_edge.npz"])
-    per_tile("flow_local", lambda t: ["DEM", f"{d(t)}/filled_m.tif"] + neighbour_edges(t), ["flow_graph.npz"])
-    rules.append(StageRule("flow_exchange", None, ("DEM",) + all_of("flow_graph.npz"), all_of("flow_in.npz"),
-                           ex_mem))
-    per_tile("flow_finish", lambda t: ["DEM", f"{d(t)}/filled_m.tif", f"{d(t)}/flow_in.npz"] + neighbour_edges(t),
+    per_tile("flow_local", lambda t: own(t, "filled_m.tif") + neighbour_edges(t), ["flow_graph.npz"])
+    exchange("flow_exchange", all_of("flow_graph.npz"), all_of("flow_in.npz"))
+    per_tile("flow_finish", lambda t: ["DEM"] + own(t, "filled_m.tif", "flow_in.npz") + neighbour_edges(t),
              ["specific_catchment_area_m.tif", "wetness_index.tif", "slope_deg.tif", "aspect_grass_deg.tif",
               "northness.tif", "wetness_sum.npz"])
-    rules.append(StageRule("wetness_mean", None, ("DEM",) + all_of("wetness_sum.npz"),
-                           (f"{TERRAIN_DIR}/wetness_mean.npz",), STAGE_BASE_BYTES))
-    per_tile("alpha", lambda t: ["DEM", f"{d(t)}/wetness_index.tif", f"{TERRAIN_DIR}/wetness_mean.npz"],
-             ["alpha.tif"])
+    exchange("wetness_mean", all_of("wetness_sum.npz"), [f"{TERRAIN_DIR}/wetness_mean.npz"], STAGE_BASE_BYTES)
+    per_tile("alpha", lambda t: own(t, "wetness_index.tif") + [f"{TERRAIN_DIR}/wetness_mean.npz"], ["alpha.tif"])
     return rules
 
 
@@ -481,10 +516,11 @@ def run_tiled_terrain(dem_path, tile_size_cells: int, workdir, tan_beta_min: flo
         The tiles; each tile's outputs are ``workdir/terrain/<tile>/<layer>.tif`` for the
         layers in :data:`TILE_OUTPUT_RASTERS`.
     """
-    grid = _grid_of(dem_path, tile_size_cells)
-    for rule in stage_list(grid.shape, tile_size_cells):
-        rule.call(dem_path, tile_size_cells, workdir, tan_beta_min)
-    return grid
+    with rasterio.open(dem_path) as src:
+        shape = (src.height, src.width)
+    for rule in stage_list(shape, tile_size_cells):
+        rule.call(dem_path, workdir, tan_beta_min)
+    return _read_grid(workdir)
 
 
 def read_mosaic(workdir, grid: TerrainGrid, layer: str) -> np.ndarray:

@@ -202,8 +202,10 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
     with rasterio.open(mcn_dem) as src:
         shape = (src.height, src.width)
     rules = S.stage_list(shape, 64)
-    assert [r.stage for r in rules if r.tile is None] == ["fill_exchange", "flat_exchange", "flow_exchange",
+    assert [r.stage for r in rules if r.tile is None] == ["grid", "fill_exchange", "flat_exchange", "flow_exchange",
                                                           "wetness_mean"]
+    # only the stages that need elevations read the DEM: by windows around their own tile
+    assert {r.stage for r in rules if r.reads_dem} == {"grid", "fill_local", "flow_finish"}
     store = tmp_path / "store"
     store.mkdir()
     for n, rule in enumerate(rules):
@@ -215,17 +217,17 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
             assert (store / rel).exists(), f"{rule.stage} needs {rel} before it is made"
             (box / rel).parent.mkdir(parents=True, exist_ok=True)
             os.link(store / rel, box / rel)
-        rule.call(mcn_dem, 64, box)
+        rule.call(mcn_dem, box)
         made = {str(p.relative_to(box)) for p in box.rglob("*") if p.is_file()} - set(rule.inputs)
         assert made == set(rule.outputs), rule.stage
         for rel in rule.outputs:
             (store / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(box / rel, store / rel)
-        if rule.tile is None:  # exchanges read only small files: never a tile raster or tile state
-            assert not any(p.endswith((".tif", "fill_state.npz")) for p in rule.inputs)
+        if rule.tile is None and rule.stage != "grid":  # exchanges read only small files, never the DEM,
+            assert not any(p.endswith((".tif", "fill_state.npz")) or p == "DEM" for p in rule.inputs)  # a tile raster or state
         else:  # a tile reads its own files and at most its neighbours' edge files
-            others = [p for p in rule.inputs if p != "DEM" and f"/{rule.tile.name}/" not in f"/{p}"
-                      and p != "terrain/wetness_mean.npz"]
+            others = [p for p in rule.inputs if p not in ("DEM", "terrain/grid.json", "terrain/wetness_mean.npz")
+                      and f"/{rule.tile.name}/" not in f"/{p}"]
             assert all(p.endswith("filled_edge.npz") for p in others), rule.stage
             assert len(others) <= 8
     ref = T.compute_terrain(dem, CELL)
@@ -254,11 +256,11 @@ def test_tile_stage_peak_memory_within_declared_bytes_per_cell(tmp_path):
             for line in open("/proc/self/status"):
                 if line.startswith(key):
                     return int(line.split()[1]) * 1024
-        stage, dem, size, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-        tiny = sys.argv[5]
+        stage, dem, size, work, tiny = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
         S.run_tiled_terrain(tiny, 4, work + "-tiny")  # compile and import everything first
+        rule = next(r for r in S.stage_list((size, size), size) if r.stage == stage)
         before = status("VmRSS:")
-        S.STAGE_FUNCTIONS[stage](dem, size, 0, 0, work)
+        rule.call(dem, work)
         print(status("VmHWM:") - before)
     """)
     tiny = _write_dem(tmp_path / "tiny.tif", synthetic_dem(9, 9))
