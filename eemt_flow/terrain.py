@@ -6,7 +6,8 @@ Row 0 is the northern edge (GeoTIFF/GRASS order), columns run west → east.
 
 Catchment area, the wetness index and its domain mean are global quantities: call
 :func:`compute_terrain` on the **whole** DEM once and cut tiles from its outputs
-(EEMT-SPEC §5, §7).
+(EEMT-SPEC §5, §7), or compute the same result tile by tile with
+:mod:`eemt_flow.terrain_stages` (held to these functions by tests/test_terrain_tiled.py).
 
 The loops are numba kernels compiled with ``cache=True``.
 """

@@ -208,6 +208,7 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
     assert {r.stage for r in rules if r.reads_dem} == {"grid", "fill_local", "flow_finish"}
     store = tmp_path / "store"
     store.mkdir()
+    perimeter_cells = sum(2 * (t.height + t.width) for t in S.terrain_grid(shape, 64).tiles)  # 3,512 on 4 × 4 tiles
     for n, rule in enumerate(rules):
         box = tmp_path / f"box{n}"
         box.mkdir()
@@ -225,6 +226,8 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
             os.replace(box / rel, store / rel)
         if rule.tile is None and rule.stage != "grid":  # exchanges read only small files, never the DEM,
             assert not any(p.endswith((".tif", "fill_state.npz")) or p == "DEM" for p in rule.inputs)  # a tile raster or state
+            read_bytes = sum((store / p).stat().st_size for p in rule.inputs)
+            assert read_bytes <= S.EXCHANGE_BYTES_PER_PERIMETER_CELL * perimeter_cells, (rule.stage, read_bytes)
         else:  # a tile reads its own files and at most its neighbours' edge files
             others = [p for p in rule.inputs if p not in ("DEM", "terrain/grid.json", "terrain/wetness_mean.npz")
                       and f"/{rule.tile.name}/" not in f"/{p}"]
