@@ -61,6 +61,14 @@ STAGE_BASE_BYTES = 300 * 2**20
 EXCHANGE_BYTES_PER_PERIMETER_CELL = 400
 EXCHANGE_BYTES_PER_ENTRY = 64
 
+# Declared disk of a task [bytes]: float64 rasters and tile state at their uncompressed
+# size per cell of every tile raster it reads or writes, the small files per perimeter
+# cell, plus a margin; the source DEM is not counted (it is read by windows).
+RASTER_BYTES_PER_CELL = 8
+FILL_STATE_BYTES_PER_CELL = 12  # float64 level + int32 label
+SMALL_FILE_BYTES_PER_PERIMETER_CELL = 200
+DISK_MARGIN_BYTES = 16 * 2**20
+
 TERRAIN_DIR = "terrain"
 MIN_TILE_SIZE_CELLS = 2  # the 2-cell ring of a tile must come from its direct neighbours
 
@@ -404,8 +412,8 @@ class StageRule:
     inputs: tuple[str, ...]  # paths relative to workdir; "DEM" is the source DEM
     outputs: tuple[str, ...]
     memory_bytes: int
-
     tile_size_cells: int
+    disk_bytes: int = 0
 
     @property
     def reads_dem(self) -> bool:
@@ -464,15 +472,26 @@ def stage_list(dem_shape, tile_size_cells: int) -> list[StageRule]:
     perimeter = sum(2 * (t.height + t.width) for t in grid.tiles)
     ex_mem = STAGE_BASE_BYTES + EXCHANGE_BYTES_PER_PERIMETER_CELL * perimeter
     all_of = lambda name: tuple(f"{d(t)}/{name}" for t in grid.tiles)  # noqa: E731
-    rules: list[StageRule] = [StageRule("grid", None, ("DEM",), (grid_file,), STAGE_BASE_BYTES, size)]
+    grid_json_bytes = 2**16  # shape, tile size, transform and the CRS as WKT
+    rules: list[StageRule] = [StageRule("grid", None, ("DEM",), (grid_file,), STAGE_BASE_BYTES, size,
+                                        DISK_MARGIN_BYTES + grid_json_bytes)]
+
+    def disk(files, cells, perimeter_cells):
+        tifs = sum(f.endswith(".tif") for f in files)
+        states = sum(f.endswith("fill_state.npz") for f in files)
+        small = len(files) - tifs - states
+        return (DISK_MARGIN_BYTES + (RASTER_BYTES_PER_CELL * tifs + FILL_STATE_BYTES_PER_CELL * states) * cells
+                + SMALL_FILE_BYTES_PER_PERIMETER_CELL * perimeter_cells * max(small, 1))
 
     def per_tile(stage, inputs, outputs):
         for t in grid.tiles:
-            rules.append(StageRule(stage, t, (grid_file, *inputs(t)), tuple(f"{d(t)}/{o}" for o in outputs),
-                                   _tile_stage_memory(t), size))
+            ins, outs = (grid_file, *inputs(t)), tuple(f"{d(t)}/{o}" for o in outputs)
+            rules.append(StageRule(stage, t, ins, outs, _tile_stage_memory(t), size,
+                                   disk(ins + outs, t.cells, 2 * (t.height + t.width + 4))))
 
     def exchange(stage, inputs, outputs, memory=ex_mem):
-        rules.append(StageRule(stage, None, (grid_file, *inputs), tuple(outputs), memory, size))
+        ins, outs = (grid_file, *inputs), tuple(outputs)
+        rules.append(StageRule(stage, None, ins, outs, memory, size, disk(("x", "y"), 0, perimeter)))
 
     def own(t, *names):
         return [f"{d(t)}/{n}" for n in names]

@@ -221,6 +221,8 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
         rule.call(mcn_dem, box)
         made = {str(p.relative_to(box)) for p in box.rglob("*") if p.is_file()} - set(rule.inputs)
         assert made == set(rule.outputs), rule.stage
+        on_disk = sum(p.stat().st_size for p in box.rglob("*") if p.is_file())
+        assert on_disk <= rule.disk_bytes - S.DISK_MARGIN_BYTES, (rule.stage, on_disk, rule.disk_bytes)  # even without the margin
         for rel in rule.outputs:
             (store / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(box / rel, store / rel)
