@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from affine import Affine
+from rasterio.transform import Affine
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 

@@ -52,6 +52,7 @@ from eemt_flow.terrain import (
     _E2_DJ,
     _NB_DI,
     _NB_DJ,
+    _cell_sizes,
     _dinf_kernel,
     _draining,
     _flat_distance_bfs,
@@ -722,8 +723,6 @@ def _descending_order(z_core: np.ndarray) -> np.ndarray:
 
 
 def _directions(z_pad: np.ndarray, cell_size_m):
-    from eemt_flow.terrain import _cell_sizes
-
     ew, ns = _cell_sizes(cell_size_m)
     z_pad = np.ascontiguousarray(z_pad, dtype=np.float64)
     facet, r = _dinf_kernel(z_pad, ew, ns)

@@ -17,7 +17,6 @@ from rasterio.transform import from_origin
 
 from eemt_flow import terrain as T
 from eemt_flow import terrain_stages as S
-from eemt_flow import terrain_tiled as K
 
 CELL = 10.0
 SCA_RTOL = 1e-6  # issue 13: catchment area within 1e-6 relative per cell
