@@ -307,7 +307,8 @@ def stage_flat_local(ti: int, tj: int, workdir) -> None:
     rows, cols = _global(t, res["cross_index"])
     _save_npz(_tile_dir(workdir, t) / "flat_graph.npz", cross_index=res["cross_index"], cross_row=rows,
               cross_col=cols, cross_level=res["cross_level"], cross_drain_distance=res["cross_drain_distance"],
-              pair_a=res["pair_a"], pair_b=res["pair_b"], pair_distance=res["pair_distance"])
+              pair_a=res["pair_a"], pair_b=res["pair_b"], pair_distance=res["pair_distance"],
+              open_flat=np.bool_(res["open_flat"]))
 
 
 def stage_flat_exchange(workdir) -> None:

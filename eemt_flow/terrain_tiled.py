@@ -18,7 +18,8 @@ The chain, per tile (t) and across tiles (x):
    strictly lower neighbour), the in-tile distance to them, and the flats that cross
    the tile edge: their crossing cells and the in-tile distances between them.
 4. (x) :func:`solve_flats` — shortest paths over the crossing cells of all tiles: the
-   flat distance k of every crossing cell.
+   flat distance k of every crossing cell. A tile that is one open flat (inside a lake)
+   lists no pairs; the exchange links its crossing cells at their Chebyshev distance.
 5. (t) :func:`flat_finish` — k of every cell (a BFS seeded with the drains and the
    crossing cells), z = F raised by k ULPs.
 6. (t) :func:`flow_local` — D-infinity on the tile plus a 2-cell ring of z: the local
@@ -164,6 +165,55 @@ def _graph_dijkstra(indptr, indices, weights, dist0, minimax):
                 dist[u] = nd
                 size = _kpush(hk, hv, size, nd, u)
     return dist
+
+
+@numba.njit(cache=True)
+def _flat_dijkstra(indptr, indices, weights, dist0, node_block, block_ptr, block_nodes, rows, cols):
+    """Shortest distances on a CSR graph plus blocks whose nodes are all linked at Chebyshev distance."""
+    n = dist0.size
+    dist = dist0.copy()
+    done = np.zeros(n, dtype=np.bool_)
+    hk = np.empty(16)
+    hv = np.empty(16, dtype=np.int64)
+    size = 0
+    for v in range(n):
+        if dist[v] < np.inf:
+            hk, hv = _kgrow(hk, hv, size)
+            size = _kpush(hk, hv, size, dist[v], v)
+    while size > 0:
+        d, v, size = _kpop(hk, hv, size)
+        if done[v] or d > dist[v]:
+            continue
+        done[v] = True
+        for e in range(indptr[v], indptr[v + 1]):
+            u = indices[e]
+            nd = d + weights[e]
+            if nd < dist[u]:
+                dist[u] = nd
+                hk, hv = _kgrow(hk, hv, size)
+                size = _kpush(hk, hv, size, nd, u)
+        b = node_block[v]
+        if b >= 0:
+            for m in range(block_ptr[b], block_ptr[b + 1]):
+                u = block_nodes[m]
+                nd = d + max(abs(rows[u] - rows[v]), abs(cols[u] - cols[v]))
+                if nd < dist[u]:
+                    dist[u] = nd
+                    hk, hv = _kgrow(hk, hv, size)
+                    size = _kpush(hk, hv, size, nd, u)
+    return dist
+
+
+@numba.njit(cache=True)
+def _kgrow(hk, hv, size):
+    """The heap arrays with room for one more entry."""
+    if size < hk.size:
+        return hk, hv
+    hk2 = np.empty(2 * hk.size)
+    hv2 = np.empty(2 * hk.size, dtype=np.int64)
+    hk2[:size] = hk[:size]
+    hv2[:size] = hv[:size]
+    return hk2, hv2
 
 
 def _csr(n_nodes: int, a: np.ndarray, b: np.ndarray, w: np.ndarray):
@@ -479,15 +529,23 @@ def flat_local(level: np.ndarray, level_ring: np.ndarray) -> dict:
         ``cross_index`` flat core index of the crossing cells, ``cross_level``,
         ``cross_drain_distance`` (in-tile distance to a drain, :data:`UNREACHED` if none),
         ``pair_a``, ``pair_b``, ``pair_distance`` (in-tile distances between crossing
-        cells of the same flat).
+        cells of the same flat); ``open_flat`` True when the whole tile is one flat with
+        no nodata (a tile inside a lake): the distances are then the Chebyshev distances
+        between the cells, which the exchange computes itself, and no pairs are listed
+        (the pair search would cost O(perimeter × tile cells)).
     """
     level = np.ascontiguousarray(level, dtype=np.float64)
     level_pad = pad_with_ring(level, level_ring, 1)
     cross = np.flatnonzero(_crossing_cells(level_pad).ravel()).astype(np.int64)
     d_local = _flat_distance_bfs(level, _draining(level_pad)).ravel()[cross]
-    a, b, d = _crossing_pair_distances(level, cross)
-    return dict(cross_index=cross, cross_level=level.ravel()[cross],
-                cross_drain_distance=np.where(d_local < 0, UNREACHED, d_local), pair_a=a, pair_b=b, pair_distance=d)
+    flat = level.ravel()
+    open_flat = bool(cross.size > 0 and not np.isnan(flat[0]) and np.all(flat == flat[0]))
+    if open_flat:
+        a = b = d = np.empty(0, dtype=np.int64)
+    else:
+        a, b, d = _crossing_pair_distances(level, cross)
+    return dict(cross_index=cross, cross_level=flat[cross], cross_drain_distance=np.where(d_local < 0, UNREACHED, d_local),
+                pair_a=a, pair_b=b, pair_distance=d, open_flat=open_flat)
 
 
 def solve_flats(tiles: list[dict], dem_shape) -> list[np.ndarray]:
@@ -523,7 +581,16 @@ def solve_flats(tiles: list[dict], dem_shape) -> list[np.ndarray]:
     d0 = np.concatenate([np.asarray(t["cross_drain_distance"], dtype=np.int64) for t in tiles]
                         + [np.empty(0, np.int64)])
     dist0 = np.where(d0 >= UNREACHED, np.inf, d0.astype(np.float64))
-    k = _graph_dijkstra(indptr, indices, weights, dist0, False)
+    # open-flat tiles: every crossing cell reaches every other one at the Chebyshev distance
+    node_block = np.full(n, -1, dtype=np.int64)
+    block_ptr = [0]
+    for ti, t in enumerate(tiles):
+        if bool(t.get("open_flat", False)) and sizes[ti] > 0:
+            node_block[offsets[ti]:offsets[ti + 1]] = len(block_ptr) - 1
+            block_ptr.append(block_ptr[-1] + sizes[ti])
+    block_nodes = np.flatnonzero(node_block >= 0).astype(np.int64)  # grouped by tile, in block order
+    k = _flat_dijkstra(indptr, indices, weights, dist0, node_block, np.asarray(block_ptr, dtype=np.int64),
+                       block_nodes, rows, cols)
     if np.isinf(k).any():
         raise RuntimeError("solve_flats: a flat crossing tiles has no drain (the fill exchange is inconsistent)")
     k = k.astype(np.int64)

@@ -162,6 +162,9 @@ def test_tiled_equals_whole_synthetic_lake_and_flats(tmp_path, tile):
     assert (T.fill_depressions(dem) > dem).sum() > 1000
     grid, ref = _assert_tiled_equals_whole(path, tile, tmp_path / "work")
     assert len({t.height for t in grid.tiles}) == 2 and len({t.width for t in grid.tiles}) == 2
+    # with 24-cell tiles the lake covers whole tiles: the exchange's Chebyshev shortcut is exercised
+    open_flat = sum(bool(np.load(f)["open_flat"]) for f in (tmp_path / "work" / "terrain").glob("*/flat_graph.npz"))
+    assert open_flat >= (1 if tile == 24 else 0)
     # drainage crosses many tile boundaries: the outlet cells collect the whole DEM
     assert np.nanmax(ref.specific_catchment_area_m) > 50 * tile * CELL
 
