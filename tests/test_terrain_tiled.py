@@ -231,7 +231,7 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
         if rule.tile is None and rule.stage != "grid":  # exchanges read only small files, never the DEM,
             assert not any(p.endswith((".tif", "fill_state.npz")) or p == "DEM" for p in rule.inputs)  # a tile raster or state
             read_bytes = sum((store / p).stat().st_size for p in rule.inputs)
-            assert read_bytes <= S.EXCHANGE_BYTES_PER_PERIMETER_CELL * perimeter_cells, (rule.stage, read_bytes)
+            assert read_bytes <= S.SMALL_FILE_BYTES_PER_PERIMETER_CELL * perimeter_cells, (rule.stage, read_bytes)
         else:  # a tile reads its own files and at most its neighbours' edge files
             others = [p for p in rule.inputs if p not in ("DEM", "terrain/grid.json", "terrain/wetness_mean.npz")
                       and f"/{rule.tile.name}/" not in f"/{p}"]
