@@ -6,7 +6,8 @@ Row 0 is the northern edge (GeoTIFF/GRASS order), columns run west → east.
 
 Catchment area, the wetness index and its domain mean are global quantities: call
 :func:`compute_terrain` on the **whole** DEM once and cut tiles from its outputs
-(EEMT-SPEC §5, §7).
+(EEMT-SPEC §5, §7), or compute the same result tile by tile with
+:mod:`eemt_flow.terrain_stages` (held to these functions by tests/test_terrain_tiled.py).
 
 The loops are numba kernels compiled with ``cache=True``.
 """
@@ -186,8 +187,18 @@ def northness(aspect_grass_deg, slope_deg):
 
 
 # ---------------------------------------------------------------------------
-# Sink filling: Priority-Flood + ε (Barnes, Lehman & Mulla 2014)
+# Sink filling: exact Priority-Flood level (Barnes, Lehman & Mulla 2014), then flats
+# drained towards lower terrain by whole ULPs (Garbrecht & Martz 1997)
 # ---------------------------------------------------------------------------
+# A flat may be drained by a raise of at most this many ULPs (k-fold nextafter): the
+# distance of 2**29 float64 ULPs is one float32 ULP, so a DEM read as float32 can never
+# have a drop smaller than the raise (see :func:`fill_depressions`).
+FLAT_DISTANCE_MAX_CELLS = 2**29
+
+_SIGN_BIT = np.int64(-(2**63))
+_MAGNITUDE_BITS = np.int64(2**63 - 1)
+
+
 @numba.njit(cache=True)
 def _heap_less(keys, seqs, a, b):
     return keys[a] < keys[b] or (keys[a] == keys[b] and seqs[a] < seqs[b])
@@ -230,10 +241,35 @@ def _heap_pop(heap, size, keys, seqs):
 
 
 @numba.njit(cache=True)
-def _priority_flood_epsilon(dem):
+def _outlets(dem_pad):
+    """Valid cells of the core of a NaN-padded array with a nodata (or off-grid) neighbour."""
+    nr = dem_pad.shape[0] - 2
+    nc = dem_pad.shape[1] - 2
+    out = np.zeros((nr, nc), dtype=np.bool_)
+    for i in range(nr):
+        for j in range(nc):
+            if np.isnan(dem_pad[i + 1, j + 1]):
+                continue
+            for k in range(8):
+                if np.isnan(dem_pad[i + 1 + _NB_DI[k], j + 1 + _NB_DJ[k]]):
+                    out[i, j] = True
+                    break
+    return out
+
+
+@numba.njit(cache=True)
+def _flood_levels(dem, seed_label):
+    """Priority-Flood fill level from the seed cells, and the seed label that reached each cell.
+
+    ``seed_label > 0`` marks the seeds (drained at their own elevation); every other valid
+    cell gets the lowest level at which water can leave it towards a seed, the minimax
+    elevation over 8-connected paths (Barnes et al. 2014, Algorithm 2, with the pit
+    queue), and the label of the seed whose flood reached it first.
+    """
     nr, nc = dem.shape
     n = nr * nc
     z = dem.ravel().copy()
+    label = seed_label.ravel().copy()
     closed = np.zeros(n, dtype=np.bool_)
     seqs = np.zeros(n, dtype=np.int64)
     heap = np.empty(n, dtype=np.int64)
@@ -245,23 +281,12 @@ def _priority_flood_epsilon(dem):
     for c in range(n):
         if np.isnan(z[c]):
             closed[c] = True
-    # Seeds: valid cells on the grid edge or touching nodata drain out of the domain.
-    for i in range(nr):
-        for j in range(nc):
-            c = i * nc + j
-            if closed[c]:
-                continue
-            edge = i == 0 or j == 0 or i == nr - 1 or j == nc - 1
-            if not edge:
-                for k in range(8):
-                    if np.isnan(z[(i + _NB_DI[k]) * nc + j + _NB_DJ[k]]):
-                        edge = True
-                        break
-            if edge:
-                closed[c] = True
-                seqs[c] = counter
-                counter += 1
-                heap_size = _heap_push(heap, heap_size, z, seqs, c)
+            label[c] = 0
+        elif label[c] > 0:
+            closed[c] = True
+            seqs[c] = counter
+            counter += 1
+            heap_size = _heap_push(heap, heap_size, z, seqs, c)
     while heap_size > 0 or pit_head < pit_tail:
         if pit_head < pit_tail:
             c = pit[pit_head]
@@ -270,7 +295,6 @@ def _priority_flood_epsilon(dem):
             c, heap_size = _heap_pop(heap, heap_size, z, seqs)
         ci = c // nc
         cj = c - ci * nc
-        raised = np.nextafter(z[c], np.inf)
         for k in range(8):
             ni = ci + _NB_DI[k]
             nj = cj + _NB_DJ[k]
@@ -280,25 +304,152 @@ def _priority_flood_epsilon(dem):
             if closed[nb]:
                 continue
             closed[nb] = True
-            if z[nb] <= raised:
-                z[nb] = raised
+            label[nb] = label[c]
+            if z[nb] <= z[c]:
+                z[nb] = z[c]
                 pit[pit_tail] = nb
                 pit_tail += 1
             else:
                 seqs[nb] = counter
                 counter += 1
                 heap_size = _heap_push(heap, heap_size, z, seqs, nb)
-    return z.reshape((nr, nc))
+    return z.reshape((nr, nc)), label.reshape((nr, nc))
+
+
+@numba.njit(cache=True)
+def _draining(level_pad):
+    """Cells of the core of a NaN-padded fill level that are outlets or have a lower neighbour."""
+    nr = level_pad.shape[0] - 2
+    nc = level_pad.shape[1] - 2
+    out = np.zeros((nr, nc), dtype=np.bool_)
+    for i in range(nr):
+        for j in range(nc):
+            f = level_pad[i + 1, j + 1]
+            if np.isnan(f):
+                continue
+            for k in range(8):
+                g = level_pad[i + 1 + _NB_DI[k], j + 1 + _NB_DJ[k]]
+                if np.isnan(g) or g < f:
+                    out[i, j] = True
+                    break
+    return out
+
+
+@numba.njit(cache=True)
+def _flat_distance_bfs(level, draining):
+    """8-connected path distance within each flat of equal level to its nearest draining cell."""
+    nr, nc = level.shape
+    n = nr * nc
+    dist = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    head = 0
+    tail = 0
+    flat_level = level.ravel()
+    flat_drain = draining.ravel()
+    for c in range(n):
+        if flat_drain[c]:
+            dist[c] = 0
+            queue[tail] = c
+            tail += 1
+    while head < tail:
+        c = queue[head]
+        head += 1
+        ci = c // nc
+        cj = c - ci * nc
+        for k in range(8):
+            ni = ci + _NB_DI[k]
+            nj = cj + _NB_DJ[k]
+            if ni < 0 or nj < 0 or ni >= nr or nj >= nc:
+                continue
+            nb = ni * nc + nj
+            if dist[nb] >= 0 or flat_level[nb] != flat_level[c]:
+                continue
+            dist[nb] = dist[c] + 1
+            queue[tail] = nb
+            tail += 1
+    return dist.reshape((nr, nc))
+
+
+@numba.njit(cache=True)
+def _count_undrained(z_pad):
+    """Valid core cells of a NaN-padded surface with no nodata neighbour and no strictly lower one."""
+    nr = z_pad.shape[0] - 2
+    nc = z_pad.shape[1] - 2
+    count = 0
+    for i in range(nr):
+        for j in range(nc):
+            e = z_pad[i + 1, j + 1]
+            if np.isnan(e):
+                continue
+            ok = False
+            for k in range(8):
+                g = z_pad[i + 1 + _NB_DI[k], j + 1 + _NB_DJ[k]]
+                if np.isnan(g) or g < e:
+                    ok = True
+                    break
+            if not ok:
+                count += 1
+    return count
+
+
+def raise_by_ulps(level_m, ulps):
+    """``level`` raised by ``ulps`` float64 steps towards +inf (``ulps``-fold ``nextafter``).
+
+    Works on the ordered integer image of the IEEE-754 bits, so it costs O(1) per cell
+    whatever the count; cells with ``ulps == 0`` (and NaN) are returned unchanged.
+
+    Parameters
+    ----------
+    level_m : array of float64
+        Elevation [m].
+    ulps : array of int
+        Number of steps, ≥ 0.
+
+    Returns
+    -------
+    array of float64
+    """
+    level = np.ascontiguousarray(level_m, dtype=np.float64)
+    steps = np.asarray(ulps, dtype=np.int64)
+    bits = level.view(np.int64)
+    ordered = np.where(bits < 0, -(bits & _MAGNITUDE_BITS), bits) + steps
+    raised = np.where(ordered < 0, (-ordered) | _SIGN_BIT, ordered).view(np.float64)
+    return np.where(steps == 0, level, raised)
+
+
+def fill_levels_and_flat_distance(dem_m):
+    """Exact Priority-Flood fill level F and the flat distance k of every cell (whole DEM).
+
+    Returns ``(F, k)``: F as in :func:`fill_depressions`; k ≥ 0 (int64), 0 on nodata.
+    """
+    dem = _as_dem(dem_m)
+    outlet = _outlets(np.pad(dem, 1, constant_values=np.nan))
+    level, _ = _flood_levels(dem, outlet.astype(np.int32))
+    level_pad = np.pad(level, 1, constant_values=np.nan)
+    k = _flat_distance_bfs(level, _draining(level_pad))
+    return level, np.maximum(k, 0)
 
 
 def fill_depressions(dem_m):
     """Fill every depression so that each cell drains to the DEM edge or to nodata.
 
-    Priority-Flood + ε: depressions and flats are raised by the smallest representable
-    increments (``nextafter``), so every valid cell ends with a strictly lower neighbour
-    on a path to an outlet (a cell on the grid edge or next to nodata). Elevations
-    outside depressions are unchanged; the raise inside a filled depression is the
-    spill elevation plus a few ULPs.
+    Two steps, each with a unique result (so the tiled computation can reproduce it bit
+    for bit):
+
+    1. F, the exact Priority-Flood fill level: the lowest elevation at which water can
+       leave the cell along an 8-connected path to an outlet (a cell on the grid edge or
+       next to nodata), i.e. the minimax of the elevations along such paths (Barnes et al.
+       2014, Algorithm 2). Cells outside depressions keep their elevation.
+    2. Flats of equal F are drained towards lower terrain (Garbrecht & Martz 1997): a
+       cell is raised by k float64 ULPs (k-fold ``nextafter``), k being the 8-connected
+       path distance, within the flat, to the nearest cell that is an outlet or has a
+       strictly lower neighbour.
+
+    Every valid cell then has a strictly lower neighbour or is an outlet: inside a flat
+    the neighbour one step closer is one ULP lower, and a cell at k = 0 sits above a
+    neighbour whose F is lower by at least one float32 ULP when the DEM holds float32
+    values (GeoTIFF DEMs are read as float32), which is 2**29 float64 ULPs, more than
+    any raise. Where a float64 DEM has smaller drops than the raise, ValueError says so.
 
     Parameters
     ----------
@@ -308,15 +459,46 @@ def fill_depressions(dem_m):
     Returns
     -------
     array
-        Filled elevation [m], NaN where the input is NaN.
+        Filled elevation [m] (float64), NaN where the input is NaN.
+
+    Raises
+    ------
+    ValueError
+        If some cell would be left without a strictly lower neighbour (float64 input with
+        drops of fewer ULPs than the flat raise).
 
     References
     ----------
     Barnes, R., Lehman, C. and Mulla, D. (2014), Priority-Flood: An optimal
     depression-filling and watershed-labeling algorithm for digital elevation models,
-    Computers & Geosciences 62:117–127, Algorithm 3.
+    Computers & Geosciences 62:117–127, Algorithm 2.
+    Garbrecht, J. and Martz, L. W. (1997), The assignment of drainage direction over flat
+    surfaces in raster digital elevation models, J. Hydrol. 193:204–213 (gradient
+    towards lower terrain).
+    Barnes, R. (2016), Parallel priority-flood depression filling for trillion cell
+    digital elevation models on desktops or clusters, Computers & Geosciences 96:56–68
+    (why the result must not depend on the queue order to be tileable).
     """
-    return _priority_flood_epsilon(_as_dem(dem_m))
+    level, k = fill_levels_and_flat_distance(dem_m)
+    z = raise_by_ulps(level, k)
+    check_drains(z)
+    return z
+
+
+def check_drains(z_filled_m, z_pad=None):
+    """Raise ValueError unless every valid cell is an outlet or has a strictly lower neighbour.
+
+    ``z_pad`` (the surface padded with its neighbours, NaN beyond the DEM) may be given
+    instead of padding ``z_filled_m`` with NaN.
+    """
+    if z_pad is None:
+        z_pad = np.pad(np.asarray(z_filled_m, dtype=np.float64), 1, constant_values=np.nan)
+    bad = _count_undrained(np.ascontiguousarray(z_pad))
+    if bad:
+        raise ValueError(
+            f"fill_depressions: {bad} cells have no lower neighbour after the flat raise; the DEM has "
+            "drops of only a few float64 ULPs; round it to float32 first"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -447,7 +629,7 @@ def dinf_specific_catchment_area(dem_filled_m, cell_size_m):
     Each cell passes its own area plus everything it receives to the one or two cells of
     its steepest facet, split in proportion to the angle within the facet (Tarboton
     1997, p. 311); cells are processed from high to low filled elevation, so receivers
-    (always strictly lower on a Priority-Flood+ε DEM) are complete when reached. The
+    (always strictly lower on a DEM from :func:`fill_depressions`) are complete when reached. The
     specific catchment area is the upslope area including the cell itself divided by the
     contour width, taken as the cell size (``sqrt(ew·ns)`` for rectangular cells):
     ``a = N_upslope · ew · ns / w``.
@@ -497,7 +679,7 @@ class Terrain:
     northness : array
         cos(aspect_N)·sin β [-].
     filled_dem_m : array
-        Priority-Flood+ε filled elevation [m].
+        Filled elevation [m] (:func:`fill_depressions`).
     specific_catchment_area_m : array
         D-infinity specific catchment area a [m].
     wetness_index : array
