@@ -241,12 +241,15 @@ def task_cut_dem(job_file, tile_name):
     cut_dem_task(Path(job_file), tile_name)
 
 
-@task.command("terrain-whole")
+@task.command("terrain-stage")
 @click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
-def task_terrain_whole(job_file):
-    from .tasks import terrain_whole_task
+@click.option("--stage", required=True)
+@click.option("--tile-row", type=int)
+@click.option("--tile-col", type=int)
+def task_terrain_stage(job_file, stage, tile_row, tile_col):
+    from .tasks import terrain_stage_task
 
-    terrain_whole_task(Path(job_file))
+    terrain_stage_task(Path(job_file), stage, tile_row, tile_col)
 
 
 @task.command("terrain")

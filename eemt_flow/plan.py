@@ -36,11 +36,10 @@ WORKFLOW_FILE = "workflow.mf"
 PLANNER_GDAL_CACHE_MB = 8
 EXECUTION_FIELDS = {"executor", "jobs", "port", "password_file", "batch_options", "workdir"}
 SOLAR_VARIABLES = ("glob_rad", "flat_glob_rad", "insol_time")
-#: Whole-DEM terrain maps written to results/terrain/ when EEMT is computed.
+#: Terrain maps written to results/terrain/ when EEMT is computed (tiled terrain layers).
 TERRAIN_RESULTS = ("wetness_index", "alpha", "northness", "specific_catchment_area_m")
-WHOLE_TERRAIN = "inputs/terrain_whole.tif"
-#: The terrain stage's figures of the whole DEM (the domain mean of the wetness index).
-TERRAIN_FIGURES = "inputs/terrain.json"
+#: The tiled terrain's grid, written by the planner (eemt_flow.terrain_stages).
+TERRAIN_GRID_FILE = "terrain/grid.json"
 #: Each climate year, prepared on its own grid (eemt_flow.climate.prepared).
 CLIMATE_FILE = "inputs/climate_{year}.npz"
 
@@ -66,7 +65,25 @@ def months_of(days: list[int]) -> dict[int, list[int]]:
     return out
 
 
-def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str], rasters: bool) -> dict:
+def terrain_tile_dir(tile: Tile, tile_size_cells: int) -> str:
+    """The tiled terrain's directory of a job tile (same size and origin: eemt_flow.terrain_stages)."""
+    from .terrain_stages import TERRAIN_DIR, TerrainTile
+
+    ti, tj = tile.row // tile_size_cells, tile.col // tile_size_cells
+    return f"{TERRAIN_DIR}/{TerrainTile(ti, tj, tile.row, tile.col, tile.height, tile.width).name}"
+
+
+def terrain_result_files(shape: tuple[int, int], tile_size_cells: int) -> list[str]:
+    """Every terrain tile's TERRAIN_RESULTS rasters and the domain mean of the wetness index."""
+    from .terrain_stages import TERRAIN_DIR, terrain_grid
+
+    grid = terrain_grid(shape, tile_size_cells)
+    return ([f"{TERRAIN_DIR}/{t.name}/{name}.tif" for t in grid.tiles for name in TERRAIN_RESULTS]
+            + [f"{TERRAIN_DIR}/wetness_mean.npz"])
+
+
+def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str], rasters: bool,
+               tile_size_cells: int) -> dict:
     base = f"tiles/{tile.name}"
     return {
         "name": tile.name,
@@ -76,6 +93,7 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
         "solar": {m: f"{base}/solar_m{m:02d}.tif" for m in months},
         "daily": {m: f"{base}/daily_m{m:02d}.tif" for m in months} if keep_daily else {},
         "rasters": f"{base}/rasters.tif" if rasters else None,
+        "alpha": f"{terrain_tile_dir(tile, tile_size_cells)}/alpha.tif" if years else None,
         "eemt": {y: f"{base}/eemt_{y}.tif" for y in years},
     }
 
@@ -136,9 +154,9 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
     max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
     max_days = max((len(d) for d in job["months"].values()), default=1)
     out = _resources(max_cells, max_core_cells, n_azimuths, max_days)
-    # the whole-DEM terrain stage (until it is tiled): compute_terrain's arrays, about 200 bytes a cell
-    cells = job["grid"]["width"] * job["grid"]["height"]
-    out["terrain-whole"] = {"memory_mb": int(500 + cells * 200 / 1024**2), "disk_mb": int(100 + cells * 16 / 1024**2)}
+    if job["eemt"]:
+        for stage in terrain_rules(job):
+            out[f"terrain-{stage['name']}"] = {"memory_mb": stage["memory_mb"], "disk_mb": stage["disk_mb"]}
     return out
 
 
@@ -205,6 +223,7 @@ class EemtPlan:
             "climate": [{"year": str(c.year), "source": c.source, "days_in_month": [int(d) for d in c.days_in_month]}
                         for c in self.climates],
             "climate_files": {str(c.year): CLIMATE_FILE.format(year=c.year) for c in self.climates},
+            "terrain_grid": TERRAIN_GRID_FILE,
             "rasters": self.rasters,
             "years": self.years,
             "model_parameters": self.params.as_dict(),
@@ -216,8 +235,9 @@ class EemtPlan:
                 "Arizona; elsewhere they are extrapolations.",
                 "Monthly radiation R_m = mean daily glob_rad over the requested days of the solar month "
                 "x days of the climate month x 3600 (EEMT-SPEC section 2).",
-                "Catchment area: D-infinity (Tarboton 1997) on the sink-filled whole DEM; alpha = lambda / "
-                "domain mean of lambda.",
+                "Catchment area: D-infinity (Tarboton 1997) on the sink-filled DEM (Priority-Flood level, flats "
+                "raised towards lower terrain), computed in tiles that exchange their perimeters (Barnes 2016, "
+                "2017) and equal to the whole-DEM computation; alpha = lambda / domain mean of lambda.",
             ],
         }
 
@@ -298,7 +318,8 @@ def plan(spec: JobSpec) -> Plan:
     with rasterio.Env(GDAL_CACHEMAX=PLANNER_GDAL_CACHE_MB):
         eemt = plan_eemt(spec, grid) if spec.climate else None
     years = eemt.years if eemt else []
-    files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters)) for t in tiles]
+    files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters), spec.tile_size_cells)
+             for t in tiles]
     n_az = round(360 / spec.horizon_step_deg)
     job = {
         "eemt_flow_job": 1,
@@ -332,9 +353,11 @@ def plan(spec: JobSpec) -> Plan:
     try:
         if eemt:
             from .climate.prepared import save_prepared
+            from .terrain_stages import write_grid
 
             for climate in eemt.climates:
                 save_prepared(climate, staging / CLIMATE_FILE.format(year=climate.year))
+            write_grid(staging, grid.shape, spec.tile_size_cells, grid.transform, grid.crs.to_wkt())
         workflow = render_workflow(spec, job, files, n_az)
         job["n_rules"] = count_rules(workflow)
         job["largest_task_memory_mb"] = max(r["memory_mb"] for r in job_resources(job, n_az).values())
@@ -352,6 +375,38 @@ def plan(spec: JobSpec) -> Plan:
 def count_rules(workflow: str) -> int:
     """Rules in a rendered Makeflow file: lines that start a command (a tab after a rule line)."""
     return sum(1 for line in workflow.splitlines() if line.startswith("\t"))
+
+
+def terrain_rules(job: dict) -> list[dict]:
+    """The tiled terrain's Makeflow rules (:func:`eemt_flow.terrain_stages.stage_list`), grouped
+    in stages with the largest declared memory and disk of each [MB].
+
+    Terrain tiles are the job's tiles (same size, same origin); a tile the planner dropped
+    (no valid cell) still runs its trivial terrain stages, on no DEM. The DEM comes from each
+    tile's cut (its halo holds the 1-cell ring the stages need). The grid file is written
+    by the planner.
+    """
+    from .terrain_stages import stage_list
+
+    size = job["parameters"]["tile_size_cells"]
+    cut = {(t["row"] // size, t["col"] // size): t["files"]["dem"] for t in job["tiles"]}
+    stages: dict[str, dict] = {}
+    mb = 1024 * 1024
+    for rule in stage_list((job["grid"]["height"], job["grid"]["width"]), size):
+        if rule.stage == "grid":
+            continue
+        inputs = [i for i in rule.inputs if i != "DEM"]
+        command = f"$(EEMT) task terrain-stage --job job.json --stage {rule.stage}"
+        if rule.tile is not None:
+            command += f" --tile-row {rule.tile.ti} --tile-col {rule.tile.tj}"
+            if rule.reads_dem and (rule.tile.ti, rule.tile.tj) in cut:
+                inputs.append(cut[rule.tile.ti, rule.tile.tj])
+        stage = stages.setdefault(rule.stage, {"name": rule.stage, "memory_mb": 0, "disk_mb": 0, "rules": []})
+        stage["memory_mb"] = max(stage["memory_mb"], math.ceil(rule.memory_bytes / mb))
+        stage["disk_mb"] = max(stage["disk_mb"], math.ceil(rule.disk_bytes / mb))
+        stage["rules"].append({"outputs": " ".join(rule.outputs), "inputs": " ".join(["job.json", *inputs]),
+                               "command": command})
+    return list(stages.values())
 
 
 def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int) -> str:
@@ -381,8 +436,9 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         years=(job["eemt"] or {}).get("years", []),
         resources=job_resources(job, n_azimuths),
         reduce_outputs=job["results"],
-        whole_terrain=WHOLE_TERRAIN,
-        terrain_figures=TERRAIN_FIGURES,
+        terrain_stages=terrain_rules(job) if job["eemt"] else [],
+        terrain_results=terrain_result_files((job["grid"]["height"], job["grid"]["width"]),
+                                             spec.tile_size_cells) if job["eemt"] else [],
         climate_files=(job["eemt"] or {}).get("climate_files", {}),
         eemt_command="eemt-flow",
     )

@@ -179,16 +179,18 @@ def reduce_job(workdir: Path) -> dict:
 
 
 def terrain_figures(workdir: Path) -> dict:
-    """The terrain stage's whole-DEM figures (the domain mean of the wetness index)."""
-    from .plan import TERRAIN_FIGURES
+    """The tiled terrain's whole-DEM figures (the domain mean of the wetness index)."""
+    from .terrain_stages import TERRAIN_DIR
 
-    return json.loads((workdir / TERRAIN_FIGURES).read_text())
+    with np.load(workdir / TERRAIN_DIR / "wetness_mean.npz") as f:
+        return {"mean_wetness_index": float(f["mean"])}
 
 
 def reduce_eemt(job: dict, workdir: Path) -> dict:
     """Mosaic the EEMT tiles: annual and monthly maps per model and year, means, terrain, PNGs."""
-    from .plan import TERRAIN_RESULTS, WHOLE_TERRAIN
+    from .plan import TERRAIN_RESULTS
     from .tasks import QA_LAYERS, eemt_bands
+    from .terrain_stages import TERRAIN_DIR, terrain_grid
 
     results = workdir / "results"
     meta = job["eemt"]
@@ -198,11 +200,10 @@ def reduce_eemt(job: dict, workdir: Path) -> dict:
     qa_names = [f"{name}: {text}" for name, text in QA_LAYERS.items()]
     with ExitStack() as stack:
         maps = MapWriter(job["grid"], stack)
-        with rasterio.open(workdir / WHOLE_TERRAIN) as src:
-            for _, window in src.block_windows(1):
-                block = src.read(window=window, masked=True).astype("float32").filled(np.nan)
-                for name, band in zip(TERRAIN_RESULTS, block):
-                    maps.add(results / "terrain" / f"{name}.tif", window, band)
+        grid = job["grid"]
+        for t in terrain_grid((grid["height"], grid["width"]), job["parameters"]["tile_size_cells"]).tiles:
+            for name in TERRAIN_RESULTS:
+                maps.add(results / "terrain" / f"{name}.tif", t.window, _read(workdir / TERRAIN_DIR / t.name / f"{name}.tif")[0])
         for entry in job["tiles"]:
             window = Tile.from_dict(entry).core_window
             nodata = tile_nodata(workdir, entry)

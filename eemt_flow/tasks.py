@@ -58,24 +58,29 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
                       core.transform, core.crs, descriptions=list(rasters))
 
 
-def terrain_whole_task(job_file: Path) -> None:
-    """The whole DEM's terrain (sink filling, D-infinity catchment area, wetness index, α,
-    northness), on the manager: written as WHOLE_TERRAIN, and the domain mean of the wetness
-    index as TERRAIN_FIGURES."""
+def terrain_stage_task(job_file: Path, stage: str, tile_row: int | None, tile_col: int | None) -> None:
+    """One stage of the tiled terrain (:mod:`eemt_flow.terrain_stages`) for one terrain tile, or
+    one exchange. The stages that read the DEM read the job tile's cut (its halo holds the
+    ring they need); a terrain tile with no job tile (no valid cell) reads no DEM."""
     import json
 
-    from .dem import DemGrid
     from .model.eemt import ModelParameters
-    from .plan import TERRAIN_FIGURES, TERRAIN_RESULTS, WHOLE_TERRAIN
-    from .terrain import compute_terrain
+    from .terrain_stages import STAGE_FUNCTIONS
 
     job = json.loads(Path(job_file).read_text())
-    grid = DemGrid.from_dict(job["dem"])
-    params = ModelParameters.from_mapping(job["eemt"]["model_parameters"])
-    terrain = compute_terrain(grid.read(), grid.cell_size_m, params.tan_beta_min)
-    write_geotiff(Path(WHOLE_TERRAIN), np.stack([getattr(terrain, n) for n in TERRAIN_RESULTS]), grid.transform,
-                  grid.crs, descriptions=list(TERRAIN_RESULTS))
-    Path(TERRAIN_FIGURES).write_text(json.dumps({"mean_wetness_index": terrain.mean_wetness_index}))
+    fn = STAGE_FUNCTIONS[stage]
+    if tile_row is None:
+        fn(".")
+        return
+    args: list = [tile_row, tile_col, "."]
+    if stage in ("fill_local", "flow_finish"):
+        size = job["parameters"]["tile_size_cells"]
+        cut = next((t["files"]["dem"] for t in job["tiles"]
+                    if (t["row"] // size, t["col"] // size) == (tile_row, tile_col)), None)
+        args.insert(0, cut)
+    if stage == "flow_finish":
+        args.append(ModelParameters.from_mapping(job["eemt"]["model_parameters"]).tan_beta_min)
+    fn(*args)
 
 
 def terrain_task(dem: Path, terrain_out: Path, horizons_out: Path, *, search_distance_m: float,
@@ -147,7 +152,6 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     from .dem import Dem
     from .eemt_inputs import climate_stack, tile_static
     from .model.eemt import ModelParameters
-    from .plan import TERRAIN_RESULTS, WHOLE_TERRAIN
 
     job = json.loads(Path(job_file).read_text())
     meta = job["eemt"]
@@ -158,9 +162,8 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     with rasterio.open(files["dem"]) as src:
         elevation = src.read(1, masked=True).astype("float32").filled(np.nan)
         transform, crs = src.transform, src.crs
-    with rasterio.open(WHOLE_TERRAIN) as src:
-        alpha = src.read(TERRAIN_RESULTS.index("alpha") + 1, window=tile.core_window, masked=True)
-        alpha = alpha.astype("float32").filled(np.nan)
+    with rasterio.open(files["alpha"]) as src:
+        alpha = src.read(1, masked=True).astype("float32").filled(np.nan)
     rasters = dict(zip(meta["rasters"], _read_stack(files["rasters"]))) if meta.get("rasters") else {}
     static = tile_static(elevation, transform, crs, tile.core_in_halo, alpha, rasters)
     core_transform = window_transform(tile.core_window, Affine(*job["grid"]["transform"]))

@@ -257,20 +257,39 @@ def stage_grid(dem_path, tile_size_cells: int, workdir) -> None:
     The planner may write the same file itself; every later stage reads the grid from it.
     """
     with rasterio.open(dem_path) as src:
-        grid = terrain_grid((src.height, src.width), tile_size_cells, src.transform,
-                            src.crs.to_wkt() if src.crs else None)
+        write_grid(workdir, (src.height, src.width), tile_size_cells, src.transform,
+                   src.crs.to_wkt() if src.crs else None)
+
+
+def write_grid(workdir, shape, tile_size_cells: int, transform: Affine, crs_wkt: str | None) -> None:
+    """Write terrain/grid.json (what stage 0 writes; the planner writes it for a job's grid)."""
+    grid = terrain_grid(shape, tile_size_cells, transform, crs_wkt)
     path = Path(workdir) / TERRAIN_DIR / GRID_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(shape=list(grid.shape), tile_size_cells=grid.tile_size_cells,
                                     transform=list(grid.transform)[:6], crs_wkt=grid.crs_wkt)))
 
 
+def _dem_pad(dem_path, grid: TerrainGrid, t: TerrainTile) -> np.ndarray:
+    """The tile's elevations with a 1-cell ring, NaN beyond the DEM and on nodata.
+
+    ``dem_path``: the whole DEM, or any GeoTIFF of a window of it on the same grid (a tile's
+    cut with its halo of at least one cell: the ring is in it or beyond the DEM); None for
+    a tile with no valid cell (not cut): all NaN.
+    """
+    if dem_path is None:
+        return np.full((t.height + 2, t.width + 2), np.nan)
+    with rasterio.open(dem_path) as src:
+        row_off = round((src.transform.f - grid.transform.f) / grid.transform.e)
+        col_off = round((src.transform.c - grid.transform.c) / grid.transform.a)
+        return read_dem_window(src, t.row - 1 - row_off, t.col - 1 - col_off, t.height + 2, t.width + 2)
+
+
 def stage_fill_local(dem_path, ti: int, tj: int, workdir) -> None:
     """Tile stage 1: local Priority-Flood with labels; writes fill_state.npz and fill_graph.npz."""
-    t = _read_grid(workdir).tile(ti, tj)
-    with rasterio.open(dem_path) as src:
-        dem_pad = read_dem_window(src, t.row - 1, t.col - 1, t.height + 2, t.width + 2)
-    res = K.fill_local(dem_pad)
+    grid = _read_grid(workdir)
+    t = grid.tile(ti, tj)
+    res = K.fill_local(_dem_pad(dem_path, grid, t))
     out = _tile_dir(workdir, t)
     _save_npz(out / "fill_state.npz", level=res["level"], label=res["label"])
     rows, cols = _global(t, res["perim_index"])
@@ -363,8 +382,7 @@ def stage_flow_finish(dem_path, ti: int, tj: int, workdir, tan_beta_min: float =
     out = _tile_dir(workdir, t)
     cell = grid.cell_size_m
     sca = K.flow_finish(_filled_with_ring(workdir, grid, t), cell, _load(out / "flow_in.npz")["source_acc"])
-    with rasterio.open(dem_path) as src:
-        dem_pad = read_dem_window(src, t.row - 1, t.col - 1, t.height + 2, t.width + 2)
+    dem_pad = _dem_pad(dem_path, grid, t)
     slope_pad, aspect_pad = slope_aspect(dem_pad, cell)
     del dem_pad
     slope, aspect = slope_pad[1:-1, 1:-1], aspect_pad[1:-1, 1:-1]

@@ -1,0 +1,261 @@
+"""Scale: planning a state-sized DEM, Work Queue's dispatch rate, and a 10^8-cell EEMT job.
+
+    .venv/bin/python benchmarks/scale.py plan-vrt            # 200,000 x 200,000 cells (a VRT), plan only
+    .venv/bin/python benchmarks/scale.py dispatch            # 10,000 short tasks, 4 local workers
+    .venv/bin/python benchmarks/scale.py job                 # 10,000 x 10,000 at 1 m, EEMT-TOPO, a year
+
+``plan-vrt`` builds one 10,000 x 10,000 source tile at 10 m (with overviews; cached under
+~/.cache/eemt-flow/benchmarks) and a GDAL VRT that repeats it 20 x 20 times: 4 x 10^10 cells,
+the scale of a 10 m DEM of a large US state. It plans an EEMT-TRAD/TOPO job on it (days 1-365,
+60-minute steps, station normals, the automatic halo) and prints the planning time, the
+planner's peak RSS, the number of tasks, the Makeflow and job.json sizes, the bytes each
+task reads and writes, and the CPU-hours and wall time projected from a calibration run of
+the fast engine on one core of this machine (horizons for a 500 x 500 core with the job's
+halo, and the radiation of 3 days).
+
+``dispatch`` renders 10,000 rules that each write one small file, runs them through one
+Work Queue manager (makeflow -T wq) to 4 work_queue_worker processes on this machine, and
+prints tasks per second and the overhead per task as a share of a typical tile task.
+
+``job`` runs the full 10^8-cell job with ``eemt-flow run`` and prints the wall time, the
+planner's peak RSS and every task's peak RSS (from makeflow's resource monitor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "eemt-flow" / "benchmarks"
+EEMT = str(Path(sys.executable).parent / "eemt-flow")
+STATION = REPO / "examples" / "station_normals.csv"
+STATION_ELEVATION_M = "2300"
+#: The job the planning and the projection are for (issue 13).
+JOB_ARGS = ["--climate", f"station:{STATION}", "--station-elevation", STATION_ELEVATION_M, "--model", "trad,topo",
+            "--days", "1-365", "--step-minutes", "60"]
+
+
+def synthetic_strip(rows: slice, cols: int, cell_m: float, relief_m: float) -> np.ndarray:
+    """Ridges and valleys with ``relief_m`` of relief (about half from the long waves), float32 [m]."""
+    y, x = np.mgrid[rows, 0:cols].astype(np.float64) * cell_m
+    scale = relief_m / 1100.0
+    km = 1000.0 * cell_m / 10.0  # wavelengths scale with the cell so the slopes stay realistic
+    z = (1500.0 + scale * (400.0 * np.sin(x / (3.0 * km)) * np.cos(y / (2.3 * km))
+                           + 150.0 * np.sin((x + 2.0 * y) / (0.9 * km))
+                           + 40.0 * np.sin(x / (0.17 * km)) * np.cos(y / (0.23 * km))))
+    return z.astype(np.float32)
+
+
+def write_synthetic(path: Path, n: int, cell_m: float, relief_m: float, *, overviews: bool) -> Path:
+    """An n x n synthetic DEM (UTM 13N), written in strips; cached by name."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    profile = dict(driver="GTiff", width=n, height=n, count=1, dtype="float32", crs="EPSG:32613",
+                   transform=from_origin(300000, 4400000, cell_m, cell_m), nodata=float("nan"), tiled=True,
+                   blockxsize=512, blockysize=512, compress="deflate", predictor=3, BIGTIFF="YES")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        for r in range(0, n, 1024):
+            h = min(1024, n - r)
+            dst.write(synthetic_strip(slice(r, r + h), n, cell_m, relief_m)[np.newaxis], window=Window(0, r, n, h))
+        if overviews:
+            dst.build_overviews([4, 16, 64, 256], Resampling.average)
+    tmp.replace(path)
+    return path
+
+
+def repeated_vrt(path: Path, source: Path, repeats: int) -> Path:
+    """A VRT that lays ``source`` out ``repeats`` x ``repeats`` times (same georeference origin, shifted)."""
+    with rasterio.open(source) as src:
+        n, t, wkt = src.width, src.transform, src.crs.to_wkt()
+    size = n * repeats
+    sources = "".join(
+        f"<SimpleSource><SourceFilename relativeToVRT=\"0\">{source}</SourceFilename><SourceBand>1</SourceBand>"
+        f"<SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{n}\" ySize=\"{n}\"/>"
+        f"<DstRect xOff=\"{j * n}\" yOff=\"{i * n}\" xSize=\"{n}\" ySize=\"{n}\"/></SimpleSource>"
+        for i in range(repeats) for j in range(repeats))
+    path.write_text(
+        f"<VRTDataset rasterXSize=\"{size}\" rasterYSize=\"{size}\"><SRS>{wkt.replace('<', '&lt;')}</SRS>"
+        f"<GeoTransform>{t.c}, {t.a}, 0, {t.f}, 0, {t.e}</GeoTransform>"
+        f"<VRTRasterBand dataType=\"Float32\" band=\"1\"><NoDataValue>nan</NoDataValue>{sources}</VRTRasterBand>"
+        f"</VRTDataset>")
+    return path
+
+
+def peak_rss_mib(pid: int, stop: threading.Event, out: list) -> None:
+    """Poll a process's VmHWM until ``stop`` (the last value read)."""
+    while not stop.is_set():
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+            out.append(int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) / 1024)
+        except (OSError, AttributeError):
+            pass
+        time.sleep(0.2)
+
+
+def run_measured(cmd: list[str], **kw) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(seconds, peak RSS [MiB] of the process itself, result)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    stop, samples = threading.Event(), []
+    watcher = threading.Thread(target=peak_rss_mib, args=(proc.pid, stop, samples), daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    stop.set()
+    watcher.join()
+    return time.perf_counter() - start, max(samples, default=float("nan")), subprocess.CompletedProcess(
+        cmd, proc.returncode, out, err)
+
+
+def calibrate(halo_cells: int, cell_m: float, relief_m: float) -> dict:
+    """Seconds per core cell on this machine (all its threads): horizons with ``halo_cells`` of
+    search distance, and the radiation of one day (from 3 days at 60-minute steps)."""
+    from eemt_flow.solar.fast_tile import SunReference, tile_daily_radiation
+
+    core = 500
+    n = core + 2 * halo_cells
+    dem = synthetic_strip(slice(0, n), n, cell_m, relief_m).astype("float64")
+    transform = from_origin(300000, 4400000, cell_m, cell_m)
+    reference = SunReference.of_dem(dem, transform, "EPSG:32613")
+    window = (slice(halo_cells, halo_cells + core), slice(halo_cells, halo_cells + core))
+    common = dict(step_minutes=60.0, linke=3.0, albedo=0.2, n_azimuths=360, max_distance_m=halo_cells * cell_m,
+                  core=window, what="calibration")
+    t0 = time.perf_counter()
+    days, _ = tile_daily_radiation(dem, transform, "EPSG:32613", [1], reference, **common)
+    list(days)
+    t1 = time.perf_counter()
+    days, _ = tile_daily_radiation(dem, transform, "EPSG:32613", [1, 172, 355, 80], reference, **common)
+    list(days)
+    t2 = time.perf_counter()
+    one_day_with_horizons = t1 - t0
+    per_day = ((t2 - t1) - one_day_with_horizons) / 3
+    cells = core * core
+    return {"horizons_s_per_cell": (one_day_with_horizons - per_day) / cells, "day_s_per_cell": per_day / cells,
+            "threads": os.cpu_count()}
+
+
+def plan_vrt(args) -> None:
+    source = write_synthetic(CACHE / f"tile_{args.source_cells}_10m.tif", args.source_cells, 10.0, args.relief_m,
+                             overviews=True)
+    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-plan-"))
+    vrt = repeated_vrt(workdir / "state.vrt", source, args.repeats)
+    size = args.source_cells * args.repeats
+    work = workdir / "work"
+    cmd = [EEMT, "plan", "--dem", str(vrt), "--workdir", str(work), "--max-cells", str(size * size + 1),
+           "--tile-size", str(args.tile_size), *JOB_ARGS]
+    print(f"$ {' '.join(cmd)}")
+    seconds, peak, proc = run_measured(cmd)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    job = json.loads((work / "job.json").read_text())
+    tiles = job["tiles"]
+    halo_cells = round(job["halo_m"] / 10.0)
+    halo = max(t["halo_height"] * t["halo_width"] for t in tiles)
+    core = max(t["height"] * t["width"] for t in tiles)
+    months = len(job["months"])
+    print(f"DEM {size:,} x {size:,} = {size * size:.2e} cells (VRT of {args.repeats}x{args.repeats} copies of "
+          f"{source.name}); scanned from {job['grid']['scanned']}")
+    print(f"planning: {seconds:.1f} s, planner peak RSS {peak:.0f} MiB")
+    print(f"tiles {len(tiles):,} of {args.tile_size} cells, halo {job['halo_m']:g} m ({halo_cells} cells); "
+          f"rules {job['n_rules']:,}; largest declared task memory {job['largest_task_memory_mb']:,} MB")
+    print(f"workflow.mf {(work / 'workflow.mf').stat().st_size / 1e6:.1f} MB, job.json "
+          f"{(work / 'job.json').stat().st_size / 1e6:.1f} MB")
+    # bytes per task, uncompressed float32 upper bounds
+    print(f"per tile: cut reads {halo * 4 / 1e6:.0f} MB of the DEM and writes the same; solar-fast reads it and "
+          f"writes {months * 3 * core * 4 / 1e6:.0f} MB (12 months x 3 bands of the core); each EEMT task reads "
+          f"{(halo + months * 3 * core + core) * 4 / 1e6:.0f} MB and writes {2 * 30 * core * 4 / 1e6:.0f} MB")
+    cal = calibrate(halo_cells, 10.0, args.relief_m)
+    cells = sum(t["height"] * t["width"] for t in tiles)
+    solar_cpu_h = cells * (cal["horizons_s_per_cell"] + 365 * cal["day_s_per_cell"]) * cal["threads"] / 3600
+    print(f"calibration on this machine ({cal['threads']} threads): horizons {cal['horizons_s_per_cell'] * 1e6:.2f} "
+          f"us/cell at {halo_cells} cells of search, radiation {cal['day_s_per_cell'] * 1e9:.1f} ns/cell-day")
+    print(f"projected solar stage: {solar_cpu_h:,.0f} CPU-hours; wall on 100 x 16-core workers "
+          f"{solar_cpu_h / 1600:,.1f} h, on 1,000 {solar_cpu_h / 16000:,.2f} h (perfect packing; the solar tasks are "
+          f"{len(tiles):,}, so 1,000 workers x 16 cores = 16,000 slots need tasks of more than one thread)")
+    shutil.rmtree(workdir)
+
+
+def dispatch(args) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-wq-"))
+    # flat names: a Work Queue task's sandbox holds no directories it did not bring
+    rules = "".join(f"o{i}.txt: \n\techo {i} > o{i}.txt\n\n" for i in range(args.tasks))
+    (workdir / "flow.mf").write_text(rules)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workers = [subprocess.Popen(["work_queue_worker", "--single-shot", "-t", "60", "127.0.0.1", str(port)],
+                                cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _ in range(args.workers)]
+    start = time.perf_counter()
+    proc = subprocess.run(["makeflow", "-T", "wq", "-p", str(port), "flow.mf"], cwd=workdir, capture_output=True,
+                          text=True)
+    seconds = time.perf_counter() - start
+    for w in workers:
+        w.terminate()
+        w.wait()
+    if proc.returncode != 0:
+        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])
+    done = len(list(workdir.glob("o*.txt")))
+    rate = done / seconds
+    print(f"{done:,} tasks through one Work Queue manager to {args.workers} local workers: {seconds:.1f} s, "
+          f"{rate:.0f} tasks/s, {1000 / rate:.1f} ms per task")
+    print(f"overhead against a tile task of {args.tile_task_s:g} s: {1 / rate / args.tile_task_s:.2e} of it")
+    shutil.rmtree(workdir)
+
+
+def job(args) -> None:
+    dem = write_synthetic(CACHE / f"lidar_{args.cells}_1m.tif", args.cells, 1.0, args.relief_m, overviews=False)
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eemt-scale-job-")) / "work"
+    cmd = [EEMT, "run", "--dem", str(dem), "--workdir", str(work), "--quiet", "--model", "topo",
+           "--climate", f"station:{STATION}", "--station-elevation", STATION_ELEVATION_M, "--days", "1-365",
+           "--step-minutes", "60", "--max-cells", str(args.cells * args.cells + 1)]
+    print(f"$ {' '.join(cmd)}")
+    seconds, peak, proc = run_measured(cmd)
+    print(proc.stderr[-3000:])
+    print(f"wall time {seconds / 60:.1f} min; exit {proc.returncode}; peak RSS of the eemt-flow run process "
+          f"(planner) {peak:.0f} MiB")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("plan-vrt")
+    p.add_argument("--source-cells", type=int, default=10_000)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--tile-size", type=int, default=2000)
+    p.add_argument("--relief-m", type=float, default=1100.0)
+    p.set_defaults(func=plan_vrt)
+    d = sub.add_parser("dispatch")
+    d.add_argument("--tasks", type=int, default=10_000)
+    d.add_argument("--workers", type=int, default=4)
+    d.add_argument("--tile-task-s", type=float, default=60.0, help="a typical tile task [s], for the ratio")
+    d.set_defaults(func=dispatch)
+    j = sub.add_parser("job")
+    j.add_argument("--cells", type=int, default=10_000)
+    j.add_argument("--relief-m", type=float, default=300.0)
+    j.add_argument("--workdir")
+    j.set_defaults(func=job)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
