@@ -125,10 +125,14 @@ def run_measured(cmd: list[str], **kw) -> tuple[float, float, subprocess.Complet
         cmd, proc.returncode, out, err)
 
 
-def calibrate(halo_cells: int, cell_m: float, relief_m: float) -> dict:
-    """Seconds per core cell on this machine (all its threads): horizons with ``halo_cells`` of
-    search distance, and the radiation of one day (from 3 days at 60-minute steps)."""
-    from eemt_flow.solar.fast_tile import SunReference, tile_daily_radiation
+def calibrate(halo_cells: int, cell_m: float, relief_m: float, days: int = 30) -> dict:
+    """Seconds per core cell on this machine (all its threads), each measured on its own: the
+    horizons of a 500 x 500 core with ``halo_cells`` of search distance (bytes, as the tasks
+    store them), and the radiation of one day at 60-minute steps (from ``days`` days)."""
+    from eemt_flow.solar import fast
+    from eemt_flow.solar.fast_tile import SunReference, tile_horizons
+    from eemt_flow.solar.geography import cell_latitudes_deg
+    from eemt_flow.terrain import slope_aspect
 
     core = 500
     n = core + 2 * halo_cells
@@ -136,24 +140,26 @@ def calibrate(halo_cells: int, cell_m: float, relief_m: float) -> dict:
     transform = from_origin(300000, 4400000, cell_m, cell_m)
     reference = SunReference.of_dem(dem, transform, "EPSG:32613")
     window = (slice(halo_cells, halo_cells + core), slice(halo_cells, halo_cells + core))
-    common = dict(step_minutes=60.0, linke=3.0, albedo=0.2, n_azimuths=360, max_distance_m=halo_cells * cell_m,
-                  core=window, what="calibration")
+    common = dict(n_azimuths=360, resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD)
     # compile (or load the compiled kernels) before timing
-    small = dem[:120, :120]
-    warm, _ = tile_daily_radiation(small, transform, "EPSG:32613", [1], SunReference.of_dem(small, transform, "EPSG:32613"),
-                                   **dict(common, max_distance_m=20 * cell_m, core=(slice(20, 100), slice(20, 100))))
-    list(warm)
+    tile_horizons(dem[:120, :120], transform, reference, max_distance_m=20 * cell_m,
+                  core=(slice(20, 100), slice(20, 100)), **common)
     t0 = time.perf_counter()
-    days, _ = tile_daily_radiation(dem, transform, "EPSG:32613", [1], reference, **common)
-    list(days)
+    horizons = tile_horizons(dem, transform, reference, max_distance_m=halo_cells * cell_m, core=window, **common)
     t1 = time.perf_counter()
-    days, _ = tile_daily_radiation(dem, transform, "EPSG:32613", [1, 172, 355, 80], reference, **common)
-    list(days)
+    z = dem[window]
+    slope, aspect = slope_aspect(z, (cell_m, cell_m))
+    lat = cell_latitudes_deg("EPSG:32613", transform @ rasterio.Affine.translation(halo_cells, halo_cells), z.shape)
+    run = dict(step_minutes=60.0, linke=3.0, albedo=0.2, horizon_resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD,
+               reference_lat_deg=reference.lat_deg)
+    list(fast.daily_radiation(z[:50, :50], slope[:50, :50], aspect[:50, :50], lat[:50, :50], horizons[:, :50, :50],
+                              [1], **run))
     t2 = time.perf_counter()
-    one_day_with_horizons = t1 - t0
-    per_day = ((t2 - t1) - one_day_with_horizons) / 3
+    for _ in fast.daily_radiation(z, slope, aspect, lat, horizons, np.linspace(1, 365, days).round().astype(int), **run):
+        pass
+    t3 = time.perf_counter()
     cells = core * core
-    return {"horizons_s_per_cell": (one_day_with_horizons - per_day) / cells, "day_s_per_cell": per_day / cells,
+    return {"horizons_s_per_cell": (t1 - t0) / cells, "day_s_per_cell": (t3 - t2) / days / cells,
             "threads": os.cpu_count()}
 
 

@@ -202,6 +202,7 @@ def test_fast_task_stays_within_its_declared_memory(tmp_path):
     script = textwrap.dedent("""
         import re, resource, subprocess, sys
         workdir, eemt = sys.argv[1], sys.argv[2]
+        subprocess.run([eemt, "task", "cut-dem", "--job", "job.json", "--tile", "t0000"], cwd=workdir, check=True)
         subprocess.run([eemt, "task", "solar-fast", "--job", "job.json", "--tile", "t0000"], cwd=workdir, check=True)
         declared = int(re.search(r"CATEGORY solar-fast\\n.*\\n.MAKEFLOW MEMORY (\\d+)",
                                  open(workdir + "/workflow.mf").read()).group(1))

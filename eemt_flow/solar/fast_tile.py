@@ -105,13 +105,16 @@ def tile_daily_radiation(elevation_m: np.ndarray, transform: Affine, crs, days: 
     core_transform = transform @ Affine.translation(cols.start, rows.start)
     core_shape = (rows.stop - rows.start, cols.stop - cols.start)
     lat_deg, _core_axes = geography.cell_geography(crs, core_transform, core_shape)
-    # slope at the core's edge needs the halo's cells
-    slope_deg, aspect_grass_deg = slope_aspect(elevation_m, (cell_m, cell_m))
+    # slope at the core's edge needs one ring of the halo's cells (Horn's 3 x 3), no more
+    r0, c0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
+    ring = (slice(r0, min(rows.stop + 1, elevation_m.shape[0])), slice(c0, min(cols.stop + 1, elevation_m.shape[1])))
+    slope_ring, aspect_ring = slope_aspect(elevation_m[ring], (cell_m, cell_m))
+    in_ring = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
     # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
     horizons = tile_horizons(elevation_m, transform, reference, n_azimuths=n_azimuths, max_distance_m=max_distance_m,
                              core=(rows, cols), method=horizon_method, resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD,
                              n_threads=n_threads, what=what)
     # one call for all the days, so the set-up (byte horizons, static terms) is done once
-    return fast.daily_radiation(elevation_m[rows, cols], slope_deg[rows, cols], aspect_grass_deg[rows, cols], lat_deg,
+    return fast.daily_radiation(elevation_m[rows, cols], slope_ring[in_ring], aspect_ring[in_ring], lat_deg,
                                 horizons, sorted(days), step_minutes=step_minutes, linke=linke, albedo=albedo,
                                 n_threads=n_threads, reference_lat_deg=reference.lat_deg), core_transform
