@@ -198,9 +198,11 @@ def plan_vrt(args) -> None:
     solar_cpu_h = cells * (cal["horizons_s_per_cell"] + 365 * cal["day_s_per_cell"]) * cal["threads"] / 3600
     print(f"calibration on this machine ({cal['threads']} threads): horizons {cal['horizons_s_per_cell'] * 1e6:.2f} "
           f"us/cell at {halo_cells} cells of search, radiation {cal['day_s_per_cell'] * 1e9:.1f} ns/cell-day")
-    print(f"projected solar stage: {solar_cpu_h:,.0f} CPU-hours; wall on 100 x 16-core workers "
-          f"{solar_cpu_h / 1600:,.1f} h, on 1,000 {solar_cpu_h / 16000:,.2f} h (perfect packing; the solar tasks are "
-          f"{len(tiles):,}, so 1,000 workers x 16 cores = 16,000 slots need tasks of more than one thread)")
+    task_h = solar_cpu_h / len(tiles)
+    wall = {w: max(solar_cpu_h / (16 * w), task_h) for w in (100, 1000)}
+    print(f"projected solar stage: {solar_cpu_h:,.0f} CPU-hours, {task_h * 60:.1f} CPU-minutes a tile task; wall on "
+          f"100 x 16-core workers {wall[100]:.2f} h, on 1,000 {wall[1000]:.2f} h (perfect packing; never less than one "
+          f"task: {len(tiles):,} tasks)")
     shutil.rmtree(workdir)
 
 
