@@ -42,6 +42,9 @@ WEB_CLIMATES = ("station", "daymet")
 MAKEFLOW_STOP_TIMEOUT_S = 60.0
 #: Bytes of the makeflow output shown as the log tail.
 LOG_TAIL_BYTES = 8192
+#: Seconds between two readings of a running job's Makeflow log for the metrics: the whole
+#: log is parsed each time, and a large workflow's log grows at every poll.
+ATTEMPTS_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -237,12 +240,17 @@ class TaskAttemptRecorder:
     def __init__(self, store: JobStore, job_id: str, log_path: Path):
         self.store, self.job_id, self.log_path = store, job_id, Path(log_path)
         self._size = -1
+        self._read_at: float | None = None
 
-    def update(self) -> None:
+    def update(self, *, now: bool = False) -> None:
+        """Record what the log holds, at most every ATTEMPTS_INTERVAL_S unless ``now``."""
+        if not now and self._read_at is not None and time.monotonic() - self._read_at < ATTEMPTS_INTERVAL_S:
+            return
         try:
             size = self.log_path.stat().st_size
             if size != self._size:
                 self._size = size
+                self._read_at = time.monotonic()
                 self.store.record_task_attempts(self.job_id, task_attempts(self.log_path))
         except FileNotFoundError:
             pass
@@ -375,6 +383,7 @@ class Runner:
                             cache_dir=self.data.cache)
             log.info("job %s: running in %s", rec.id, workdir)
             _plan, progress = run_job(spec, on_planned=planned, on_progress=progressed, cancel=event)
+            attempts.update(now=True)  # before the job is seen to end: its metrics are complete then
         except UserError as exc:
             self._end(rec.id, FAILED, error=self._public(rec.id, str(exc)))
         except Exception as exc:  # never leave a job "running" behind
@@ -389,6 +398,7 @@ class Runner:
                 self._end(rec.id, FAILED, error=f"workflow {progress.state} ({progress.done}/{progress.total} tasks "
                                                 f"done); see the makeflow log below")
         finally:
+            attempts.update(now=True)  # after an error too (nothing new: nothing written)
             with self._lock:
                 self._cancel_events.pop(rec.id, None)
 
