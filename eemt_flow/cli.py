@@ -205,14 +205,18 @@ def workers(manager, batch_system, max_workers, cores, memory_mb, idle_timeout_s
               help="Remove work directories of succeeded jobs older than this.")
 @click.option("--keep-failed-days", type=float, default=7.0, show_default=True,
               help="Remove work directories of failed or cancelled jobs older than this.")
+@click.option("--expected-workers", type=int, default=0, show_default=True,
+              help="Work Queue workers you run for this service (--executor wq); /metrics reports it, and the "
+                   "monitoring alert fires when fewer are connected while a job runs. 0: no such alert.")
 def serve(host, port, data_dir, max_concurrent_jobs, executor, wq_port, password_file, max_upload_mb,
-          keep_succeeded_days, keep_failed_days):
+          keep_succeeded_days, keep_failed_days, expected_workers):
     """Run the web interface and REST API (API token from $EEMT_API_TOKEN)."""
     from .web.server import serve as serve_web
 
     serve_web(host=host, port=port, data_dir=data_dir, max_concurrent_jobs=max_concurrent_jobs, executor=executor,
               wq_port=wq_port, password_file=password_file, max_upload_mb=max_upload_mb,
-              keep_succeeded_days=keep_succeeded_days, keep_failed_days=keep_failed_days)
+              keep_succeeded_days=keep_succeeded_days, keep_failed_days=keep_failed_days,
+              expected_workers=expected_workers)
 
 
 @cli.command("example-dem")

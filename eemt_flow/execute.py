@@ -160,7 +160,8 @@ def makeflow_command(spec: JobSpec, workdir: Path) -> list[str]:
         batch_options = f"--output={SLURM_TASK_LOG} --error={SLURM_TASK_LOG} {batch_options}".strip()
     if batch_options:
         cmd += ["-B", batch_options]
-    cmd += [WORKFLOW_FILE]
+    # --log-verbose: the log names each rule's category (eemt_flow.tasklog reads it for the metrics)
+    cmd += ["--log-verbose", WORKFLOW_FILE]
     return cmd
 
 

@@ -20,10 +20,13 @@ APT_PACKAGES=(
 # (containers/podman/containers.conf), mmdebstrap for a base image without a registry,
 # catatonit for Compose's `init: true`, the dnsname CNI plugin for service names between
 # containers; a one-node Slurm (munge, slurmctld, slurmd, slurm-client) that
-# tests/slurm_cluster.py starts with its own configuration, munge key and ports.
+# tests/slurm_cluster.py starts with its own configuration, munge key and ports;
+# prometheus for promtool (checks and unit tests of monitoring/alerts.yml) and the console
+# templates (tests/test_monitoring.py). Where systemd runs, Debian also starts it as a
+# service on 9090 that eemt-flow does not need: systemctl disable --now prometheus.
 if [ -z "${EEMT_NO_TEST_DEPS:-}" ]; then
   APT_PACKAGES+=(chromium podman runc mmdebstrap catatonit golang-github-containernetworking-plugin-dnsname
-                 munge slurmctld slurmd slurm-client)
+                 munge slurmctld slurmd slurm-client prometheus)
 fi
 
 missing=()

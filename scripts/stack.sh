@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The operator's entry point to eemt-flow's containers (compose/docker-compose.yml).
 #
-#   bash scripts/stack.sh build                 build the images: base, web, docs
-#   bash scripts/stack.sh up PROFILE            default | distributed | docs: build what is
-#                                               missing, start, wait until it answers, print URLs
+#   bash scripts/stack.sh build                 build the images: base, web, docs, prometheus
+#   bash scripts/stack.sh up PROFILE...         default | distributed | docs | monitoring (one or
+#                                               more, e.g. `up distributed monitoring`): build what
+#                                               is missing, start, wait until each answers, print URLs
 #   bash scripts/stack.sh down [--volumes]      remove the containers and networks of every
 #                                               profile (--volumes: the data volumes too)
 #   bash scripts/stack.sh status                what runs, and the URLs
@@ -17,7 +18,7 @@
 #
 # Settings come from the environment or compose/.env, the environment winning (as Compose
 # does): EEMT_WEB_PORT (5000), EEMT_WQ_PORT (9123), EEMT_DOCS_PORT (8000),
-# EEMT_BIND_ADDRESS (127.0.0.1), EEMT_API_TOKEN, EEMT_WORKERS (5), EEMT_VERSION (0.1.0),
+# EEMT_PROMETHEUS_PORT (9090), EEMT_BIND_ADDRESS (127.0.0.1), EEMT_API_TOKEN, EEMT_WORKERS (5), EEMT_VERSION (0.1.0),
 # EEMT_WQ_PASSWORD_SECRET_FILE (~/.eemt/wq.password; made when missing),
 # COMPOSE_PROJECT_NAME (eemt-flow).
 #
@@ -56,6 +57,10 @@ BIND=$(setting EEMT_BIND_ADDRESS 127.0.0.1)
 WEB_PORT=$(setting EEMT_WEB_PORT 5000)
 WQ_PORT=$(setting EEMT_WQ_PORT 9123)
 DOCS_PORT=$(setting EEMT_DOCS_PORT 8000)
+PROMETHEUS_PORT=$(setting EEMT_PROMETHEUS_PORT 9090)
+#: Every profile of compose/docker-compose.yml, and the images they run.
+PROFILES=(default distributed docs monitoring)
+IMAGES=(base web docs prometheus)
 PASSWORD_FILE=$(setting EEMT_WQ_PASSWORD_SECRET_FILE "$HOME/.eemt/wq.password")
 export EEMT_WQ_PASSWORD_SECRET_FILE="$PASSWORD_FILE"
 
@@ -180,13 +185,17 @@ build_images() {
   say "building eemt-flow/docs:$VERSION"
   "$ENGINE" build "${args[@]}" "${caches[@]}" -q --build-arg "BASE_IMAGE=eemt-flow/base:$VERSION" \
     -f containers/docs.Dockerfile -t "eemt-flow/docs:$VERSION" . >/dev/null
+  # FROM the same Debian base as eemt-flow/base, with Debian's prometheus package
+  say "building eemt-flow/prometheus:$VERSION"
+  "$ENGINE" build "${args[@]}" "${caches[@]}" -q --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    -f containers/prometheus.Dockerfile -t "eemt-flow/prometheus:$VERSION" . >/dev/null
   say "images built in $((SECONDS - t0)) s:"
   "$ENGINE" images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "eemt-flow/" >&2 || true
 }
 
 ensure_images() {
   local missing=0 name
-  for name in base web docs; do image_exists "eemt-flow/$name:$VERSION" || missing=1; done
+  for name in "${IMAGES[@]}"; do image_exists "eemt-flow/$name:$VERSION" || missing=1; done
   [ "$missing" -eq 0 ] || build_images
 }
 
@@ -236,27 +245,47 @@ print_urls() {
       echo "web service and REST API: http://$host:$WEB_PORT/  (health /health, workers in /metrics while a job runs)"
       echo "Work Queue manager: $(setting EEMT_WQ_BIND_ADDRESS 127.0.0.1):$WQ_PORT (eemt-flow worker HOST:$WQ_PORT --password-file $PASSWORD_FILE)" ;;
     docs) echo "user guide: http://$host:$DOCS_PORT/" ;;
+    monitoring) echo "Prometheus: http://$host:$PROMETHEUS_PORT/  (dashboard /consoles/eemt.html, alerts /alerts)" ;;
   esac
 }
 
-cmd_up() {
-  local profile=${1:-}
-  case "$profile" in
-    default|distributed|docs) ;;
-    *) die "usage: stack.sh up default|distributed|docs" ;;
+# url_of PROFILE: what answers once the profile is up
+url_of() {
+  case "$1" in
+    docs) echo "http://$(host_of):$DOCS_PORT/" ;;
+    monitoring) echo "http://$(host_of):$PROMETHEUS_PORT/-/ready" ;;
+    *) echo "http://$(host_of):$WEB_PORT/health" ;;
   esac
+}
+
+profile_args() { local p; for p in "$@"; do printf -- '--profile\n%s\n' "$p"; done; }
+
+cmd_up() {
+  [ $# -gt 0 ] || die "usage: stack.sh up PROFILE... (default | distributed | docs | monitoring)"
+  local profile
+  for profile in "$@"; do
+    case " ${PROFILES[*]} " in
+      *" $profile "*) ;;
+      *) die "unknown profile '$profile': stack.sh up PROFILE... (default | distributed | docs | monitoring)" ;;
+    esac
+  done
   ensure_password_file
   ensure_images
-  local t0=$SECONDS url
-  compose --profile "$profile" up -d --no-build
-  if [ "$profile" = docs ]; then url="http://$(host_of):$DOCS_PORT/"; else url="http://$(host_of):$WEB_PORT/health"; fi
-  wait_for "$url" || die "$url did not answer within $UP_TIMEOUT_S s; see: bash scripts/stack.sh status"
-  say "profile $profile answers after $((SECONDS - t0)) s"
-  print_urls "$profile"
+  local t0=$SECONDS url args
+  mapfile -t args < <(profile_args "$@")
+  compose "${args[@]}" up -d --no-build
+  for profile in "$@"; do
+    url=$(url_of "$profile")
+    wait_for "$url" || die "$url did not answer within $UP_TIMEOUT_S s; see: bash scripts/stack.sh status"
+    say "profile $profile answers after $((SECONDS - t0)) s"
+  done
+  for profile in "$@"; do print_urls "$profile"; done
 }
 
 cmd_down() {
-  local args=(--profile default --profile distributed --profile docs down --remove-orphans)
+  local args
+  mapfile -t args < <(profile_args "${PROFILES[@]}")
+  args+=(down --remove-orphans)
   case "${1:-}" in
     "") ;;
     --volumes) args+=(--volumes) ;;
@@ -266,7 +295,9 @@ cmd_down() {
 }
 
 cmd_status() {
-  compose --profile default --profile distributed --profile docs ps --all
+  local args
+  mapfile -t args < <(profile_args "${PROFILES[@]}")
+  compose "${args[@]}" ps --all
 }
 
 main() {
@@ -277,7 +308,7 @@ main() {
     up) choose_engine; cmd_up "$@" ;;
     down) choose_engine; cmd_down "$@" ;;
     status) choose_engine; cmd_status ;;
-    *) die "usage: stack.sh build | up default|distributed|docs | down [--volumes] | status" ;;
+    *) die "usage: stack.sh build | up PROFILE... (default|distributed|docs|monitoring) | down [--volumes] | status" ;;
   esac
 }
 

@@ -1,4 +1,5 @@
-"""The containers, built and run: every image, every Compose profile, a job through five workers.
+"""The containers, built and run: every image, every Compose profile, a job through five workers,
+a job watched by the monitoring profile's Prometheus.
 
 Real Podman (+ runc) serving the Docker API to the pinned Compose v2 binary, driven through
 the operator's entry point ``scripts/stack.sh``. The images are built once per session
@@ -29,16 +30,19 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import yaml
 
 from conftest import REPO, read_raster, relative_difference, run_cli
 
 STACK = REPO / "scripts" / "stack.sh"
 CONTAINERS_CONF = REPO / "containers" / "podman" / "containers.conf"
 VERSION = "0.1.0"
-IMAGES = {name: f"eemt-flow/{name}:{VERSION}" for name in ("base", "web", "docs")}
+IMAGES = {name: f"eemt-flow/{name}:{VERSION}" for name in ("base", "web", "docs", "prometheus")}
 #: Size targets of issue 10 [bytes].
 MAX_BASE_IMAGE_BYTES = 1_500_000_000
 MAX_DOCS_IMAGE_BYTES = 250_000_000
+#: Debian 12 base + Debian's prometheus package (two Go binaries, ~95 MB) [bytes]; 237 MB measured.
+MAX_PROMETHEUS_IMAGE_BYTES = 300_000_000
 #: Builds from an empty store take minutes on 2 cores; cached ones seconds [s].
 BUILD_TIMEOUT_S = 2400
 UP_TIMEOUT_S = 600
@@ -153,6 +157,7 @@ def test_images_sizes_users_healthchecks_and_no_secrets(container_images, capsys
     record_property("build_s", round(container_images["build_s"]))
     assert sizes["base"] <= MAX_BASE_IMAGE_BYTES, f"base image is {sizes['base'] / 1e9:.2f} GB"
     assert sizes["docs"] <= MAX_DOCS_IMAGE_BYTES, f"docs image is {sizes['docs'] / 1e6:.0f} MB"
+    assert sizes["prometheus"] <= MAX_PROMETHEUS_IMAGE_BYTES, f"prometheus image is {sizes['prometheus'] / 1e6:.0f} MB"
 
     for name, image in IMAGES.items():
         config = image_config(image)
@@ -166,6 +171,9 @@ def test_images_sizes_users_healthchecks_and_no_secrets(container_images, capsys
     web_check = " ".join(image_info(IMAGES["web"])["Healthcheck"]["Test"])
     docs_check = " ".join(image_info(IMAGES["docs"])["Healthcheck"]["Test"])
     assert "127.0.0.1:5000/health" in web_check and "127.0.0.1:8000/" in docs_check
+    prometheus_check = " ".join(image_info(IMAGES["prometheus"])["Healthcheck"]["Test"])
+    assert "promtool query instant http://127.0.0.1:9090" in prometheus_check
+    assert set(image_config(IMAGES["prometheus"])["ExposedPorts"]) == {"9090/tcp"}
     assert {"5000/tcp", "9123/tcp"} <= set(image_config(IMAGES["web"])["ExposedPorts"])
 
     # The image's own HEALTHCHECK runs and passes in a started web container.
@@ -186,12 +194,14 @@ def test_images_sizes_users_healthchecks_and_no_secrets(container_images, capsys
 # -- a profile, started and removed -----------------------------------------------------------
 
 class Stack:
-    """One Compose profile under its own project name and free ports, through scripts/stack.sh."""
+    """Compose profiles (one, or several started together) under their own project name and
+    free ports, through scripts/stack.sh."""
 
-    def __init__(self, profile: str, tmp: Path):
+    def __init__(self, profile: str, tmp: Path, *, workers: int = N_WORKERS):
+        self.profiles = profile.split()
         self.profile = profile
-        self.project = f"eemt-test-{os.getpid()}-{profile}"
-        self.web_port, self.wq_port, self.docs_port = free_ports(3)
+        self.project = f"eemt-test-{os.getpid()}-{'-'.join(self.profiles)}"
+        self.web_port, self.wq_port, self.docs_port, self.prometheus_port = free_ports(4)
         self.password_file = tmp / "wq.password"
         self.password = secrets.token_hex(32)
         self.password_file.write_text(self.password + "\n")
@@ -199,14 +209,15 @@ class Stack:
         self.api_token = secrets.token_hex(16)
         self.env = engine_env(COMPOSE_PROJECT_NAME=self.project, EEMT_API_TOKEN=self.api_token, EEMT_WEB_PORT=str(self.web_port),
                               EEMT_WQ_PORT=str(self.wq_port), EEMT_DOCS_PORT=str(self.docs_port),
-                              EEMT_WQ_PASSWORD_SECRET_FILE=str(self.password_file), EEMT_WORKERS=str(N_WORKERS),
+                              EEMT_PROMETHEUS_PORT=str(self.prometheus_port),
+                              EEMT_WQ_PASSWORD_SECRET_FILE=str(self.password_file), EEMT_WORKERS=str(workers),
                               EEMT_WORKER_CORES="1", EEMT_UP_TIMEOUT_S=str(UP_TIMEOUT_S))
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.up_started = self.up_s = None
 
     def up(self) -> "Stack":
         self.up_started = time.monotonic()
-        proc = stack("up", self.profile, env=self.env, timeout=UP_TIMEOUT_S + 120)
+        proc = stack("up", *self.profiles, env=self.env, timeout=UP_TIMEOUT_S + 120)
         self.up_s = time.monotonic() - self.up_started
         assert proc.returncode == 0, (f"stack.sh up {self.profile} exited {proc.returncode}:\n"
                                       f"{proc.stdout}\n{proc.stderr[-4000:]}\n{self.logs()}")
@@ -246,8 +257,8 @@ class Stack:
         return httpx.Client(base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {self.api_token}"})
 
 
-def start_profile(profile: str, tmp_path_factory) -> Stack:
-    s = Stack(profile, tmp_path_factory.mktemp(f"stack-{profile}"))
+def start_profile(profile: str, tmp_path_factory, **options) -> Stack:
+    s = Stack(profile, tmp_path_factory.mktemp(f"stack-{profile.replace(' ', '-')}"), **options)
     try:
         s.up()
     except BaseException:
@@ -383,7 +394,7 @@ def distributed_stack(container_images, tmp_path_factory):
 
 
 def workers_connected(client: httpx.Client) -> int:
-    m = re.search(r"^eemt_workqueue_workers ([0-9.]+)$", client.get("/metrics").text, re.M)
+    m = re.search(r"^eemt_workqueue_workers_connected ([0-9.]+)$", client.get("/metrics").text, re.M)
     return int(float(m.group(1))) if m else 0
 
 
@@ -529,3 +540,115 @@ class TestDocsProfile:
         assert httpx.get(base + "/no-such-page/", timeout=10).status_code == 404
         docs = docs_stack.container("eemt-docs")
         assert_hardened(docs, tmpfs=())
+
+
+# -- profile monitoring, beside distributed ---------------------------------------------------
+
+#: The smallest job of the example DEM: solar radiation only, one day, coarse horizons.
+SOLAR_JOB_PARAMETERS = {"days": "172", "tile_size_cells": 60, "halo_m": 300, "horizon_step_deg": 10}
+#: Workers of the monitoring test's pool (two are enough to run the job; fewer containers on 2 cores).
+MONITORING_WORKERS = 2
+#: Prometheus scrapes every 15 s (monitoring/prometheus.yml): a new value is there within a few scrapes [s].
+SCRAPED_WITHIN_S = 60
+ALERT_NAMES = {r["alert"] for g in yaml.safe_load((REPO / "monitoring" / "alerts.yml").read_text())["groups"]
+               for r in g["rules"]}
+
+
+@pytest.fixture(scope="class")
+def monitoring_stack(container_images, tmp_path_factory):
+    s = start_profile("distributed monitoring", tmp_path_factory, workers=MONITORING_WORKERS)
+    yield s
+    s.down()
+
+
+def prometheus_query(s: Stack, expr: str) -> list[dict]:
+    """An instant query through Prometheus's HTTP API on the published port."""
+    r = httpx.get(f"http://127.0.0.1:{s.prometheus_port}/api/v1/query", params={"query": expr}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def prometheus_value(s: Stack, expr: str) -> float | None:
+    result = prometheus_query(s, expr)
+    assert len(result) <= 1, result
+    return float(result[0]["value"][1]) if result else None
+
+
+def wait_for_prometheus(s: Stack, expr: str, predicate, what: str, timeout_s: float = SCRAPED_WITHIN_S) -> float:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = prometheus_value(s, expr)
+        if value is not None and predicate(value):
+            return value
+        assert time.monotonic() < deadline, f"Prometheus: {what} not seen within {timeout_s} s ({expr} = {value})\n{s.logs()}"
+        time.sleep(1)
+
+
+class TestMonitoringProfile:
+    """`stack.sh up distributed monitoring`: Prometheus follows a job through its query API."""
+
+    def test_prometheus_follows_a_job(self, monitoring_stack, example_dem, capsys, record_property):
+        s = monitoring_stack
+        report(capsys, f"stack.sh up distributed monitoring answered {s.up_s:.1f} s after the call "
+               f"(Prometheus on port {s.prometheus_port})")
+        record_property("up_distributed_monitoring_s", round(s.up_s, 1))
+        prom = s.container("eemt-prometheus")
+        assert f"9090/tcp -> 127.0.0.1:{s.prometheus_port}" in podman("port", prom).stdout
+        assert_hardened(prom, tmpfs=())
+        mounts = json.loads(podman("inspect", prom).stdout)[0]["Mounts"]
+        assert [m["Name"] for m in mounts if m["Destination"] == "/prometheus"] == [f"{s.project}_eemt-prometheus"]
+
+        # Prometheus scrapes the manager's /metrics and holds eemt-flow's alerting rules.
+        wait_for_prometheus(s, 'up{job="eemt-flow"}', lambda v: v == 1, "the web service's /metrics scraped")
+        groups = httpx.get(f"http://127.0.0.1:{s.prometheus_port}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        assert {r["name"] for g in groups for r in g["rules"] if r["type"] == "alerting"} == ALERT_NAMES
+        assert prometheus_value(s, "eemt_workqueue_workers_expected") == MONITORING_WORKERS
+        assert prometheus_value(s, f'eemt_build_info{{version="{VERSION}"}}') == 1
+
+        # With the workers stopped the job runs and waits: Prometheus shows its tasks, none done.
+        workers = [c["Id"] for c in s.containers("eemt-worker") if c["State"] == "running"]
+        assert len(workers) == MONITORING_WORKERS, s.logs()
+        podman("stop", "--time", "10", *workers, timeout=120)
+        t0 = time.monotonic()
+        with s.client() as client:
+            r = client.post("/api/jobs", files={"dem": ("dem.tif", example_dem.read_bytes(), "image/tiff")},
+                            data={"parameters": json.dumps(SOLAR_JOB_PARAMETERS)})
+            assert r.status_code == 201, r.text
+            job_id = r.json()["id"]
+            job = wait_for(client, job_id, lambda j: j["state"] == "running" and j["tasks_total"] > 0,
+                           what="running with its tasks planned")
+            total = job["tasks_total"]
+            wait_for_prometheus(s, "eemt_running_jobs_tasks", lambda v: v == total, f"the running job's {total} tasks")
+            assert prometheus_value(s, "eemt_running_jobs_tasks_done") == 0
+            assert prometheus_value(s, 'eemt_jobs{state="running"}') == 1
+            assert prometheus_value(s, "eemt_workqueue_workers_connected") == 0
+            assert prometheus_value(s, "count(eemt_job_last_progress_timestamp_seconds)") == 1
+
+            # The workers back: the job runs to its end.
+            podman("start", *workers, timeout=120)
+            job = wait_for(client, job_id, lambda j: j["state"] in FINISHED, what="finished")
+            assert job["state"] == "succeeded", f"{job}\n{s.logs()}"
+            assert job["tasks_done"] == total
+
+        # The issue's check: Prometheus's query API answers the tasks-done counter with the job's task count.
+        wait_for_prometheus(s, 'sum(eemt_tasks_done_total{job="eemt-flow"})', lambda v: v == total,
+                            f"eemt_tasks_done_total summing to the job's {total} tasks")
+        elapsed = time.monotonic() - t0
+        done = {r["metric"]["category"]: float(r["value"][1]) for r in prometheus_query(s, "eemt_tasks_done_total")}
+        assert done["reduce"] == 1 and sum(done.values()) == total, done
+        for category, n in done.items():
+            assert prometheus_value(s, f'eemt_task_duration_seconds_count{{category="{category}"}}') == n, category
+        assert prometheus_value(s, "sum(eemt_tasks_failed_total)") == 0
+        free = prometheus_value(s, 'eemt_data_volume_free_bytes{volume="jobs"}')
+        size = prometheus_value(s, 'eemt_data_volume_size_bytes{volume="jobs"}')
+        assert 0 < free <= size
+        assert prometheus_value(s, "eemt_job_queue_wait_seconds_count") == 1
+
+        # The dashboard: the console template, drawn from the same series.
+        page = httpx.get(f"http://127.0.0.1:{s.prometheus_port}/consoles/eemt.html", timeout=10)
+        assert page.status_code == 200 and 'id="done-reduce">1<' in page.text, page.text[-3000:]
+        report(capsys, f"monitoring: a {total}-task job from submission to Prometheus's counter in {elapsed:.0f} s; "
+               f"done by category {done}")
+        record_property("monitoring_job_s", round(elapsed))

@@ -19,6 +19,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -171,6 +172,31 @@ def test_compose_docs_profile(compose_binary, password_secret):
     assert_resources("eemt-docs", docs)
 
 
+def test_compose_monitoring_profile(compose_binary, password_secret):
+    cfg = profile_config(compose_binary, password_secret, "monitoring")
+    assert set(cfg["services"]) == {"eemt-prometheus"}
+    prom = cfg["services"]["eemt-prometheus"]
+    assert prom["build"]["dockerfile"] == "containers/prometheus.Dockerfile"
+    assert ports(prom) == {("127.0.0.1", "9090", 9090)}
+    assert mounts(prom) == {"/prometheus": "volume"} and prom["read_only"] is True
+    assert "promtool" in prom["healthcheck"]["test"]
+    assert_resources("eemt-prometheus", prom)
+    # beside distributed: Prometheus scrapes the manager under the alias its configuration names
+    cfg = compose_config(compose_binary, compose_env(password_secret, EEMT_PROMETHEUS_PORT="19090", EEMT_WORKERS="7"),
+                         "--profile", "distributed", "--profile", "monitoring")
+    assert {"eemt-master", "eemt-worker", "eemt-prometheus"} <= set(cfg["services"])
+    assert ports(cfg["services"]["eemt-prometheus"]) == {("127.0.0.1", "19090", 9090)}
+    master = cfg["services"]["eemt-master"]
+    assert "--expected-workers=7" in master["command"] and cfg["services"]["eemt-worker"]["deploy"]["replicas"] == 7
+    scrape = yaml.safe_load((REPO / "monitoring" / "prometheus.yml").read_text())["scrape_configs"][0]
+    (target,) = scrape["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    default_web = profile_config(compose_binary, password_secret, "default")["services"]["eemt-web"]
+    for name, svc in (("eemt-master", master), ("eemt-web", default_web)):
+        assert host in svc["networks"]["default"]["aliases"], name
+        assert any(p["target"] == int(port) for p in svc["ports"]), name
+
+
 def test_compose_env_example_and_overrides(compose_binary, password_secret):
     env_example = REPO / "compose" / ".env.example"
     env = compose_env(password_secret)
@@ -204,7 +230,8 @@ def test_no_secrets_in_the_repository_files():
 # -- Dockerfiles ----------------------------------------------------------------------------
 
 def test_hadolint_passes_on_every_dockerfile(hadolint_binary):
-    assert {p.name for p in DOCKERFILES} >= {"base.Dockerfile", "web.Dockerfile", "docs.Dockerfile"}
+    assert {p.name for p in DOCKERFILES} >= {"base.Dockerfile", "web.Dockerfile", "docs.Dockerfile",
+                                             "prometheus.Dockerfile"}
     for path in DOCKERFILES:
         proc = subprocess.run([str(hadolint_binary), "--no-color", str(path)], capture_output=True, text=True,
                               timeout=60)

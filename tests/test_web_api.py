@@ -22,6 +22,7 @@ import httpx
 import numpy as np
 import pytest
 import rasterio
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import EEMT, REPO, free_port, read_raster, run_cli
 from eemt_flow.web.runner import DataDir
@@ -180,8 +181,23 @@ def test_full_job_from_upload_to_geotiff(server, dem_bytes, example_dem, tmp_pat
         assert health.status_code == 200 and health.json()["database"] == "ok" and health.json()["executor"] == "ok"
         metrics = client.get("/metrics").text
         assert 'eemt_jobs{state="succeeded"}' in metrics
-        assert "eemt_tasks_done" in metrics and "eemt_tasks_total" in metrics
-        assert "eemt_workqueue_workers 0.0" in metrics
+        assert "eemt_running_jobs_tasks_done" in metrics and "eemt_running_jobs_tasks" in metrics
+        assert "eemt_workqueue_workers_connected 0.0" in metrics
+        # The task counters come from the jobs' Makeflow logs: every task of every job so far
+        # (all succeeded, none retried) is counted once, in its category; one reducer per job.
+        jobs = client.get("/api/jobs").json()["jobs"]
+        assert jobs and all(j["state"] == "succeeded" for j in jobs), jobs
+        samples = {(s.name, s.labels.get("category"), s.labels.get("le")): s.value
+                   for f in text_string_to_metric_families(metrics) for s in f.samples}
+        done = {c: v for (name, c, _), v in samples.items() if name == "eemt_tasks_done_total"}
+        assert sum(done.values()) == sum(j["tasks_done"] for j in jobs) == sum(j["tasks_total"] for j in jobs) > 0
+        assert done["reduce"] == len(jobs)
+        for category, n in done.items():
+            assert samples["eemt_task_duration_seconds_count", category, None] == n
+            assert samples["eemt_task_duration_seconds_bucket", category, "+Inf"] == n
+        assert sum(v for (name, _, _), v in samples.items()
+                   if name in ("eemt_tasks_failed_total", "eemt_tasks_retried_total")) == 0
+        assert samples["eemt_job_queue_wait_seconds_count", None, None] == len(jobs)
         schema = client.get("/openapi.json").json()
         assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/results.zip", "/health",
                 "/metrics"} <= set(schema["paths"])
@@ -511,7 +527,7 @@ def test_work_queue_executor_and_worker_metric(tmp_path, dem_bytes):
     worker = None
     try:
         with srv.client() as client:
-            assert "eemt_workqueue_workers 0.0" in client.get("/metrics").text
+            assert "eemt_workqueue_workers_connected 0.0" in client.get("/metrics").text
             job_id = submit(client, dem_bytes, FAST).json()["id"]
             wait_for(client, job_id, lambda j: j["state"] == "running" and j["tasks_total"] > 0, timeout_s=60)
             (tmp_path / "w").mkdir()
@@ -520,7 +536,7 @@ def test_work_queue_executor_and_worker_metric(tmp_path, dem_bytes):
                                            "--cores", "2", "--idle-timeout", "60", "--workdir", str(tmp_path / "w")],
                                           stdout=log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 60
-            while "eemt_workqueue_workers 1.0" not in client.get("/metrics").text:
+            while "eemt_workqueue_workers_connected 1.0" not in client.get("/metrics").text:
                 assert time.monotonic() < deadline, client.get("/metrics").text
                 time.sleep(0.5)
             job = wait_for(client, job_id, lambda j: j["state"] in FINISHED)

@@ -3,7 +3,7 @@
 - :mod:`.api_jobs` submit, list, read, cancel, delete jobs (uploads via :mod:`.uploads`)
 - :mod:`.results` result files and zips
 - :mod:`.pages` HTML pages
-- :mod:`.service` health and Prometheus metrics
+- :mod:`.service` health and Prometheus metrics (collected by :mod:`.metrics`)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import UserError
-from . import api_jobs, pages, results, service
+from . import api_jobs, metrics, pages, results, service
 from .context import TOKEN_ENV, Services, Settings
 from .runner import DataDir, Runner
 from .store import JobStore
@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="eemt-flow", version=__version__, lifespan=lifespan,
                   description="Solar radiation and EEMT maps for a DEM, computed by a tiled GRASS workflow on Makeflow.")
     app.state.services = Services(settings=settings, data=data, store=store, runner=runner)
-    app.state.metrics_registry = service.metrics_registry(store, settings.executor)
+    app.state.metrics_registry = metrics.metrics_registry(store, data, settings.executor)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(UserError)

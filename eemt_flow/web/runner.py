@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..execute import MAKEFLOW_OUTPUT, Progress, run_job
+from ..execute import MAKEFLOW_LOG, MAKEFLOW_OUTPUT, Progress, run_job
 from ..processes import end_run_processes
 from ..plan import Plan
 from ..spec import YAML_ALIASES, JobSpec, build_spec
+from ..tasklog import task_attempts
 from .store import CANCELLED, FAILED, SUCCEEDED, JobRecord, JobStore
 
 log = logging.getLogger("eemt_flow.web")
@@ -41,6 +42,9 @@ WEB_CLIMATES = ("station", "daymet")
 MAKEFLOW_STOP_TIMEOUT_S = 60.0
 #: Bytes of the makeflow output shown as the log tail.
 LOG_TAIL_BYTES = 8192
+#: Seconds between two readings of a running job's Makeflow log for the metrics: the whole
+#: log is parsed each time, and a large workflow's log grows at every poll.
+ATTEMPTS_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class ExecutorSettings:
     wq_port: int = 9123
     password_file: Path | None = None
     max_concurrent_jobs: int = 1
+    #: Workers the operator runs for this service (a gauge for the fewer-workers alert); 0: unknown.
+    expected_workers: int = 0
 
     def ports(self) -> list[int]:
         """Work Queue ports in use: one per concurrent job, so each makeflow has its own manager."""
@@ -227,6 +233,31 @@ def stop_orphan_makeflow(workdir: Path, timeout_s: float = MAKEFLOW_STOP_TIMEOUT
     end_run_processes(workdir)
 
 
+class TaskAttemptRecorder:
+    """Copies a job's rule attempts from its Makeflow log into the store (for the metrics)
+    whenever the log has grown; a failure here is logged and never stops the job."""
+
+    def __init__(self, store: JobStore, job_id: str, log_path: Path):
+        self.store, self.job_id, self.log_path = store, job_id, Path(log_path)
+        self._size = -1
+        self._read_at: float | None = None
+
+    def update(self, *, now: bool = False) -> None:
+        """Record what the log holds, at most every ATTEMPTS_INTERVAL_S unless ``now``."""
+        if not now and self._read_at is not None and time.monotonic() - self._read_at < ATTEMPTS_INTERVAL_S:
+            return
+        try:
+            size = self.log_path.stat().st_size
+            if size != self._size:
+                self._size = size
+                self._read_at = time.monotonic()
+                self.store.record_task_attempts(self.job_id, task_attempts(self.log_path))
+        except FileNotFoundError:
+            pass
+        except Exception:
+            log.exception("job %s: cannot record its task attempts for the metrics", self.job_id)
+
+
 class Runner:
     """At most ``max_concurrent_jobs`` jobs run at once; the rest wait in the queue."""
 
@@ -334,11 +365,13 @@ class Runner:
             event.set()
         workdir = self.data.workdir_of(rec.id)
         last = [None]
+        attempts = TaskAttemptRecorder(self.store, rec.id, workdir / MAKEFLOW_LOG)
 
         def planned(p: Plan) -> None:
             self.store.set_results(rec.id, [r.removeprefix("results/") for r in p.job["results"]])
 
         def progressed(pr: Progress) -> None:
+            attempts.update()
             if (pr.done, pr.total) != last[0]:
                 last[0] = (pr.done, pr.total)
                 self.store.set_progress(rec.id, pr.done, pr.total)
@@ -350,6 +383,7 @@ class Runner:
                             cache_dir=self.data.cache)
             log.info("job %s: running in %s", rec.id, workdir)
             _plan, progress = run_job(spec, on_planned=planned, on_progress=progressed, cancel=event)
+            attempts.update(now=True)  # before the job is seen to end: its metrics are complete then
         except UserError as exc:
             self._end(rec.id, FAILED, error=self._public(rec.id, str(exc)))
         except Exception as exc:  # never leave a job "running" behind
@@ -364,6 +398,7 @@ class Runner:
                 self._end(rec.id, FAILED, error=f"workflow {progress.state} ({progress.done}/{progress.total} tasks "
                                                 f"done); see the makeflow log below")
         finally:
+            attempts.update(now=True)  # after an error too (nothing new: nothing written)
             with self._lock:
                 self._cancel_events.pop(rec.id, None)
 

@@ -60,10 +60,13 @@ def lock_data_dir(data: DataDir) -> int:
 
 def build_settings(*, data_dir: Path, max_concurrent_jobs: int = 1, executor: str = "local", wq_port: int = 9123,
                    password_file: Path | None = None, max_upload_mb: int = 512, keep_succeeded_days: float = 30.0,
-                   keep_failed_days: float = 7.0, api_token: str | None = None) -> Settings:
+                   keep_failed_days: float = 7.0, api_token: str | None = None,
+                   expected_workers: int = 0) -> Settings:
     """Check the options and prepare the data directory; one-line UserError on a mistake."""
     if max_concurrent_jobs < 1:
         raise UserError("--max-concurrent-jobs must be at least 1")
+    if expected_workers < 0:
+        raise UserError("--expected-workers must be 0 or more")
     if max_upload_mb < 1:
         raise UserError("--max-upload-mb must be at least 1")
     if keep_succeeded_days < 0 or keep_failed_days < 0:
@@ -80,7 +83,7 @@ def build_settings(*, data_dir: Path, max_concurrent_jobs: int = 1, executor: st
     return Settings(
         data_dir=data.root,
         executor=ExecutorSettings(executor=executor, wq_port=wq_port, password_file=pw,
-                                  max_concurrent_jobs=max_concurrent_jobs),
+                                  max_concurrent_jobs=max_concurrent_jobs, expected_workers=expected_workers),
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         keep_succeeded_days=keep_succeeded_days,
         keep_failed_days=keep_failed_days,
@@ -89,7 +92,8 @@ def build_settings(*, data_dir: Path, max_concurrent_jobs: int = 1, executor: st
 
 
 def serve(*, host: str, port: int, data_dir: Path, max_concurrent_jobs: int, executor: str, wq_port: int,
-          password_file: Path | None, max_upload_mb: int, keep_succeeded_days: float, keep_failed_days: float) -> None:
+          password_file: Path | None, max_upload_mb: int, keep_succeeded_days: float, keep_failed_days: float,
+          expected_workers: int = 0) -> None:
     """Run the web interface and REST API until SIGTERM/SIGINT (API token from $EEMT_API_TOKEN)."""
     import uvicorn
 
@@ -97,7 +101,7 @@ def serve(*, host: str, port: int, data_dir: Path, max_concurrent_jobs: int, exe
     settings = build_settings(data_dir=data_dir, max_concurrent_jobs=max_concurrent_jobs, executor=executor,
                               wq_port=wq_port, password_file=password_file, max_upload_mb=max_upload_mb,
                               keep_succeeded_days=keep_succeeded_days, keep_failed_days=keep_failed_days,
-                              api_token=os.environ.get(TOKEN_ENV))
+                              api_token=os.environ.get(TOKEN_ENV), expected_workers=expected_workers)
     lock_data_dir(DataDir(settings.data_dir))
     # Scratch space of this server and of the tasks it starts (GRASS, GDAL) stays in the data dir.
     temp = str(DataDir(settings.data_dir).temp)

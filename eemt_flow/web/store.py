@@ -43,6 +43,27 @@ CREATE TABLE IF NOT EXISTS jobs (
     purged_at        REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
+-- Kept when a job is deleted or purged: the service's metrics count what happened, and a
+-- counter must never go down (docs/monitoring.md).
+-- Every start of a job: queued_at is when it entered the queue (created, or put back).
+CREATE TABLE IF NOT EXISTS job_starts (
+    job_id     TEXT NOT NULL,
+    attempt    INTEGER NOT NULL,
+    queued_at  REAL NOT NULL,
+    started_at REAL NOT NULL,
+    PRIMARY KEY (job_id, attempt)
+);
+-- Every attempt of a Makeflow rule, read from the job's Makeflow log (eemt_flow.tasklog).
+CREATE TABLE IF NOT EXISTS task_attempts (
+    job_id      TEXT NOT NULL,
+    node_id     INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    category    TEXT NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('done', 'failed', 'aborted', 'running')),
+    started_at  REAL NOT NULL,
+    finished_at REAL,
+    PRIMARY KEY (job_id, node_id, attempt)
+);
 """
 
 
@@ -186,16 +207,28 @@ class JobStore:
     # -- state changes -------------------------------------------------------------------
 
     def claim_next(self) -> JobRecord | None:
-        """Atomically move the oldest queued job to running and return it."""
+        """Atomically move the oldest queued job to running and return it.
+
+        The start is recorded in ``job_starts``, with the time the job entered the queue: a
+        queued job's ``updated_at`` (set when it was created or put back).
+        """
         now = time.time()
         with self._connect() as conn:
-            row = conn.execute(
-                "UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?), updated_at = ?, "
-                "attempts = attempts + 1 "
-                "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1) "
-                "AND state = 'queued' RETURNING *",
-                (now, now),
-            ).fetchone()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = None
+                oldest = conn.execute("SELECT id, updated_at FROM jobs WHERE state = 'queued' "
+                                      "ORDER BY created_at, rowid LIMIT 1").fetchone()
+                if oldest is not None:
+                    row = conn.execute(
+                        "UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?), updated_at = ?, "
+                        "attempts = attempts + 1 WHERE id = ? RETURNING *", (now, now, oldest["id"])).fetchone()
+                    conn.execute("INSERT OR IGNORE INTO job_starts (job_id, attempt, queued_at, started_at) "
+                                 "VALUES (?, ?, ?, ?)", (row["id"], row["attempts"], oldest["updated_at"], now))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         return JobRecord.from_row(row) if row else None
 
     def set_progress(self, job_id: str, done: int, total: int) -> None:
@@ -261,3 +294,53 @@ class JobStore:
         now = time.time()
         with self._connect() as conn:
             conn.execute("UPDATE jobs SET purged_at = ?, results = '[]', updated_at = ? WHERE id = ?", (now, now, job_id))
+
+    # -- what the metrics count ------------------------------------------------------------
+
+    def record_task_attempts(self, job_id: str, attempts) -> None:
+        """Add or complete a job's rule attempts (:class:`eemt_flow.tasklog.TaskAttempt`).
+
+        An attempt is written once when it starts and once more when it ends; an ended
+        attempt never changes again, so reading the same log twice counts nothing twice.
+        """
+        rows = [(job_id, a.node_id, a.attempt, a.category, a.outcome, a.started_s, a.finished_s) for a in attempts]
+        if not rows:
+            return
+        with self._connect() as conn:
+            conn.executemany(
+                "INSERT INTO task_attempts (job_id, node_id, attempt, category, outcome, started_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, node_id, attempt) DO UPDATE SET "
+                "outcome = excluded.outcome, finished_at = excluded.finished_at WHERE task_attempts.outcome = 'running'",
+                rows)
+
+    def task_attempt_counts(self) -> list[tuple[str, str, int, int]]:
+        """(category, outcome, attempts, of which retries) over every job ever run."""
+        with self._connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                "SELECT category, outcome, count(*), sum(attempt > 1) FROM task_attempts GROUP BY category, outcome")]
+
+    def task_duration_buckets(self, bounds_s: tuple[float, ...]) -> list[tuple[str, int, float, list[int]]]:
+        """(category, count, sum [s], attempts lasting <= each bound) of the rules' done attempts."""
+        return self._buckets("SELECT category AS label, finished_at - started_at AS value FROM task_attempts "
+                             "WHERE outcome = 'done'", bounds_s)
+
+    def queue_wait_buckets(self, bounds_s: tuple[float, ...]) -> list[tuple[str, int, float, list[int]]]:
+        """('', count, sum [s], starts that waited <= each bound) of every job start."""
+        return self._buckets("SELECT '' AS label, started_at - queued_at AS value FROM job_starts", bounds_s)
+
+    def _buckets(self, values_sql: str, bounds: tuple[float, ...]) -> list[tuple[str, int, float, list[int]]]:
+        le = ", ".join("sum(value <= ?)" for _ in bounds)
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT label, count(*), total(value){', ' + le if bounds else ''} "
+                                f"FROM ({values_sql}) GROUP BY label", bounds).fetchall()
+        return [(r[0], int(r[1]), float(r[2]), [int(n) for n in r[3:]]) for r in rows]
+
+    def running_last_progress(self) -> dict[str, float]:
+        """Running jobs and when each last moved: its latest start or its latest finished rule [Unix s]."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT j.id, max(coalesce((SELECT max(started_at) FROM job_starts s WHERE s.job_id = j.id), "
+                "j.started_at, j.created_at), "
+                "coalesce((SELECT max(finished_at) FROM task_attempts t WHERE t.job_id = j.id AND t.outcome = 'done'), 0)) "
+                "FROM jobs j WHERE j.state = 'running'").fetchall()
+        return {job_id: float(t) for job_id, t in rows}
