@@ -155,8 +155,8 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
     max_days = max((len(d) for d in job["months"].values()), default=1)
     out = _resources(max_cells, max_core_cells, n_azimuths, max_days)
     if job["eemt"]:
-        for stage in terrain_rules(job):
-            out[f"terrain-{stage['name']}"] = {"memory_mb": stage["memory_mb"], "disk_mb": stage["disk_mb"]}
+        for group in terrain_rules(job):
+            out[group["category"]] = {"memory_mb": group["memory_mb"], "disk_mb": group["disk_mb"]}
     return out
 
 
@@ -378,8 +378,10 @@ def count_rules(workflow: str) -> int:
 
 
 def terrain_rules(job: dict) -> list[dict]:
-    """The tiled terrain's Makeflow rules (:func:`eemt_flow.terrain_stages.stage_list`), grouped
-    in stages with the largest declared memory and disk of each [MB].
+    """The tiled terrain's Makeflow rules (:func:`eemt_flow.terrain_stages.stage_list`) in two
+    categories, ``terrain`` (the per-tile stages) and ``terrain-exchange`` (the exchanges of
+    the tiles' edges and the mean wetness index), each declaring the largest memory and disk
+    of its rules [MB], in execution order.
 
     Terrain tiles are the job's tiles (same size, same origin); a tile the planner dropped
     (no valid cell) still runs its trivial terrain stages, on no DEM. The DEM comes from each
@@ -390,8 +392,8 @@ def terrain_rules(job: dict) -> list[dict]:
 
     size = job["parameters"]["tile_size_cells"]
     cut = {(t["row"] // size, t["col"] // size): t["files"]["dem"] for t in job["tiles"]}
-    stages: dict[str, dict] = {}
     mb = 1024 * 1024
+    groups: list[dict] = []
     for rule in stage_list((job["grid"]["height"], job["grid"]["width"]), size):
         if rule.stage == "grid":
             continue
@@ -401,12 +403,21 @@ def terrain_rules(job: dict) -> list[dict]:
             command += f" --tile-row {rule.tile.ti} --tile-col {rule.tile.tj}"
             if rule.reads_dem and (rule.tile.ti, rule.tile.tj) in cut:
                 inputs.append(cut[rule.tile.ti, rule.tile.tj])
-        stage = stages.setdefault(rule.stage, {"name": rule.stage, "memory_mb": 0, "disk_mb": 0, "rules": []})
-        stage["memory_mb"] = max(stage["memory_mb"], math.ceil(rule.memory_bytes / mb))
-        stage["disk_mb"] = max(stage["disk_mb"], math.ceil(rule.disk_bytes / mb))
-        stage["rules"].append({"outputs": " ".join(rule.outputs), "inputs": " ".join(["job.json", *inputs]),
-                               "command": command})
-    return list(stages.values())
+        category = "terrain" if rule.tile is not None else "terrain-exchange"
+        if not groups or groups[-1]["stage"] != rule.stage:
+            groups.append({"stage": rule.stage, "category": category, "rules": []})
+        groups[-1]["rules"].append({"outputs": " ".join(rule.outputs), "inputs": " ".join(["job.json", *inputs]),
+                                    "command": command, "memory_mb": math.ceil(rule.memory_bytes / mb),
+                                    "disk_mb": math.ceil(rule.disk_bytes / mb)})
+    for category in ("terrain", "terrain-exchange"):
+        rules = [r for g in groups if g["category"] == category for r in g["rules"]]
+        first = True
+        for g in groups:
+            if g["category"] == category:
+                g["memory_mb"] = max(r["memory_mb"] for r in rules)
+                g["disk_mb"] = max(r["disk_mb"] for r in rules)
+                g["first"], first = first, False  # a category's resources are declared once
+    return groups
 
 
 def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int) -> str:
