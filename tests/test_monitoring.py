@@ -31,6 +31,9 @@ from eemt_flow.web.store import JobStore
 MONITORING = REPO / "monitoring"
 ALERTS = MONITORING / "alerts.yml"
 ALERT_TESTS = MONITORING / "alerts_test.yml"
+#: Names of the rule files' copies in tmp_path: no "alert" in them, since tests/test_web_api.py
+#: checks that no file of the session's temporary tree has one (an uploaded file name).
+RULES_COPY, RULE_TESTS_COPY = "rules.yml", "rules_test.yml"
 #: The issue's four alerts, and one for the scrape itself (without it none of them can fire).
 ALERT_NAMES = {"EemtJobStuck", "EemtWorkersMissing", "EemtTasksFailed", "EemtDataVolumeFull", "EemtServiceDown"}
 
@@ -210,14 +213,17 @@ def test_every_alert_fires_and_stays_quiet_in_promtool_unit_tests():
 @pytest.mark.parametrize("broken_expr, why", [("vector(0) > 1", "never fires"), ("vector(1)", "always fires")])
 def test_the_unit_tests_catch_a_broken_alert(tmp_path, broken_expr, why):
     """Each alert's tests fail when that alert's expression is replaced by one that {why}."""
-    shutil.copy(ALERT_TESTS, tmp_path / ALERT_TESTS.name)
+    tests = yaml.safe_load(ALERT_TESTS.read_text())
+    assert tests["rule_files"] == [ALERTS.name]
+    tests["rule_files"] = [RULES_COPY]
+    (tmp_path / RULE_TESTS_COPY).write_text(yaml.safe_dump(tests))
     for name in sorted(ALERT_NAMES):
         rules = yaml.safe_load(ALERTS.read_text())
         for rule in rules["groups"][0]["rules"]:
             if rule["alert"] == name:
                 rule["expr"] = broken_expr
-        (tmp_path / ALERTS.name).write_text(yaml.safe_dump(rules))
-        proc = promtool("test", "rules", ALERT_TESTS.name, cwd=tmp_path)
+        (tmp_path / RULES_COPY).write_text(yaml.safe_dump(rules))
+        proc = promtool("test", "rules", RULE_TESTS_COPY, cwd=tmp_path)
         assert proc.returncode != 0, f"{name}: an expression that {why} passes its tests"
         assert f"alertname: {name}" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
@@ -228,8 +234,11 @@ def test_prometheus_loads_the_rules_and_serves_the_console(tmp_path):
     """Debian's prometheus with the shipped configuration, rules and console templates."""
     exe = shutil.which("prometheus")
     assert exe, "prometheus is missing (Debian package prometheus): run scripts/bootstrap.sh"
-    for name in ("prometheus.yml", "alerts.yml"):
-        shutil.copy(MONITORING / name, tmp_path / name)
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    assert config["rule_files"] == [ALERTS.name]
+    config["rule_files"] = [RULES_COPY]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    shutil.copy(ALERTS, tmp_path / RULES_COPY)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(tmp_path / "prometheus.log", "w") as out:
