@@ -1,0 +1,206 @@
+"""EEMT science end to end through the real CLI, each against values computed here from the spec.
+
+Every expected value is computed in this file with plain numpy from the equations of
+EEMT-SPEC §2-5 (never by calling eemt_flow's model code), so that a wrong month, latitude,
+lapse, day count or pass-through between planner, tasks and reducer makes a test fail.
+DEMs are small, days few and steps coarse: each run takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.warp import transform as warp_transform
+
+from conftest import read_raster, run_cli
+
+ONE_DAY_PER_MONTH = "15,46,74,105,135,166,196,227,258,288,319,349"
+
+# --- the spec's equations, written out again independently of eemt_flow.model ------------
+#: Solar months of the non-leap year (EEMT-SPEC §2): first and last day of year, inclusive.
+SOLAR_MONTH_DOYS = [(1, 31), (32, 59), (60, 90), (91, 120), (121, 151), (152, 181), (182, 212), (213, 243),
+                    (244, 273), (274, 304), (305, 334), (335, 365)]
+NON_LEAP_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+C_W, H_BIO, LAPSE = 4186.0, 22.0e6, 6.49  # J kg-1 K-1, J kg-1, °C km-1 (EEMT-SPEC §1.3)
+
+
+def astronomical_daylength_h(lat_deg, month):
+    """FAO-56 Eqs. 24, 25, 34, averaged over the days of the solar month."""
+    first, last = SOLAR_MONTH_DOYS[month - 1]
+    phi = np.radians(lat_deg)
+    out = []
+    for j in range(first, last + 1):
+        delta = 0.409 * np.sin(2 * np.pi * j / 365 - 1.39)
+        out.append(24 / np.pi * np.arccos(np.clip(-np.tan(phi) * np.tan(delta), -1, 1)))
+    return np.mean(out, axis=0)
+
+
+def sat_vp_kpa(t):
+    return 0.6108 * np.exp(17.27 * t / (t + 237.3))
+
+
+def trad_month(tmin, tmax, prcp, daylength_h, days):
+    """EEMT-SPEC §4 for one month: (E_PPT, E_BIO) in J m-2."""
+    t = (tmin + tmax) / 2
+    pet = days * 29.8 * daylength_h * sat_vp_kpa(t) / (t + 273.2)
+    peff = np.maximum(prcp - pet, 0)
+    e_ppt = C_W * peff * np.maximum(t, 0)
+    npp = np.where(prcp > pet, 3000 / (1 + np.exp(1.315 - 0.119 * t)) * days / 365, 0.0)
+    return e_ppt, npp / 1000 * H_BIO
+
+
+def cell_latitudes(path):
+    """Latitude of every cell centre [deg], by pyproj through rasterio (not eemt_flow's geography)."""
+    with rasterio.open(path) as src:
+        rows, cols = np.mgrid[0:src.height, 0:src.width]
+        xs, ys = src.transform @ (cols.ravel() + 0.5, rows.ravel() + 0.5)
+        _, lats = warp_transform(src.crs, "EPSG:4326", xs, ys)
+        return np.asarray(lats).reshape(src.height, src.width)
+
+
+def write_dem(path, values, crs, origin, cell_m):
+    values = np.asarray(values, dtype="float32")
+    with rasterio.open(path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+                       dtype="float32", crs=crs, transform=from_origin(*origin, cell_m, cell_m),
+                       nodata=float("nan")) as dst:
+        dst.write(values[np.newaxis])
+    return path
+
+
+def write_station(path, tmin, tmax, prcp, vp):
+    rows = [f"{m + 1},{tmin[m]},{tmax[m]},{prcp[m]},{vp[m]}" for m in range(12)]
+    path.write_text("month,tmin_c,tmax_c,prcp_mm,vp_pa\n" + "\n".join(rows) + "\n")
+    return path
+
+
+# --- (a) TRAD at a mid-latitude station, the DEM 500 m above it --------------------------
+STATION_TMIN = [-9.0, -8.0, -4.0, 0.0, 4.0, 8.0, 12.0, 11.0, 7.0, 2.0, -4.0, -8.0]
+STATION_TMAX = [3.0, 5.0, 9.0, 14.0, 19.0, 25.0, 29.0, 28.0, 23.0, 16.0, 8.0, 3.0]
+STATION_PRCP = [90.0, 80.0, 70.0, 60.0, 55.0, 30.0, 20.0, 25.0, 40.0, 60.0, 80.0, 90.0]
+
+
+def test_trad_mid_latitude_station_500_m_below_the_dem(tmp_path):
+    """TRAD on a flat DEM at 2500 m spanning 44.9-45.1 N, the station at 2000 m.
+
+    The lapse correction (−3.245 °C), each cell's own latitude and each month's mean
+    astronomical daylength all enter; the expected maps are computed here per cell.
+    """
+    # 10 x 10 cells of 2 km, UTM 13N, northing 5,000 km at the top: about 45.1 N down to 44.9 N
+    dem = write_dem(tmp_path / "dem.tif", np.full((10, 10), 2500.0), "EPSG:32613", (400_000, 5_000_000), 2000)
+    csv = write_station(tmp_path / "normals.csv", STATION_TMIN, STATION_TMAX, STATION_PRCP, [600.0] * 12)
+    work = tmp_path / "work"
+    run_cli("run", "--dem", dem, "--workdir", work, "--climate", f"station:{csv}", "--station-elevation", "2000",
+            "--model", "trad", "--days", ONE_DAY_PER_MONTH, "--horizon-step", "30", "--step-minutes", "60",
+            "--halo", "2000", "--quiet")
+    lat = cell_latitudes(dem)
+    assert 44.8 < lat.min() < lat.max() < 45.2
+    shift = LAPSE * (2500 - 2000) / 1000  # 3.245 °C colder than the station
+    e_ppt = np.zeros(lat.shape)
+    e_bio = np.zeros(lat.shape)
+    for m in range(1, 13):
+        d = astronomical_daylength_h(lat, m)
+        p, b = trad_month(STATION_TMIN[m - 1] - shift, STATION_TMAX[m - 1] - shift, STATION_PRCP[m - 1], d,
+                          NON_LEAP_DAYS[m - 1])
+        e_ppt += p
+        e_bio += b
+        got = read_raster(work / f"results/eemt/monthly/E_PPT_TRAD_normals_{m:02d}.tif")
+        np.testing.assert_allclose(got, p / 1e6, rtol=2e-4, atol=1e-7, err_msg=f"month {m}")
+    # The climate makes every branch count: frozen winter months (E_PPT = 0), summer months
+    # with P < PET (no NPP), and months where water percolates.
+    january_t = (STATION_TMIN[0] + STATION_TMAX[0]) / 2 - shift
+    assert january_t < 0
+    results = work / "results/eemt"
+    np.testing.assert_allclose(read_raster(results / "E_PPT_TRAD_normals.tif"), e_ppt / 1e6, rtol=2e-4)
+    np.testing.assert_allclose(read_raster(results / "E_BIO_TRAD_normals.tif"), e_bio / 1e6, rtol=2e-4)
+    np.testing.assert_allclose(read_raster(results / "EEMT_TRAD_normals.tif"), (e_ppt + e_bio) / 1e6, rtol=2e-4)
+    # Sensitivity: in May (P barely above PET) the north and south rows differ by ~3 %, far
+    # more than the tolerance, so one latitude for the whole DEM would fail; without the
+    # lapse correction the annual result would be far off.
+    may = read_raster(work / "results/eemt/monthly/E_PPT_TRAD_normals_05.tif")
+    assert abs(may[0].mean() - may[-1].mean()) / may.mean() > 0.01
+    total = (e_ppt + e_bio) / 1e6
+    no_lapse = sum(sum(trad_month(STATION_TMIN[m - 1], STATION_TMAX[m - 1], STATION_PRCP[m - 1],
+                                  astronomical_daylength_h(lat, m), NON_LEAP_DAYS[m - 1])) for m in range(1, 13)) / 1e6
+    assert np.all(np.abs(no_lapse - total) / total > 0.05)
+    summary = json.loads((work / "results/summary.json").read_text())
+    assert summary["eemt"]["station_elevation_m"] == 2000
+
+
+# --- (c) a DAYMET leap year through the local DAYMET test server --------------------------
+@pytest.fixture
+def daymet_server(tmp_path):
+    """The NCSS-like DAYMET server of test_climate_daymet on 127.0.0.1 (leap years keep Feb 29, drop Dec 31)."""
+    from test_climate_daymet import FakeNcss, make_handler
+
+    state = FakeNcss(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_daymet_leap_year_2020_end_to_end(daymet_server, tmp_path):
+    """DAYMET 2020 through the CLI: Feb has 29 climate days, Dec 30, solar months stay non-leap.
+
+    The server's truth (test_climate_daymet.daily_field): tmin = m °C on every day of month
+    m except Feb 29 at 31 °C, so Feb 2020's mean is (28·2 + 31)/29 = 3.0 °C; tmax = tmin + 10
+    + 0.5·(x_km + 800) (a plane in DAYMET's LCC x, which bilinear reproduces); prcp 1 mm
+    every day, so P_Feb = 29 mm and P_Dec = 30 mm (Dec 31 dropped). Flat DEM at 2000 m:
+    z_base = 2000 m, no lapse shift.
+    """
+    from test_climate_daymet import DAYMET_LCC, TMAX_GRADIENT_C_PER_KM, TMAX_X_REF_KM
+
+    # UTM 12N near 35.7 N 109.3 W, where DAYMET's LCC x is about -805 km: tmax ≈ tmin + 7.5 °C
+    dem = write_dem(tmp_path / "dem.tif", np.full((8, 8), 2000.0), "EPSG:32612", (657_000, 3_949_400), 30)
+    job = tmp_path / "job.yaml"
+    # hamon_k = 10 (not 29.8) keeps PET below this dry server's 1 mm a day, so that water percolates
+    job.write_text(f"dem: {dem}\nclimate: daymet\nyears: [2020]\nmodels: trad,topo\n"
+                   f"cache_dir: {tmp_path / 'cache'}\nmodel_parameters:\n  hamon_k: 10\n")
+    work = tmp_path / "work"
+    # days 59 (Feb 28) and 60 (Mar 1 of the non-leap solar year, Feb 29 in 2020's dates) requested
+    days = "15,46,59,60,74,105,135,166,196,227,258,288,319,349"
+    run_cli("run", job, "--workdir", work, "--days", days, "--horizon-step", "30", "--step-minutes", "60",
+            "--halo", "300", "--quiet",
+            env={"EEMT_DAYMET_URL": daymet_server.data_url, "EARTHDATA_TOKEN": "token-for-tests-123"})
+    assert {r["path"].rsplit("/", 1)[-1] for r in daymet_server.data_requests()} == {
+        f"daymet_v4_daily_na_{v}_2020.nc" for v in ("tmin", "tmax", "prcp", "vp")}
+    summary = json.loads((work / "results/summary.json").read_text())
+    [climate] = summary["eemt"]["climate"]
+    assert climate["year"] == "2020"
+    assert climate["days_in_month"] == [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 30]
+    # Solar months follow the non-leap calendar whatever the climate year: DOY 59 in
+    # February, DOY 60 in March.
+    job_json = json.loads((work / "job.json").read_text())
+    assert job_json["months"]["02"] == [46, 59] and job_json["months"]["03"] == [60, 74]
+
+    lat = cell_latitudes(dem)
+    with rasterio.open(dem) as src:
+        rows, cols = np.mgrid[0:8, 0:8]
+        xs, ys = src.transform @ (cols.ravel() + 0.5, rows.ravel() + 0.5)
+        x_km = np.asarray(warp_transform(src.crs, DAYMET_LCC, xs, ys)[0]).reshape(8, 8) / 1000
+    tmax_plane = 10 + TMAX_GRADIENT_C_PER_KM * (x_km - TMAX_X_REF_KM)
+    results = work / "results/eemt"
+    for month, tmin, days_m in ((2, 3.0, 29), (12, 12.0, 30), (3, 3.0, 31)):
+        t = (tmin + tmin + tmax_plane) / 2
+        pet = days_m * 10 * astronomical_daylength_h(lat, month) * sat_vp_kpa(t) / (t + 273.2)
+        assert np.all(pet < days_m)  # water percolates: Peff > 0, NPP gate open
+        e_ppt = C_W * (days_m - pet) * t
+        e_bio = 3000 / (1 + np.exp(1.315 - 0.119 * t)) * days_m / 365 / 1000 * H_BIO
+        np.testing.assert_allclose(read_raster(results / f"monthly/E_PPT_TRAD_2020_{month:02d}.tif"), e_ppt / 1e6,
+                                   rtol=5e-4, err_msg=f"month {month}")
+        np.testing.assert_allclose(read_raster(results / f"monthly/E_BIO_TRAD_2020_{month:02d}.tif"), e_bio / 1e6,
+                                   rtol=5e-4, err_msg=f"month {month}")
+        # TOPO's NPP share is d_m/365 of NPP_TOPO = 0.39·2000 − 187 = 593 g m-2 yr-1 (flat: n = 0)
+        np.testing.assert_allclose(read_raster(results / f"monthly/E_BIO_TOPO_2020_{month:02d}.tif"),
+                                   593 / 1000 * H_BIO * days_m / 365 / 1e6, rtol=1e-5)
+    # The year sums to 365 days of NPP_TOPO
+    np.testing.assert_allclose(read_raster(results / "E_BIO_TOPO_2020.tif"), 593 / 1000 * 22.0, rtol=1e-5)
