@@ -204,3 +204,114 @@ def test_daymet_leap_year_2020_end_to_end(daymet_server, tmp_path):
                                    593 / 1000 * H_BIO * days_m / 365 / 1e6, rtol=1e-5)
     # The year sums to 365 days of NPP_TOPO
     np.testing.assert_allclose(read_raster(results / "E_BIO_TOPO_2020.tif"), 593 / 1000 * 22.0, rtol=1e-5)
+
+
+# --- (b) EEMT-TOPO on tilted planes, facing south and facing north -----------------------
+# Mediterranean: cool, very wet winters (where S_i is far from 1), dry summers
+PLANE_TMIN = [-2.0, -2.0, -1.0, 3.0, 9.0, 13.0, 16.0, 16.0, 13.0, 5.0, -1.0, -2.0]
+PLANE_TMAX = [7.0, 7.0, 8.0, 13.0, 19.0, 23.0, 26.0, 26.0, 23.0, 15.0, 8.0, 7.0]
+PLANE_PRCP = [800.0, 800.0, 600.0, 100.0, 5.0, 5.0, 5.0, 5.0, 5.0, 100.0, 600.0, 800.0]
+PLANE_VP = [350.0, 350.0, 400.0, 450.0, 600.0, 800.0, 900.0, 900.0, 750.0, 500.0, 400.0, 350.0]
+TAN_BETA = 10.92 / 30  # 20.0 degrees: 10.92 m drop per 30 m cell
+
+
+def topo_expected(z, s_topo_sum, s_flat_sum, alpha, northness, n_days_requested):
+    """EEMT-SPEC §5 per cell, written out: annual (E_PPT, E_BIO) [MJ m-2] and monthly E_PPT [MJ m-2]."""
+    shift = LAPSE * (z - 2440.0) / 1000
+    e_ppt_months = []
+    for m in range(12):
+        days = NON_LEAP_DAYS[m]
+        s_i = np.clip(s_topo_sum[m] / s_flat_sum[m], 0.1, 10)
+        tmin = PLANE_TMIN[m] - shift
+        tmax = PLANE_TMAX[m] - shift + 1.0 * (s_i - 1 / s_i)  # Moore, C = 1 °C
+        t = (tmin + tmax) / 2
+        r_m = s_topo_sum[m] / n_days_requested * days * 3600  # J m-2: mean day × days_m
+        p_atm = 101.3 * ((293 - 0.0065 * z) / 293) ** 5.26
+        gamma = 1013 * p_atm / (0.622 * 2.45e6)
+        delta = 4098 * sat_vp_kpa(t) / (t + 237.3) ** 2
+        vpd = np.maximum((sat_vp_kpa(tmax) + sat_vp_kpa(tmin)) / 2 - PLANE_VP[m] / 1000, 0)
+        rho = 1000 * p_atm / (287.05 * (t + 273.15))
+        r_a = 4.72 * np.log(2 / 0.00137) ** 2 / (1 + 0.536 * 2.0)
+        pet = (delta * r_m + rho * 1013 * vpd / r_a * days * 86400) / (2.45e6 * (delta + gamma))
+        p = PLANE_PRCP[m]
+        phi = pet / p
+        aet = np.clip(p * (1 + phi - (1 + phi ** 2.63) ** (1 / 2.63)), 0, np.minimum(p, pet))
+        f = np.where(t <= 0, 0.0, np.maximum(alpha * (p - aet), 0))
+        e_ppt_months.append(f * C_W * np.maximum(t, 0) / 1e6)
+    npp = np.maximum(0.39 * z + 346 * northness - 187, 100)
+    return sum(e_ppt_months), npp / 1000 * H_BIO / 1e6, e_ppt_months
+
+
+def _plane(facing):
+    rows = np.arange(12)[:, None] * np.ones((1, 12))
+    downhill = rows if facing == "south" else 11 - rows  # row 0 is the northern edge
+    return downhill, 2500.0 - 10.92 * downhill
+
+
+@pytest.fixture(scope="module")
+def plane_runs(tmp_path_factory):
+    """One TOPO run on each plane, 20° facing south and facing north, 12 x 12 cells of 30 m at 36 N."""
+    tmp = tmp_path_factory.mktemp("planes")
+    csv = write_station(tmp / "normals.csv", PLANE_TMIN, PLANE_TMAX, PLANE_PRCP, PLANE_VP)
+    runs = {}
+    for facing in ("south", "north"):
+        dem = write_dem(tmp / f"{facing}.tif", _plane(facing)[1], "EPSG:32613", (380_000, 3_985_000), 30)
+        runs[facing] = tmp / facing
+        run_cli("run", "--dem", dem, "--workdir", runs[facing], "--climate", f"station:{csv}",
+                "--station-elevation", "2440", "--model", "topo", "--days", ONE_DAY_PER_MONTH,
+                "--horizon-step", "10", "--step-minutes", "30", "--halo", "300", "--quiet")
+    return runs
+
+
+INNER = (slice(1, -1), slice(1, -1))  # the outer ring has no slope (r.slope.aspect's null ring)
+
+
+@pytest.mark.parametrize("facing", ["south", "north"])
+def test_topo_on_tilted_planes(plane_runs, facing):
+    """E_PPT_TOPO and E_BIO_TOPO per cell on a 20° plane at 36 N, against §5 written out here.
+
+    The radiation sums are the job's own solar maps (results/solar/monthly, the input of the
+    EEMT stage); alpha is the job's whole-DEM map, whose shape along the slope is checked
+    against ln(a / tan β) with the specific catchment area a = (k + 1)·30 m of row k.
+    """
+    work = plane_runs[facing]
+    downhill, z = _plane(facing)
+    alpha = read_raster(work / "results/terrain/alpha.tif")
+    assert alpha.mean() == pytest.approx(1.0, rel=1e-5)  # α = λ / mean(λ)
+    k = downhill[INNER]  # cells above, along the flow line
+    lam = np.log((k + 1) * 30 / TAN_BETA)
+    np.testing.assert_allclose(alpha[INNER] / alpha[INNER].mean(), lam / lam.mean(), rtol=1e-5)
+    s_topo = [read_raster(work / f"results/solar/monthly/glob_rad_{m:02d}.tif") for m in range(1, 13)]
+    s_flat = [read_raster(work / f"results/solar/monthly/flat_glob_rad_{m:02d}.tif") for m in range(1, 13)]
+    sin_beta = np.sin(np.arctan(TAN_BETA))
+    northness = -sin_beta if facing == "south" else sin_beta  # n = cos(aspect from north)·sin β
+    e_ppt, e_bio, months = topo_expected(z, s_topo, s_flat, alpha, northness, 1)
+    got_ppt = read_raster(work / "results/eemt/E_PPT_TOPO_normals.tif")
+    got_bio = read_raster(work / "results/eemt/E_BIO_TOPO_normals.tif")
+    np.testing.assert_allclose(got_bio[INNER], e_bio[INNER], rtol=1e-5)
+    np.testing.assert_allclose(got_ppt[INNER], e_ppt[INNER], rtol=1e-4)
+    for m in (1, 6):
+        got = read_raster(work / f"results/eemt/monthly/E_PPT_TOPO_normals_{m:02d}.tif")
+        np.testing.assert_allclose(got[INNER], months[m - 1][INNER], rtol=1e-4, atol=1e-9, err_msg=f"month {m}")
+    # S_i is exercised: winter sun on a 20° slope at 36 N, well above 1 facing south, below facing north
+    s_i_dec = (s_topo[11] / s_flat[11])[INNER]
+    assert (s_i_dec > 1.3).all() if facing == "south" else (s_i_dec < 0.7).all()
+    assert json.loads((work / "results/summary.json").read_text())["eemt"]["models"] == ["TOPO"]
+
+
+def test_south_face_exceeds_north_face(plane_runs):
+    """With wet winters the sunnier south face carries more energy with its water.
+
+    Compared cell by cell at the same elevation and place on the slope (row k from the
+    ridge): in winter the Moore term warms the south face's Tmax (S_i ≈ 1.5) and cools the
+    north face's (S_i ≈ 0.4), which outweighs the south face's larger evaporation while
+    water is plentiful. (Where the water comes in summer, S_i is near 1 on both faces and
+    the north face, evaporating less, wins; EEMT-TOPO is not south-biased by
+    construction.) NPP_TOPO (Eq. 11) goes the other way: +346·n favours the north face.
+    """
+    ppt = {f: read_raster(plane_runs[f] / "results/eemt/E_PPT_TOPO_normals.tif")[INNER] for f in plane_runs}
+    bio = {f: read_raster(plane_runs[f] / "results/eemt/E_BIO_TOPO_normals.tif")[INNER] for f in plane_runs}
+    assert (ppt["south"] > 1.05 * ppt["north"][::-1]).all()
+    # E_BIO: 346·2·sin 20° = 236.7 g m-2 yr-1 more on the north face = 5.207 MJ m-2 yr-1
+    np.testing.assert_allclose(bio["north"][::-1] - bio["south"], 2 * 346 * np.sin(np.arctan(TAN_BETA)) * 0.022,
+                               rtol=1e-4)
