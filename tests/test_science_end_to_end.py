@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import ThreadingHTTPServer
 
 import numpy as np
@@ -315,3 +316,139 @@ def test_south_face_exceeds_north_face(plane_runs):
     # E_BIO: 346·2·sin 20° = 236.7 g m-2 yr-1 more on the north face = 5.207 MJ m-2 yr-1
     np.testing.assert_allclose(bio["north"][::-1] - bio["south"], 2 * 346 * np.sin(np.arctan(TAN_BETA)) * 0.022,
                                rtol=1e-4)
+
+
+# --- (d) Linke turbidity and albedo reach the radiation: the workflow against GRASS r.sun --
+#: Cases: (Linke turbidity, albedo); each value of the issue once, the other parameter at
+#: its default, so that each effect is seen alone.
+RSUN_CASES = [(2.0, 0.2), (5.0, 0.2), (3.0, 0.1), (3.0, 0.4)]
+RSUN_DAYS = {172: 6, 355: 12}  # day of year -> month: June and December, one day each
+RSUN_STEP_MINUTES = 15.0
+RSUN_MAX_DISTANCE_M = 300.0
+RSUN_HORIZON_STEP_DEG = 5.0  # coarse and cheap: 72 horizon maps in both
+#: One GRASS session: slope, aspect and clamped horizons once (as test_fast_solar's
+#: reference, at a 5° step), then r.sun for every case, topographic and flat (-p).
+RSUN_SCRIPT = r"""
+set -e
+r.in.gdal input="$DEM" output=dem --quiet
+g.region raster=dem
+r.slope.aspect -e elevation=dem slope=slope aspect=aspect --quiet
+r.horizon elevation=dem step=$HSTEP maxdistance=$MAXD output=hor --quiet
+for m in $(g.list type=raster pattern='hor_*'); do echo "horc_${m#hor_} = max(${m}, 0)"; done > clamp.txt
+r.mapcalc file=clamp.txt --quiet
+r.out.gdal input=slope output="$OUT/slope.tif" type=Float64 -c --quiet
+r.out.gdal input=aspect output="$OUT/aspect.tif" type=Float64 -c --quiet
+for case in $CASES; do
+  linke=${case%_*}; albedo=${case#*_}
+  for d in $DAYS; do
+    r.sun elevation=dem slope=slope aspect=aspect horizon_basename=horc horizon_step=$HSTEP day=$d \
+          step=$STEP linke_value=$linke albedo_value=$albedo glob_rad=g --quiet --overwrite
+    r.sun elevation=dem slope_value=0 aspect_value=0 -p day=$d step=$STEP \
+          linke_value=$linke albedo_value=$albedo glob_rad=f --quiet --overwrite
+    r.out.gdal input=g output="$OUT/g_${case}_$d.tif" type=Float64 -c --quiet --overwrite
+    r.out.gdal input=f output="$OUT/f_${case}_$d.tif" type=Float64 -c --quiet --overwrite
+  done
+done
+"""
+
+
+def _write_hill(path):
+    """A Gaussian hill (450 m) with slopes up to ~45°, 64 x 64 cells of 20 m, UTM 13N (35.9 N)."""
+    n, cell = 64, 20.0
+    y, x = (np.mgrid[0:n, 0:n] + 0.5) * cell
+    dem = 2000.0 + 450.0 * np.exp(-((x - 700.0) ** 2 + (y - 600.0) ** 2) / (2 * 220.0 ** 2))
+    return write_dem(path, dem, "EPSG:26913", (380_000, 3_970_000), cell)
+
+
+@pytest.fixture(scope="module")
+def rsun_cases(tmp_path_factory):
+    """Each case through ``eemt-flow run`` (fast engine, 5° horizons) and through GRASS r.sun."""
+    import os
+    import subprocess
+
+    from test_fast_solar import GRASS, _read
+
+    assert GRASS is not None, "GRASS GIS (grass) missing: run scripts/bootstrap.sh"
+    tmp = tmp_path_factory.mktemp("rsun")
+    dem = _write_hill(tmp / "hill.tif")
+    case_names = {c: f"{c[0]:g}_{c[1]:g}" for c in RSUN_CASES}
+    (tmp / "reference.sh").write_text(RSUN_SCRIPT)
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C", "DEM": str(dem),
+           "OUT": str(tmp), "MAXD": f"{RSUN_MAX_DISTANCE_M:g}", "DAYS": " ".join(map(str, RSUN_DAYS)),
+           "STEP": str(RSUN_STEP_MINUTES / 60.0), "HSTEP": f"{RSUN_HORIZON_STEP_DEG:g}", "CASES": " ".join(case_names.values())}
+    # The four jobs and the GRASS session run at once (each mostly waits on its task runner).
+    works = {case: tmp / f"work_{name}" for case, name in case_names.items()}
+    with ThreadPoolExecutor(max_workers=len(RSUN_CASES)) as pool:
+        jobs = [pool.submit(run_cli, "run", "--dem", dem, "--workdir", works[case], "--days",
+                            ",".join(map(str, RSUN_DAYS)), "--step-minutes", f"{RSUN_STEP_MINUTES:g}",
+                            "--linke", f"{case[0]:g}", "--albedo", f"{case[1]:g}", "--horizon-step", f"{RSUN_HORIZON_STEP_DEG:g}",
+                            "--halo", f"{RSUN_MAX_DISTANCE_M:g}", "--tile-size", "1000", "--jobs", "1", "--quiet")
+                for case in RSUN_CASES]
+        subprocess.run([GRASS, "--tmp-location", str(dem), "--exec", "bash", str(tmp / "reference.sh")], env=env,
+                       cwd=tmp, check=True, capture_output=True, timeout=600)
+        for job in jobs:
+            job.result()
+    slope, aspect = _read(tmp / "slope.tif"), _read(tmp / "aspect.tif")
+    cases = {}
+    for case, name in case_names.items():
+        work = works[case]
+        cases[case] = {
+            "ref": {d: _read(tmp / f"g_{name}_{d}.tif") for d in RSUN_DAYS},
+            "ref_flat": {d: _read(tmp / f"f_{name}_{d}.tif") for d in RSUN_DAYS},
+            "ours": {d: read_raster(work / f"results/solar/monthly/glob_rad_{m:02d}.tif") for d, m in RSUN_DAYS.items()},
+            "flat": {d: read_raster(work / f"results/solar/monthly/flat_glob_rad_{m:02d}.tif")
+                     for d, m in RSUN_DAYS.items()},
+            "summary": json.loads((work / "results/summary.json").read_text()),
+        }
+    return dem, slope, aspect, cases
+
+
+def _rsun_mask(dem, slope, aspect):
+    """Cells compared with r.sun, as test_fast_solar compares them (edges and GRASS 8.2.1's steep-slope bug out)."""
+    from test_fast_solar import _compare_mask, _grass_821_steep_slope_bug
+
+    with rasterio.open(dem) as src:
+        cell, shape = src.transform.a, src.shape
+    lat = cell_latitudes(dem)
+    return _compare_mask(shape, RSUN_MAX_DISTANCE_M, cell) & ~_grass_821_steep_slope_bug(slope, aspect, lat)
+
+
+@pytest.mark.parametrize("linke,albedo", RSUN_CASES)
+def test_linke_and_albedo_against_r_sun(rsun_cases, linke, albedo):
+    """glob_rad within 1 % mean / 3 % p99 of r.sun's with the same Linke turbidity and albedo."""
+    dem, slope, aspect, cases = rsun_cases
+    case = cases[(linke, albedo)]
+    assert case["summary"]["parameters"]["linke"] == linke and case["summary"]["parameters"]["albedo"] == albedo
+    mask = _rsun_mask(dem, slope, aspect)
+    for day in RSUN_DAYS:
+        ref, ours = case["ref"][day], case["ours"][day]
+        ok = mask & np.isfinite(ref) & np.isfinite(ours)
+        assert ok.sum() > 500
+        rel = np.abs(ours[ok] - ref[ok]) / ref[ok]
+        assert rel.mean() <= 0.01 and np.percentile(rel, 99) <= 0.03, (day, rel.mean(), np.percentile(rel, 99))
+        rel_flat = np.abs(case["flat"][day][ok] - case["ref_flat"][day][ok]) / case["ref_flat"][day][ok]
+        assert rel_flat.max() <= 0.005, (day, rel_flat.max())
+
+
+def test_linke_and_albedo_effects_equal_r_sun(rsun_cases):
+    """The change each parameter makes equals r.sun's change (a value lost on the way would not)."""
+    dem, slope, aspect, cases = rsun_cases
+    mask = _rsun_mask(dem, slope, aspect)
+    steep = mask & (np.nan_to_num(slope) > 25)
+    assert steep.sum() > 100
+    for day in RSUN_DAYS:
+        ok = mask & np.isfinite(cases[(2.0, 0.2)]["ref"][day]) & np.isfinite(cases[(2.0, 0.2)]["ours"][day])
+        # Linke 2 -> 5 (clear to hazy): the flat global radiation of the compared cells falls
+        ours = cases[(5.0, 0.2)]["flat"][day][ok].sum() / cases[(2.0, 0.2)]["flat"][day][ok].sum()
+        theirs = cases[(5.0, 0.2)]["ref_flat"][day][ok].sum() / cases[(2.0, 0.2)]["ref_flat"][day][ok].sum()
+        assert theirs < 0.9
+        assert abs(ours - theirs) < 0.05 * (1 - theirs), (day, ours, theirs)
+        ours = cases[(5.0, 0.2)]["ours"][day][ok].sum() / cases[(2.0, 0.2)]["ours"][day][ok].sum()
+        theirs = cases[(5.0, 0.2)]["ref"][day][ok].sum() / cases[(2.0, 0.2)]["ref"][day][ok].sum()
+        assert abs(ours - theirs) < 0.1 * (1 - theirs), (day, ours, theirs)
+        # albedo 0.1 -> 0.4: more light reflected onto slopes from the ground around them
+        # [Wh m-2]; nothing on flat ground, so compared on the steep cells
+        ours = (cases[(3.0, 0.4)]["ours"][day] - cases[(3.0, 0.1)]["ours"][day])[steep].mean()
+        theirs = (cases[(3.0, 0.4)]["ref"][day] - cases[(3.0, 0.1)]["ref"][day])[steep].mean()
+        assert theirs > 10
+        assert abs(ours - theirs) < 0.1 * theirs, (day, ours, theirs)
