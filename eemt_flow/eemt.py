@@ -26,7 +26,8 @@ ANNUAL_QUANTITIES = {"EEMT": "effective energy and mass transfer", "E_PPT": "ene
 def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *, days: str | Iterable[int] = "1-365",
             years: str | Iterable[int] | None = None, station_elevation_m: float | None = None,
             lapse_tmin_c_per_km: float | list[float] = 6.49, lapse_tmax_c_per_km: float | list[float] = 6.49,
-            ndvi: str | None = None, canopy_height: str | None = None, model_parameters: dict | None = None,
+            ndvi: str | None = None, canopy_height: str | None = None, wind_speed: str | None = None,
+            npp: str | None = None, model_parameters: dict | None = None,
             step_minutes: float = 15.0, linke: float = 3.0, albedo: float = 0.2, horizon_step_deg: float = 1.0,
             max_distance_m: float | None = None, cache_dir: str | None = None,
             n_threads: int | None = None) -> "xarray.Dataset":
@@ -38,6 +39,8 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
     climate : ``station:FILE.csv`` (monthly normals; give ``station_elevation_m`` [m]),
         ``grids:DIR`` or ``daymet`` (needs ``years``): the command line's ``--climate``
     models : ``trad``, ``topo`` and/or ``topo-veg`` (needs ``ndvi`` and ``canopy_height`` rasters)
+    wind_speed, npp : optional rasters of wind speed at 2 m [m s-1] and annual NPP [g m-2 yr-1]
+        (TOPO, TOPO-VEG), as the command line's ``--wind-speed`` and ``--npp``
     days : days of year whose radiation is computed; every month needs at least one
     other parameters : as the command line's options of the same names (units in the names)
 
@@ -63,6 +66,7 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
               "years": years if years is None or isinstance(years, str) else list(years),
               "station_elevation_m": station_elevation_m, "lapse_tmin_c_per_km": lapse_tmin_c_per_km,
               "lapse_tmax_c_per_km": lapse_tmax_c_per_km, "ndvi": ndvi, "canopy_height": canopy_height,
+              "wind_speed": wind_speed, "npp": npp,
               "model_parameters": model_parameters or {}, "step_minutes": step_minutes, "linke": linke,
               "albedo": albedo, "horizon_step_deg": horizon_step_deg, "cache_dir": cache_dir}
     spec = build_spec({k: v for k, v in values.items() if v is not None})
@@ -71,10 +75,7 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
     solar = monthly_sums(daily_radiation_of(grid, spec, distance_m, n_threads))
     n_requested = {m: sum(1 for d in spec.days if _month(d) == m) for m in range(1, 13)}
     # the layers pass through float32 as the workflow's staged files do
-    nan = np.full(grid.shape, np.nan, dtype="float32")
-    layers = {"elevation_m": grid.elevation_m, "alpha": inputs.terrain.alpha, "northness": inputs.terrain.northness,
-              "latitude_deg": inputs.latitude_deg, "ndvi": inputs.ndvi if inputs.ndvi is not None else nan,
-              "canopy_height_m": inputs.canopy_height_m if inputs.canopy_height_m is not None else nan}
+    layers = inputs.static_layers(grid)
     static = {k: np.asarray(layers[k], dtype="float32").astype("float64") for k in STATIC_BANDS}
     solar64 = {m: a.astype("float64") for m, a in solar.items()}
     params = ModelParameters.from_mapping(spec.model_parameters)

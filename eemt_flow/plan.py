@@ -36,7 +36,10 @@ DEM_INPUT = "inputs/dem.tif"
 EXECUTION_FIELDS = {"executor", "jobs", "port", "password_file", "batch_options", "workdir"}
 SOLAR_VARIABLES = ("glob_rad", "flat_glob_rad", "insol_time")
 #: Bands of a tile's EEMT static file (whole-DEM terrain cut to the tile core).
-STATIC_BANDS = ("elevation_m", "alpha", "northness", "latitude_deg", "ndvi", "canopy_height_m")
+STATIC_BANDS = ("elevation_m", "alpha", "northness", "latitude_deg", "ndvi", "canopy_height_m", "wind_speed_m_s",
+                "npp_g_m2_yr")
+#: Optional user rasters among STATIC_BANDS: all NaN in the static file when not given.
+OPTIONAL_STATIC_BANDS = ("ndvi", "canopy_height_m", "wind_speed_m_s", "npp_g_m2_yr")
 #: Bands of a tile's climate file: 12 months of each variable.
 CLIMATE_VARIABLES = ("tmin_c", "tmax_c", "prcp_mm", "vp_pa")
 #: Whole-DEM terrain maps written to results/terrain/ when EEMT is computed.
@@ -180,6 +183,18 @@ class EemtInputs:
     ndvi: np.ndarray | None
     canopy_height_m: np.ndarray | None
     climates: list  # eemt_flow.climate.MonthlyClimate, one per year
+    wind_speed_m_s: np.ndarray | None = None  # user wind raster at 2 m [m s-1]
+    npp_g_m2_yr: np.ndarray | None = None  # user annual NPP raster [g m-2 yr-1]
+
+    def static_layers(self, dem: Dem) -> dict[str, np.ndarray]:
+        """The STATIC_BANDS on the whole DEM grid; optional rasters not given are all NaN."""
+        nan = np.full(dem.shape, np.nan, dtype="float32")
+        layers = {"elevation_m": dem.elevation_m, "alpha": self.terrain.alpha, "northness": self.terrain.northness,
+                  "latitude_deg": self.latitude_deg}
+        for name in OPTIONAL_STATIC_BANDS:
+            value = getattr(self, name)
+            layers[name] = nan if value is None else value
+        return layers
 
     def stage(self, tile: Tile, files: dict, staging: Path, dem: Dem) -> None:
         """Cut the static layers and each year's climate to the tile core."""
@@ -187,10 +202,8 @@ class EemtInputs:
         rs = slice(win.row_off, win.row_off + win.height)
         cs = slice(win.col_off, win.col_off + win.width)
         transform = rasterio.windows.transform(win, dem.transform)
-        nan = np.full(dem.shape, np.nan, dtype="float32")
-        static = [dem.elevation_m, self.terrain.alpha, self.terrain.northness, self.latitude_deg,
-                  self.ndvi if self.ndvi is not None else nan,
-                  self.canopy_height_m if self.canopy_height_m is not None else nan]
+        layers = self.static_layers(dem)
+        static = [layers[name] for name in STATIC_BANDS]
         write_geotiff(staging / files["static"], np.stack([a[rs, cs] for a in static]), transform, dem.crs,
                       descriptions=list(STATIC_BANDS))
         for climate in self.climates:
@@ -213,6 +226,8 @@ class EemtInputs:
             "lapse_tmin_c_per_km": spec.lapse_tmin_c_per_km,
             "lapse_tmax_c_per_km": spec.lapse_tmax_c_per_km,
             "station_elevation_m": spec.station_elevation_m,
+            "wind_speed_raster": str(spec.wind_speed) if spec.wind_speed else None,
+            "npp_raster": str(spec.npp) if spec.npp else None,
             "notes": [
                 "NPP_TOPO (VZJ 2015 Eq. 11) and NPP_VEG (Eq. 12) were fitted in the Santa Catalina Mountains, "
                 "Arizona; elsewhere they are extrapolations.",
@@ -220,7 +235,8 @@ class EemtInputs:
                 "x days of the climate month x 3600 (EEMT-SPEC section 2).",
                 "Catchment area: D-infinity (Tarboton 1997) on the sink-filled whole DEM; alpha = lambda / "
                 "domain mean of lambda.",
-            ],
+            ] + (["NPP of TOPO and TOPO-VEG from the user's NPP raster, not from VZJ 2015 Eqs. 11 and 12."]
+                 if spec.npp else []),
         }
 
 
@@ -243,6 +259,7 @@ def _raster_on_dem(path: Path, dem: Dem, what: str, low: float | None, high: flo
 def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
     """Whole-DEM terrain (never per tile), latitude, optional vegetation rasters and the climate."""
     from .climate import load_climate
+    from .model.constants import NPP_RASTER_RANGE_G_M2_YR, PARAMETER_RANGES
     from .model.eemt import ModelParameters
     from .solar.geography import cell_geography
     from .terrain import compute_terrain
@@ -257,12 +274,15 @@ def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
         raise UserError(f"{spec.dem}: {exc}") from None
     ndvi = _raster_on_dem(spec.ndvi, dem, "NDVI", -1.0, 1.0) if spec.ndvi else None
     canopy = _raster_on_dem(spec.canopy_height, dem, "canopy height", 0.0, None) if spec.canopy_height else None
+    wind = (_raster_on_dem(spec.wind_speed, dem, "wind speed (m/s)", *PARAMETER_RANGES["wind_speed_m_s"])
+            if spec.wind_speed else None)
+    npp = _raster_on_dem(spec.npp, dem, "NPP (g m-2 yr-1)", *NPP_RASTER_RANGE_G_M2_YR) if spec.npp else None
     climates = load_climate(spec.climate, dem, years=spec.years, station_elevation_m=spec.station_elevation_m,
                             lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km, lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km,
                             cache_dir=spec.cache_dir, resampling=spec.climate_resampling)
     latitude = cell_geography(dem.crs, dem.transform, dem.shape)[0].astype("float32")
     latitude[~np.isfinite(dem.elevation_m)] = np.nan
-    return EemtInputs(terrain, latitude, ndvi, canopy, climates)
+    return EemtInputs(terrain, latitude, ndvi, canopy, climates, wind, npp)
 
 
 @dataclass

@@ -127,6 +127,8 @@ class JobSpec(BaseModel):
     lapse_tmax_c_per_km: float | list[float] = 6.49
     ndvi: Path | None = None
     canopy_height: Path | None = None
+    wind_speed: Path | None = None  # raster of wind speed at 2 m [m s-1] (TOPO, TOPO-VEG)
+    npp: Path | None = None  # raster of annual NPP [g m-2 yr-1] replacing VZJ Eqs. 11/12 (TOPO, TOPO-VEG)
     model_parameters: dict[str, float | str | bool] = Field(default_factory=dict)  # ModelParameters fields
     cache_dir: Path | None = None
     climate_resampling: ClimateResampling = "bilinear"
@@ -244,6 +246,9 @@ class JobSpec(BaseModel):
             params = ModelParameters.from_mapping(given)
         except (ValueError, TypeError) as exc:
             raise ValueError(str(exc)) from None
+        if params.hamon_mode == "daily":
+            raise ValueError("hamon_mode 'daily' is not available in a job (the EEMT tasks receive monthly "
+                             "climate only); use hamon_mode 'monthly', the default")
         return {k: getattr(params, k) for k in given}
 
     @model_validator(mode="after")
@@ -323,7 +328,7 @@ def load_yaml(path: Path) -> dict:
             raise UserError(f"{path}: unknown key {shown(written)}{_nearest_key_hint(key)}")
         out[YAML_ALIASES.get(key, key)] = value
     base = Path(path).resolve().parent
-    for key in ("dem", "workdir", "password_file", "ndvi", "canopy_height", "cache_dir"):
+    for key in ("dem", "workdir", "password_file", "ndvi", "canopy_height", "wind_speed", "npp", "cache_dir"):
         if isinstance(out.get(key), str) and not Path(out[key]).is_absolute():
             out[key] = str(base / out[key])
     kind, sep, rest = str(out.get("climate") or "").partition(":")

@@ -109,7 +109,8 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
 
     Parameters
     ----------
-    static : the tile's STATIC_BANDS arrays (elevation [m], alpha, northness, latitude [deg], NDVI, canopy height [m])
+    static : the tile's STATIC_BANDS arrays (elevation [m], alpha, northness, latitude [deg], NDVI, canopy height [m],
+        wind speed [m s-1], annual NPP [g m-2 yr-1]); the last two all NaN unless the user gave rasters
     climate : array (4, 12, rows, cols): Tmin, Tmax [°C], precipitation [mm month-1], vapour pressure [Pa]
     solar : month -> array (3, rows, cols) of MONTHLY_BANDS, sums over the month's requested days
     n_requested : month -> number of requested days summed in ``solar``
@@ -131,6 +132,11 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
     heat_index = thornthwaite_heat_index(0.5 * (tmin + tmax), axis=0) if params.pet == "thornthwaite" else None
     results = {model: [] for model in models}
     shape = static["alpha"].shape
+    # optional user rasters: present when any cell has a value (every DEM cell does when given)
+    wind = static.get("wind_speed_m_s")
+    wind = wind if wind is not None and np.isfinite(wind).any() else None
+    npp = static.get("npp_g_m2_yr")
+    npp = npp if npp is not None and np.isfinite(npp).any() else None
     qa = {model: {name: np.zeros(shape, dtype="float32") for name in QA_LAYERS} for model in models}
     for month in range(1, 13):
         # Sums over the requested days scaled to the whole solar month (mean day x days); S_i is unaffected.
@@ -145,11 +151,12 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
                 r = eemt_trad_month(tmin[i], tmax[i], prcp[i], daylength_h, dm, pet_mm=pet_mm, params=params)
             elif model == "TOPO":
                 r = eemt_topo_month(tmin[i], tmax[i], prcp[i], vp[i], static["elevation_m"], s_topo, s_flat,
-                                    static["alpha"], static["northness"], month, dm, params=params)
+                                    static["alpha"], static["northness"], month, dm, wind_speed_m_s=wind,
+                                    npp_annual_g_m2=npp, params=params)
             else:
                 r = eemt_topo_veg_month(tmin[i], tmax[i], prcp[i], vp[i], static["elevation_m"], s_topo, s_flat,
                                         static["alpha"], static["ndvi"], static["canopy_height_m"], month, dm,
-                                        params=params)
+                                        wind_speed_m_s=wind, npp_annual_g_m2=npp, params=params)
             results[model].append(r)
             if r.s_i_guarded is not None:
                 qa[model]["QA_SI_MONTHS"] += np.broadcast_to(
