@@ -375,13 +375,15 @@ def rsun_cases(tmp_path_factory):
     (tmp / "reference.sh").write_text(RSUN_SCRIPT)
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C", "DEM": str(dem),
            "OUT": str(tmp), "MAXD": f"{RSUN_MAX_DISTANCE_M:g}", "DAYS": " ".join(map(str, RSUN_DAYS)),
-           "STEP": str(RSUN_STEP_MINUTES / 60.0), "HSTEP": f"{RSUN_HORIZON_STEP_DEG:g}", "CASES": " ".join(case_names.values())}
+           "STEP": str(RSUN_STEP_MINUTES / 60.0), "HSTEP": f"{RSUN_HORIZON_STEP_DEG:g}",
+           "CASES": " ".join(case_names.values())}
     # The four jobs and the GRASS session run at once (each mostly waits on its task runner).
     works = {case: tmp / f"work_{name}" for case, name in case_names.items()}
     with ThreadPoolExecutor(max_workers=len(RSUN_CASES)) as pool:
         jobs = [pool.submit(run_cli, "run", "--dem", dem, "--workdir", works[case], "--days",
                             ",".join(map(str, RSUN_DAYS)), "--step-minutes", f"{RSUN_STEP_MINUTES:g}",
-                            "--linke", f"{case[0]:g}", "--albedo", f"{case[1]:g}", "--horizon-step", f"{RSUN_HORIZON_STEP_DEG:g}",
+                            "--linke", f"{case[0]:g}", "--albedo", f"{case[1]:g}",
+                            "--horizon-step", f"{RSUN_HORIZON_STEP_DEG:g}",
                             "--halo", f"{RSUN_MAX_DISTANCE_M:g}", "--tile-size", "1000", "--jobs", "1", "--quiet")
                 for case in RSUN_CASES]
         subprocess.run([GRASS, "--tmp-location", str(dem), "--exec", "bash", str(tmp / "reference.sh")], env=env,
@@ -395,7 +397,8 @@ def rsun_cases(tmp_path_factory):
         cases[case] = {
             "ref": {d: _read(tmp / f"g_{name}_{d}.tif") for d in RSUN_DAYS},
             "ref_flat": {d: _read(tmp / f"f_{name}_{d}.tif") for d in RSUN_DAYS},
-            "ours": {d: read_raster(work / f"results/solar/monthly/glob_rad_{m:02d}.tif") for d, m in RSUN_DAYS.items()},
+            "ours": {d: read_raster(work / f"results/solar/monthly/glob_rad_{m:02d}.tif")
+                     for d, m in RSUN_DAYS.items()},
             "flat": {d: read_raster(work / f"results/solar/monthly/flat_glob_rad_{m:02d}.tif")
                      for d, m in RSUN_DAYS.items()},
             "summary": json.loads((work / "results/summary.json").read_text()),
