@@ -114,10 +114,10 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
 
     mb = 1024 * 1024
     horizons_mb = tile_cells * n_azimuths * 4 / mb
-    daily_mb = tile_cells * 3 * max_days_per_task * 4 / mb
+    daily_mb = tile_cells * 6 * max_days_per_task * 4 / mb  # the MONTHLY_BANDS of each day
     core_horizons_mb = core_cells * n_azimuths / mb  # uint8, as r.sun stores them
     horizon_chunk_mb = core_cells * min(AZIMUTH_CHUNK, n_azimuths) * 4 / mb  # float32 directions in flight
-    core_month_mb = core_cells * 3 * 31 * 4 / mb
+    core_month_mb = core_cells * 6 * 31 * 4 / mb
     return {
         "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},

@@ -16,10 +16,12 @@ from .dem import write_geotiff
 from .solar import grass
 from .tiles import Tile, crop_core
 
-#: Band names of a tile's monthly solar file (sums over the month's requested days).
-MONTHLY_BANDS = ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "insol_time_h")
-#: Daily arrays in the order the monthly bands use.
+#: Daily maps kept with keep_daily, in the order the monthly bands use.
 DAILY_KEYS = ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "insol_time_h")
+#: Band names of a tile's monthly solar file (sums over the month's requested days): the
+#: daily maps', then the clear-sky components that real-sky radiation needs (the beam and
+#: reflected parts of glob_rad, the beam part of flat_glob_rad; the rest is diffuse).
+MONTHLY_BANDS = DAILY_KEYS + ("beam_rad_wh_m2", "refl_rad_wh_m2", "flat_beam_rad_wh_m2")
 
 
 def terrain_task(dem: Path, terrain_out: Path, horizons_out: Path, *, search_distance_m: float,
@@ -30,7 +32,7 @@ def terrain_task(dem: Path, terrain_out: Path, horizons_out: Path, *, search_dis
 
 def solar_task(dem: Path, terrain: Path, horizons: Path, days: list[int], *, step_minutes: float, linke: float,
                albedo: float, horizon_step_deg: float, out: Path, daily_out: Path | None = None) -> None:
-    """Daily radiation for ``days`` on one tile, summed into ``out`` (3 bands, see MONTHLY_BANDS).
+    """Daily radiation for ``days`` on one tile, summed into ``out`` (bands MONTHLY_BANDS).
 
     With ``daily_out`` the daily maps are kept too: bands ``{variable}_day{DDD}``, variable-major.
     """
@@ -46,12 +48,12 @@ def write_month(daily: dict[str, np.ndarray], days: list[int], transform, crs, *
     """Write one tile-month of either engine: the sums over ``days`` (bands MONTHLY_BANDS) to
     ``out`` and, with ``daily_out``, the daily maps (bands ``{variable}_day{DDD}``, variable-major).
 
-    ``daily`` maps each of DAILY_KEYS to an array (len(days), rows, cols).
+    ``daily`` maps each of MONTHLY_BANDS to an array (len(days), rows, cols).
     """
     if daily_out is not None:
         names = [f"{k}_day{d:03d}" for k in DAILY_KEYS for d in days]
         write_geotiff(daily_out, np.concatenate([daily[k] for k in DAILY_KEYS]), transform, crs, descriptions=names)
-    sums = np.stack([daily[k].sum(axis=0, dtype="float64") for k in DAILY_KEYS])
+    sums = np.stack([daily[k].sum(axis=0, dtype="float64") for k in MONTHLY_BANDS])
     write_geotiff(out, sums, transform, crs, descriptions=list(MONTHLY_BANDS))
 
 
@@ -112,7 +114,7 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
     static : the tile's STATIC_BANDS arrays (elevation [m], alpha, northness, latitude [deg], NDVI, canopy height [m],
         wind speed [m s-1], annual NPP [g m-2 yr-1]); the last two all NaN unless the user gave rasters
     climate : array (4, 12, rows, cols): Tmin, Tmax [°C], precipitation [mm month-1], vapour pressure [Pa]
-    solar : month -> array (3, rows, cols) of MONTHLY_BANDS, sums over the month's requested days
+    solar : month -> array (6, rows, cols) of MONTHLY_BANDS, sums over the month's requested days
     n_requested : month -> number of requested days summed in ``solar``
     days_in_month : 12 climate month lengths [days]
     models : TRAD, TOPO and/or TOPO_VEG
@@ -207,5 +209,5 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
         month = list(month)
         m = str(int(mm))
-        write_month({k: np.stack([getattr(r, k) for r in month]) for k in DAILY_KEYS}, [r.day for r in month],
+        write_month({k: np.stack([getattr(r, k) for r in month]) for k in MONTHLY_BANDS}, [r.day for r in month],
                     core_transform, crs, out=files["solar"][m], daily_out=files["daily"][m] if p["keep_daily"] else None)

@@ -342,11 +342,12 @@ for case in $CASES; do
   linke=${case%_*}; albedo=${case#*_}
   for d in $DAYS; do
     r.sun elevation=dem slope=slope aspect=aspect horizon_basename=horc horizon_step=$HSTEP day=$d \
-          step=$STEP linke_value=$linke albedo_value=$albedo glob_rad=g --quiet --overwrite
+          step=$STEP linke_value=$linke albedo_value=$albedo glob_rad=g beam_rad=b refl_rad=r --quiet --overwrite
     r.sun elevation=dem slope_value=0 aspect_value=0 -p day=$d step=$STEP \
-          linke_value=$linke albedo_value=$albedo glob_rad=f --quiet --overwrite
-    r.out.gdal input=g output="$OUT/g_${case}_$d.tif" type=Float64 -c --quiet --overwrite
-    r.out.gdal input=f output="$OUT/f_${case}_$d.tif" type=Float64 -c --quiet --overwrite
+          linke_value=$linke albedo_value=$albedo glob_rad=f beam_rad=fb --quiet --overwrite
+    for m in g f b r fb; do
+      r.out.gdal input=$m output="$OUT/${m}_${case}_$d.tif" type=Float64 -c --quiet --overwrite
+    done
   done
 done
 """
@@ -402,8 +403,22 @@ def rsun_cases(tmp_path_factory):
             "flat": {d: read_raster(work / f"results/solar/monthly/flat_glob_rad_{m:02d}.tif")
                      for d, m in RSUN_DAYS.items()},
             "summary": json.loads((work / "results/summary.json").read_text()),
+            # r.sun's beam_rad and refl_rad (topographic) and the flat run's beam_rad, and the
+            # same parts in the workflow's monthly tile file (one tile: the whole DEM)
+            "ref_parts": {d: [_read(tmp / f"{m}_{name}_{d}.tif") for m in ("b", "r", "fb")] for d in RSUN_DAYS},
+            "parts": {d: _tile_parts(work, m) for d, m in RSUN_DAYS.items()},
         }
     return dem, slope, aspect, cases
+
+
+def _tile_parts(work, month):
+    """beam, reflected and flat beam sums of the only tile's monthly solar file [Wh m-2]."""
+    job = json.loads((work / "job.json").read_text())
+    [tile] = job["tiles"]
+    with rasterio.open(work / tile["files"]["solar"][str(month)]) as src:
+        names = list(src.descriptions)
+        return [src.read(names.index(n) + 1).astype("float64")
+                for n in ("beam_rad_wh_m2", "refl_rad_wh_m2", "flat_beam_rad_wh_m2")]
 
 
 def _rsun_mask(dem, slope, aspect):
@@ -431,6 +446,12 @@ def test_linke_and_albedo_against_r_sun(rsun_cases, linke, albedo):
         assert rel.mean() <= 0.01 and np.percentile(rel, 99) <= 0.03, (day, rel.mean(), np.percentile(rel, 99))
         rel_flat = np.abs(case["flat"][day][ok] - case["ref_flat"][day][ok]) / case["ref_flat"][day][ok]
         assert rel_flat.max() <= 0.005, (day, rel_flat.max())
+        # the clear-sky parts real-sky radiation needs: beam and reflected as r.sun's beam_rad,
+        # refl_rad; the flat run's beam_rad (relative to the global value)
+        for what, ours_part, ref_part, whole in zip(("beam", "reflected", "flat beam"), case["parts"][day],
+                                                    case["ref_parts"][day], (ref, ref, case["ref_flat"][day])):
+            dev = np.abs(ours_part[ok] - ref_part[ok]) / whole[ok]
+            assert dev.mean() <= 0.01 and np.percentile(dev, 99) <= 0.03, (what, day, dev.mean())
 
 
 def test_linke_and_albedo_effects_equal_r_sun(rsun_cases):
