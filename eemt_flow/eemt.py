@@ -27,7 +27,7 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
             years: str | Iterable[int] | None = None, station_elevation_m: float | None = None,
             lapse_tmin_c_per_km: float | list[float] = 6.49, lapse_tmax_c_per_km: float | list[float] = 6.49,
             ndvi: str | None = None, canopy_height: str | None = None, wind_speed: str | None = None,
-            npp: str | None = None, model_parameters: dict | None = None,
+            npp: str | None = None, radiation: str = "clear", model_parameters: dict | None = None,
             step_minutes: float = 15.0, linke: float = 3.0, albedo: float = 0.2, horizon_step_deg: float = 1.0,
             max_distance_m: float | None = None, cache_dir: str | None = None,
             n_threads: int | None = None) -> "xarray.Dataset":
@@ -54,7 +54,7 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
     import xarray as xr
 
     from eemt_flow.model.eemt import ModelParameters
-    from eemt_flow.plan import CLIMATE_VARIABLES, STATIC_BANDS, prepare_eemt
+    from eemt_flow.plan import CLIMATE_VARIABLES, STATIC_BANDS, climate_variable, prepare_eemt
     from eemt_flow.solar.api import _load, _max_distance_m, _with_crs, daily_radiation_of, monthly_sums
     from eemt_flow.spec import build_spec
     from eemt_flow.tasks import tile_eemt
@@ -66,7 +66,7 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
               "years": years if years is None or isinstance(years, str) else list(years),
               "station_elevation_m": station_elevation_m, "lapse_tmin_c_per_km": lapse_tmin_c_per_km,
               "lapse_tmax_c_per_km": lapse_tmax_c_per_km, "ndvi": ndvi, "canopy_height": canopy_height,
-              "wind_speed": wind_speed, "npp": npp,
+              "wind_speed": wind_speed, "npp": npp, "radiation": radiation,
               "model_parameters": model_parameters or {}, "step_minutes": step_minutes, "linke": linke,
               "albedo": albedo, "horizon_step_deg": horizon_step_deg, "cache_dir": cache_dir}
     spec = build_spec({k: v for k, v in values.items() if v is not None})
@@ -81,8 +81,10 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
     params = ModelParameters.from_mapping(spec.model_parameters)
     per_year = []
     for c in inputs.climates:
-        climate_stack = np.stack([np.asarray(getattr(c, v), dtype="float32") for v in CLIMATE_VARIABLES]).astype("float64")
-        names, stack = tile_eemt(static, climate_stack, solar64, n_requested, c.days_in_month, spec.model_names, params)
+        climate_stack = np.stack([np.asarray(climate_variable(c, v), dtype="float32")
+                                  for v in CLIMATE_VARIABLES]).astype("float64")
+        names, stack = tile_eemt(static, climate_stack, solar64, n_requested, c.days_in_month, spec.model_names, params,
+                                 radiation=spec.radiation)
         per_year.append(dict(zip(names, stack)))
     data_vars = {}
     for model in spec.model_names:

@@ -40,8 +40,9 @@ STATIC_BANDS = ("elevation_m", "alpha", "northness", "latitude_deg", "ndvi", "ca
                 "npp_g_m2_yr")
 #: Optional user rasters among STATIC_BANDS: all NaN in the static file when not given.
 OPTIONAL_STATIC_BANDS = ("ndvi", "canopy_height_m", "wind_speed_m_s", "npp_g_m2_yr")
-#: Bands of a tile's climate file: 12 months of each variable.
-CLIMATE_VARIABLES = ("tmin_c", "tmax_c", "prcp_mm", "vp_pa")
+#: Bands of a tile's climate file: 12 months of each variable; glob_wh_m2_day is DAYMET's real
+#: global horizontal irradiation of the month's mean day, all NaN for other sources.
+CLIMATE_VARIABLES = ("tmin_c", "tmax_c", "prcp_mm", "vp_pa", "glob_wh_m2_day")
 #: Whole-DEM terrain maps written to results/terrain/ when EEMT is computed.
 TERRAIN_RESULTS = ("wetness_index", "alpha", "northness", "specific_catchment_area_m")
 WHOLE_TERRAIN = "inputs/terrain_whole.tif"
@@ -83,8 +84,11 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
     }
 
 
-def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: list[str], years: list[str]) -> list[str]:
+def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: list[str], years: list[str],
+                 real_sky: bool = False) -> list[str]:
     files = ["results/summary.json", "results/glob_rad_quicklook.png"]
+    if real_sky:
+        files += [f"results/solar/monthly/glob_rad_real_{m:02d}.tif" for m in range(1, 13)]
     for m in months:
         files += [f"results/solar/monthly/{v}_{m:02d}.tif" for v in SOLAR_VARIABLES]
     if keep_daily:
@@ -207,9 +211,14 @@ class EemtInputs:
         write_geotiff(staging / files["static"], np.stack([a[rs, cs] for a in static]), transform, dem.crs,
                       descriptions=list(STATIC_BANDS))
         for climate in self.climates:
-            stack = np.concatenate([getattr(climate, v)[:, rs, cs] for v in CLIMATE_VARIABLES])
+            stack = np.concatenate([climate_variable(climate, v)[:, rs, cs] for v in CLIMATE_VARIABLES])
             names = [f"{v}_m{m:02d}" for v in CLIMATE_VARIABLES for m in range(1, 13)]
             write_geotiff(staging / files["climate"][str(climate.year)], stack, transform, dem.crs, descriptions=names)
+
+    @property
+    def real_sky(self) -> bool:
+        """Whether the climate brings real global radiation (DAYMET), so real-sky maps are made."""
+        return any(c.glob_wh_m2_day is not None for c in self.climates)
 
     def metadata(self, spec: JobSpec) -> dict:
         from .model.eemt import ModelParameters
@@ -228,6 +237,8 @@ class EemtInputs:
             "station_elevation_m": spec.station_elevation_m,
             "wind_speed_raster": str(spec.wind_speed) if spec.wind_speed else None,
             "npp_raster": str(spec.npp) if spec.npp else None,
+            "radiation": spec.radiation,
+            "real_sky": self.real_sky,
             "notes": [
                 "NPP_TOPO (VZJ 2015 Eq. 11) and NPP_VEG (Eq. 12) were fitted in the Santa Catalina Mountains, "
                 "Arizona; elsewhere they are extrapolations.",
@@ -236,8 +247,19 @@ class EemtInputs:
                 "Catchment area: D-infinity (Tarboton 1997) on the sink-filled whole DEM; alpha = lambda / "
                 "domain mean of lambda.",
             ] + (["NPP of TOPO and TOPO-VEG from the user's NPP raster, not from VZJ 2015 Eqs. 11 and 12."]
-                 if spec.npp else []),
+                 if spec.npp else [])
+              + (["Real-sky radiation (results/solar/monthly/glob_rad_real_MM.tif, mean day over the years): "
+                  "DAYMET srad x dayl, diffuse fraction after Erbs et al. (1982), applied to r.sun's clear-sky beam, "
+                  "diffuse and reflected parts as r.sun applies coeff_bh/coeff_dh. EEMT-TOPO uses "
+                  + ("it (radiation: real)." if spec.radiation == "real" else "the clear-sky ratio (radiation: clear).")]
+                 if self.real_sky else []),
         }
+
+
+def climate_variable(climate, name: str) -> np.ndarray:
+    """One of CLIMATE_VARIABLES of a MonthlyClimate, (12, rows, cols); an absent optional one is all NaN."""
+    value = getattr(climate, name)
+    return np.full((12, *climate.shape), np.nan, dtype="float32") if value is None else value
 
 
 def _raster_on_dem(path: Path, dem: Dem, what: str, low: float | None, high: float | None) -> np.ndarray:
@@ -279,7 +301,7 @@ def prepare_eemt(spec: JobSpec, dem: Dem) -> EemtInputs:
     npp = _raster_on_dem(spec.npp, dem, "NPP (g m-2 yr-1)", *NPP_RASTER_RANGE_G_M2_YR) if spec.npp else None
     climates = load_climate(spec.climate, dem, years=spec.years, station_elevation_m=spec.station_elevation_m,
                             lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km, lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km,
-                            cache_dir=spec.cache_dir, resampling=spec.climate_resampling)
+                            cache_dir=spec.cache_dir, resampling=spec.climate_resampling, radiation=True)
     latitude = cell_geography(dem.crs, dem.transform, dem.shape)[0].astype("float32")
     latitude[~np.isfinite(dem.elevation_m)] = np.nan
     return EemtInputs(terrain, latitude, ndvi, canopy, climates, wind, npp)
@@ -353,7 +375,7 @@ def plan(spec: JobSpec) -> Plan:
         "months": {f"{m:02d}": days for m, days in months.items()},
         "tiles": [dict(t.to_dict(), files=f) for t, f in zip(tiles, files)],
         "n_rules": len(tiles) * ((1 if spec.engine == "fast" else 1 + len(months)) + len(years)) + 1,
-        "results": result_files(months, spec.keep_daily, spec.model_names, years),
+        "results": result_files(months, spec.keep_daily, spec.model_names, years, bool(eemt and eemt.real_sky)),
         "eemt": eemt.metadata(spec) if eemt else None,
         "software": software_versions(),
     }

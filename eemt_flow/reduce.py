@@ -114,7 +114,7 @@ def reduce_job(workdir: Path) -> dict:
 def reduce_eemt(job: dict, workdir: Path, transform, crs, dem_nodata: np.ndarray) -> dict:
     """Mosaic the EEMT tiles: annual and monthly maps per model and year, means, terrain, PNGs."""
     from .plan import TERRAIN_RESULTS, WHOLE_TERRAIN
-    from .tasks import QA_LAYERS, eemt_bands
+    from .tasks import QA_LAYERS, REAL_SKY_BANDS, eemt_bands
 
     results = workdir / "results"
     for name, band in zip(TERRAIN_RESULTS, _read(workdir / WHOLE_TERRAIN)):
@@ -122,10 +122,15 @@ def reduce_eemt(job: dict, workdir: Path, transform, crs, dem_nodata: np.ndarray
     meta = job["eemt"]
     models, years = meta["models"], meta["years"]
     per_model = len(eemt_bands(models[0]))
+    n_real = len(REAL_SKY_BANDS) if meta.get("real_sky") else 0
+    real_sum = None
     stats: dict = {}
     for year in years:
-        stack = mosaic(job, workdir, "eemt", year, per_model * len(models))
+        stack = mosaic(job, workdir, "eemt", year, per_model * len(models) + n_real)
         stack[:, dem_nodata] = np.nan
+        if n_real:
+            real = stack[per_model * len(models):].astype("float64")
+            real_sum = real if real_sum is None else real_sum + real
         for k, model in enumerate(models):
             block = dict(zip(eemt_bands(model), stack[k * per_model : (k + 1) * per_model]))
             for q in ("EEMT", "E_PPT", "E_BIO"):
@@ -141,6 +146,11 @@ def reduce_eemt(job: dict, workdir: Path, transform, crs, dem_nodata: np.ndarray
                           descriptions=[f"{name}: {text}" for name, text in QA_LAYERS.items()])
             quicklook_png(block[f"EEMT_{model}"], results / "eemt" / f"EEMT_{model}_{year}.png",
                           title=f"EEMT-{model.replace('_', '-')} {year}", label="EEMT [MJ m⁻² yr⁻¹]")
+    if n_real:  # the mean day of each month, averaged over the years [Wh m-2 day-1]
+        for m, band in enumerate(real_sum / len(years), start=1):
+            write_geotiff(results / "solar" / "monthly" / f"glob_rad_real_{m:02d}.tif", band.astype("float32"),
+                          transform, crs, cog=True)
+            stats.setdefault("glob_rad_real_wh_m2_day", {})[f"{m:02d}"] = _stats(band)
     if len(years) > 1:
         for model in models:
             maps = [_read(results / "eemt" / f"EEMT_{model}_{y}.tif")[0] for y in years]

@@ -40,6 +40,8 @@ Engine = Literal["fast", "grass"]
 HorizonMethod = Literal["auto", "hull", "sweep"]
 #: How climate grids (DAYMET, your own) are resampled onto the DEM (eemt_flow.climate.resample).
 ClimateResampling = Literal["bilinear", "nearest", "cubic"]
+#: Radiation EEMT-TOPO uses: r.sun's clear sky, or real sky from DAYMET's shortwave radiation.
+Radiation = Literal["clear", "real"]
 #: Default horizon azimuth step [degrees] (EEMT-SPEC §7: r.horizon at 1°). The fast engine
 #: samples terrain as r.horizon does, so 360 azimuths reproduce r.horizon's maps; finer
 #: steps add directions r.sun never sees and do not bring it closer to r.sun.
@@ -132,6 +134,7 @@ class JobSpec(BaseModel):
     model_parameters: dict[str, float | str | bool] = Field(default_factory=dict)  # ModelParameters fields
     cache_dir: Path | None = None
     climate_resampling: ClimateResampling = "bilinear"
+    radiation: Radiation = "clear"
 
     @field_validator("days", mode="before")
     @classmethod
@@ -263,6 +266,9 @@ class JobSpec(BaseModel):
             return self
         if "topo-veg" in self.models and (self.ndvi is None or self.canopy_height is None):
             raise ValueError("the topo-veg model needs both --ndvi and --canopy-height rasters on the DEM grid")
+        if self.radiation == "real" and not self.climate.strip().lower().startswith("daymet"):
+            raise ValueError("--radiation real needs DAYMET's shortwave radiation (srad, dayl): use --climate daymet, "
+                             "or --radiation clear")
         missing = sorted(set(range(1, 13)) - {_month_of(d) for d in self.days})
         if missing:
             raise ValueError(f"EEMT needs radiation for every month; --days misses month(s) "

@@ -77,6 +77,11 @@ def eemt_bands(model: str) -> list[str]:
             + [f"{qa}_{model}" for qa in QA_LAYERS])
 
 
+#: Bands of real-sky global radiation appended to a tile's EEMT file when the climate is
+#: DAYMET: the mean day of each solar month [Wh m-2 day-1].
+REAL_SKY_BANDS = tuple(f"glob_rad_real_m{m:02d}" for m in range(1, 13))
+
+
 def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     """EEMT of one tile and one climate year, for every selected model (EEMT-SPEC §4-6).
 
@@ -99,37 +104,48 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     solar = {month: crop_core(tile, _read_stack(files["solar"][str(month)])) for month in range(1, 13)}
     n_requested = {month: len(job["months"][f"{month:02d}"]) for month in range(1, 13)}
     names, stack = tile_eemt(static, climate, solar, n_requested, days_in_month, meta["models"],
-                             ModelParameters.from_mapping(meta["model_parameters"]))
+                             ModelParameters.from_mapping(meta["model_parameters"]),
+                             radiation=meta.get("radiation", "clear"))
     with rasterio.open(files["static"]) as src:
         transform, crs = src.transform, src.crs
     write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)
 
 
 def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[int, np.ndarray],
-              n_requested: dict[int, int], days_in_month, models: list[str], params) -> tuple[list[str], np.ndarray]:
+              n_requested: dict[int, int], days_in_month, models: list[str], params,
+              radiation: str = "clear") -> tuple[list[str], np.ndarray]:
     """EEMT of one tile and climate year for each model: the computation of :func:`eemt_task`.
 
     Parameters
     ----------
     static : the tile's STATIC_BANDS arrays (elevation [m], alpha, northness, latitude [deg], NDVI, canopy height [m],
         wind speed [m s-1], annual NPP [g m-2 yr-1]); the last two all NaN unless the user gave rasters
-    climate : array (4, 12, rows, cols): Tmin, Tmax [°C], precipitation [mm month-1], vapour pressure [Pa]
+    climate : array (5, 12, rows, cols): Tmin, Tmax [°C], precipitation [mm month-1], vapour pressure [Pa],
+        real global horizontal irradiation of the month's mean day [Wh m-2 day-1] (DAYMET; all NaN otherwise)
     solar : month -> array (6, rows, cols) of MONTHLY_BANDS, sums over the month's requested days
     n_requested : month -> number of requested days summed in ``solar``
     days_in_month : 12 climate month lengths [days]
     models : TRAD, TOPO and/or TOPO_VEG
     params : :class:`~eemt_flow.model.eemt.ModelParameters`
+    radiation : ``clear`` (S_i and R_m from r.sun's clear sky) or ``real`` (from the real-sky
+        radiation, which needs the climate's real global irradiation)
 
     Returns
     -------
-    (band names, float32 array (bands, rows, cols)): per model :func:`eemt_bands` [MJ m-2], NaN off the DEM
+    (band names, float32 array (bands, rows, cols)): per model :func:`eemt_bands` [MJ m-2], then, when the
+    climate has real global irradiation, REAL_SKY_BANDS [Wh m-2 day-1]; NaN off the DEM
     """
     from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
     from .model.eemt import annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
     from .model.pet import thornthwaite_heat_index, thornthwaite_pet_mm
     from .model.topoclimate import radiation_ratio_clamped
+    from .solar.realsky import monthly_real_sky_wh_m2
 
-    tmin, tmax, prcp, vp = climate
+    tmin, tmax, prcp, vp, real_global = climate
+    real_sky = bool(np.isfinite(real_global).any())
+    if radiation == "real" and not real_sky:
+        raise ValueError("radiation 'real' needs the climate's real global irradiation (DAYMET srad, dayl)")
+    real_maps = []
     # Thornthwaite's heat index is the whole year's, per cell
     heat_index = thornthwaite_heat_index(0.5 * (tmin + tmax), axis=0) if params.pet == "thornthwaite" else None
     results = {model: [] for model in models}
@@ -145,6 +161,13 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
         scale = solar_days_in_month(month) / n_requested[month]
         s_topo, s_flat = solar[month][0] * scale, solar[month][1] * scale
         i, dm = month - 1, days_in_month[month - 1]
+        if real_sky:
+            glob_sum, flat_sum, _, beam_sum, refl_sum, flat_beam_sum = solar[month]
+            real_day, _ = monthly_real_sky_wh_m2(glob_sum, flat_sum, beam_sum, refl_sum, flat_beam_sum,
+                                                 n_requested[month], real_global[i], static["latitude_deg"], month)
+            real_maps.append(real_day)
+            if radiation == "real":  # S_i = real topographic / real horizontal; R_m from the real topographic
+                s_topo, s_flat = real_day * solar_days_in_month(month), real_global[i] * solar_days_in_month(month)
         for model in models:
             if model == "TRAD":
                 daylength_h = monthly_mean_daylength_h(static["latitude_deg"], month)
@@ -174,6 +197,9 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
         bands += [np.broadcast_to(np.asarray(r.e_bio_j_m2) / 1e6, shape) for r in months]
         bands += [qa[model][name] for name in QA_LAYERS]
         names += eemt_bands(model)
+    if real_sky:
+        bands += [np.broadcast_to(r, shape) for r in real_maps]
+        names += list(REAL_SKY_BANDS)
     stack = np.stack(bands).astype("float32")
     stack[:, ~np.isfinite(static["elevation_m"])] = np.nan
     return names, stack

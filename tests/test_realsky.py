@@ -49,3 +49,25 @@ def test_coefficients_and_application_as_r_sun():
     # No clear-sky beam (polar night): coefficient 0, not a division by zero
     cb0, cd0 = realsky.real_sky_coefficients(0.0, 1.0, 0.0, 0.0)
     assert (float(cb0), float(cd0)) == (0.0, 0.0)
+
+
+def test_monthly_real_sky_by_hand():
+    # A flat cell gets back DAYMET's G; a slope gets r.sun's scaling of its own parts.
+    # July (solar days 182-212) at 36 N; 2 computed days; clear-sky sums: flat 16 000 (beam 12 000),
+    # so a mean day of 8000 = beam 6000 + diffuse 2000; G = 5000 Wh m-2 day-1.
+    lat = 36.0
+    doys = np.arange(182, 213)
+    phi = np.radians(lat)
+    delta = 0.409 * np.sin(2 * np.pi * doys / 365 - 1.39)
+    omega = np.arccos(-np.tan(phi) * np.tan(delta))
+    h0 = np.mean(24 * 60 / np.pi * 0.0820 * (1 + 0.033 * np.cos(2 * np.pi * doys / 365))
+                 * (omega * np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.sin(omega))) * 1e6 / 3600
+    kt = 5000 / h0  # ≈ 0.45; summer: ω_s ≈ 105° > 81.4°
+    assert np.degrees(omega).mean() > 81.4
+    fd = 1.311 - 3.022 * kt + 3.427 * kt ** 2 - 1.821 * kt ** 3
+    cb, cd = (1 - fd) * 5000 / 6000, fd * 5000 / 2000
+    flat, kc = realsky.monthly_real_sky_wh_m2(16_000, 16_000, 12_000, 0.0, 12_000, 2, 5000.0, lat, 7)
+    assert flat == pytest.approx(5000.0) and kc == pytest.approx(5000 / 8000)
+    # a slope: mean day global 9000 = beam 7000 + reflected 200 + diffuse 1800
+    slope, _ = realsky.monthly_real_sky_wh_m2(18_000, 16_000, 14_000, 400.0, 12_000, 2, 5000.0, lat, 7)
+    assert slope == pytest.approx(cb * 7000 + cd * 1800 + 200 * 5000 / 8000, rel=1e-9)

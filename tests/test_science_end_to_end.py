@@ -172,8 +172,9 @@ def test_daymet_leap_year_2020_end_to_end(daymet_server, tmp_path):
     run_cli("run", job, "--workdir", work, "--days", days, "--horizon-step", "30", "--step-minutes", "60",
             "--halo", "300", "--quiet",
             env={"EEMT_DAYMET_URL": daymet_server.data_url, "EARTHDATA_TOKEN": "token-for-tests-123"})
+    # srad and dayl too: every DAYMET job writes real-sky maps
     assert {r["path"].rsplit("/", 1)[-1] for r in daymet_server.data_requests()} == {
-        f"daymet_v4_daily_na_{v}_2020.nc" for v in ("tmin", "tmax", "prcp", "vp")}
+        f"daymet_v4_daily_na_{v}_2020.nc" for v in ("tmin", "tmax", "prcp", "vp", "srad", "dayl")}
     summary = json.loads((work / "results/summary.json").read_text())
     [climate] = summary["eemt"]["climate"]
     assert climate["year"] == "2020"
@@ -205,6 +206,13 @@ def test_daymet_leap_year_2020_end_to_end(daymet_server, tmp_path):
                                    593 / 1000 * H_BIO * days_m / 365 / 1e6, rtol=1e-5)
     # The year sums to 365 days of NPP_TOPO
     np.testing.assert_allclose(read_raster(results / "E_BIO_TOPO_2020.tif"), 593 / 1000 * 22.0, rtol=1e-5)
+    # Real-sky maps: on flat ground the real-sky global irradiation is DAYMET's own, the month's
+    # mean day of srad · dayl / 3600 = (200 + 10 m)(36 000 + 600 m) / 3600 Wh m-2 (the server's
+    # fields), e.g. February 220 · 37 200 / 3600 = 2273.33, December 320 · 43 200 / 3600 = 3840
+    for m in range(1, 13):
+        real = read_raster(work / f"results/solar/monthly/glob_rad_real_{m:02d}.tif")
+        np.testing.assert_allclose(real, (200 + 10 * m) * (36_000 + 600 * m) / 3600, rtol=1e-5, err_msg=f"month {m}")
+    assert summary["eemt"]["real_sky"] is True and summary["eemt"]["radiation"] == "clear"
 
 
 # --- (b) EEMT-TOPO on tilted planes, facing south and facing north -----------------------
@@ -476,3 +484,95 @@ def test_linke_and_albedo_effects_equal_r_sun(rsun_cases):
         theirs = (cases[(3.0, 0.4)]["ref"][day] - cases[(3.0, 0.1)]["ref"][day])[steep].mean()
         assert theirs > 10
         assert abs(ours - theirs) < 0.1 * theirs, (day, ours, theirs)
+
+
+# --- real-sky radiation from DAYMET's srad and dayl ----------------------------------------
+def real_sky_expected(parts, real_global, lat_deg, month):
+    """Real-sky mean day [Wh m-2] from the clear-sky sums of one computed day, written out:
+    FAO-56 Eq. 21 for H0, Erbs et al. (1982) monthly diffuse fraction, r.sun's coeff_bh/coeff_dh."""
+    glob, flat, beam, refl, flat_beam = parts
+    first, last = SOLAR_MONTH_DOYS[month - 1]
+    j = np.arange(first, last + 1)[:, None, None]
+    phi = np.radians(lat_deg)[None]
+    delta = 0.409 * np.sin(2 * np.pi * j / 365 - 1.39)
+    omega = np.arccos(np.clip(-np.tan(phi) * np.tan(delta), -1, 1))
+    h0 = (24 * 60 / np.pi * 0.0820 * (1 + 0.033 * np.cos(2 * np.pi * j / 365))
+          * (omega * np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.sin(omega))).mean(0) * 1e6 / 3600
+    kt = np.clip(real_global / h0, 0.3, 0.8)
+    fd = np.where(np.degrees(omega).mean(0) <= 81.4, 1.391 - 3.560 * kt + 4.189 * kt ** 2 - 2.137 * kt ** 3,
+                  1.311 - 3.022 * kt + 3.427 * kt ** 2 - 1.821 * kt ** 3)
+    flat_diffuse = flat - flat_beam
+    c_b, c_d = (1 - fd) * real_global / flat_beam, fd * real_global / flat_diffuse
+    return c_b * beam + c_d * (glob - beam - refl) + refl * real_global / flat
+
+
+def test_real_sky_radiation_on_a_south_facing_plane(daymet_server, tmp_path):
+    """radiation: real, DAYMET 2019 through the local server, on a 20° plane facing south.
+
+    glob_rad_real per cell and month, and E_PPT_TOPO driven by it (S_i = real topographic /
+    DAYMET horizontal, R_m = real topographic · d_m · 3600), against the equations written
+    out here from the job's clear-sky parts (its monthly tile file) and the server's fields.
+    The DAYMET 1 km base elevation is given as 2000 m, so the lapse shift is 6.49 (z − 2000)/1000.
+    """
+    from test_climate_daymet import DAYMET_LCC, TMAX_GRADIENT_C_PER_KM, TMAX_X_REF_KM
+
+    rows = np.arange(10)[:, None] * np.ones((1, 10))
+    z = 2100.0 - 10.92 * rows
+    dem = write_dem(tmp_path / "plane.tif", z, "EPSG:32612", (657_000, 3_949_400), 30)
+    with rasterio.open(dem) as src:
+        left, bottom, right, top = rasterio.warp.transform_bounds(src.crs, DAYMET_LCC, *src.bounds)
+    base = write_dem(tmp_path / "daymet_dem_1km.tif", np.full((10, 10), 2000.0), DAYMET_LCC,
+                     (np.floor(left / 1000) * 1000 - 4000, np.ceil(top / 1000) * 1000 + 4000), 1000)
+    job = tmp_path / "job.yaml"
+    job.write_text(f"dem: {dem}\nclimate: daymet:{base}\nyears: 2019\nmodels: topo\nradiation: real\n"
+                   f"cache_dir: {tmp_path / 'cache'}\n")
+    work = tmp_path / "work"
+    run_cli("run", job, "--workdir", work, "--days", ONE_DAY_PER_MONTH, "--horizon-step", "10", "--step-minutes", "30",
+            "--halo", "300", "--quiet",
+            env={"EEMT_DAYMET_URL": daymet_server.data_url, "EARTHDATA_TOKEN": "token-for-tests-123"})
+    job_json = json.loads((work / "job.json").read_text())
+    [tile] = job_json["tiles"]
+    lat = cell_latitudes(dem)
+    with rasterio.open(dem) as src:
+        r_idx, c_idx = np.mgrid[0:10, 0:10]
+        xs, ys = src.transform @ (c_idx.ravel() + 0.5, r_idx.ravel() + 0.5)
+        x_km = np.asarray(warp_transform(src.crs, DAYMET_LCC, xs, ys)[0]).reshape(10, 10) / 1000
+    alpha = read_raster(work / "results/terrain/alpha.tif")
+    shift = LAPSE * (z - 2000.0) / 1000
+    e_ppt = np.zeros(z.shape)
+    for m in range(1, 13):
+        with rasterio.open(work / tile["files"]["solar"][str(m)]) as src:
+            sums = dict(zip(src.descriptions, src.read().astype("float64")))
+        parts = [sums[k] for k in ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "beam_rad_wh_m2", "refl_rad_wh_m2",
+                                   "flat_beam_rad_wh_m2")]
+        h = (200 + 10 * m) * (36_000 + 600 * m) / 3600  # DAYMET's mean day, the server's srad · dayl / 3600
+        real = real_sky_expected(parts, h, lat, m)
+        got = read_raster(work / f"results/solar/monthly/glob_rad_real_{m:02d}.tif")
+        np.testing.assert_allclose(got[INNER], real[INNER], rtol=1e-4, err_msg=f"month {m}")
+        # EEMT-TOPO with the real-sky radiation (EEMT-SPEC §5, as topo_expected above)
+        days = NON_LEAP_DAYS[m - 1]
+        s_i = np.clip(real / h, 0.1, 10)
+        tmin = m - shift
+        tmax = m + 10 + TMAX_GRADIENT_C_PER_KM * (x_km - TMAX_X_REF_KM) - shift + (s_i - 1 / s_i)
+        t = (tmin + tmax) / 2
+        p_atm = 101.3 * ((293 - 0.0065 * z) / 293) ** 5.26
+        gamma = 1013 * p_atm / (0.622 * 2.45e6)
+        delta = 4098 * sat_vp_kpa(t) / (t + 237.3) ** 2
+        vpd = np.maximum((sat_vp_kpa(tmax) + sat_vp_kpa(tmin)) / 2 - (500 + 10 * m) / 1000, 0)
+        rho = 1000 * p_atm / (287.05 * (t + 273.15))
+        r_a = 4.72 * np.log(2 / 0.00137) ** 2 / (1 + 0.536 * 2.0)
+        pet = (delta * real * days * 3600 + rho * 1013 * vpd / r_a * days * 86400) / (2.45e6 * (delta + gamma))
+        p = float(days)  # 1 mm every day
+        phi = pet / p
+        aet = np.clip(p * (1 + phi - (1 + phi ** 2.63) ** (1 / 2.63)), 0, np.minimum(p, pet))
+        f = np.where(t <= 0, 0.0, np.maximum(alpha * (p - aet), 0))
+        e_ppt += f * C_W * np.maximum(t, 0) / 1e6
+    # real sky lies well below clear sky under this server's cloudy srad: K_c < 0.7 in June
+    june_flat_clear = read_raster(work / "results/solar/monthly/flat_glob_rad_06.tif")
+    assert ((200 + 60) * (36_000 + 3600) / 3600 / june_flat_clear[INNER] < 0.7).all()
+    got = read_raster(work / "results/eemt/E_PPT_TOPO_2019.tif")
+    assert np.nanmax(e_ppt[INNER]) > 0
+    np.testing.assert_allclose(got[INNER], e_ppt[INNER], rtol=2e-4, atol=1e-6)
+    meta = json.loads((work / "results/summary.json").read_text())["eemt"]
+    assert meta["radiation"] == "real" and meta["real_sky"] is True
+    assert any("Erbs" in note and "radiation: real" in note for note in meta["notes"])

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 
@@ -66,6 +67,9 @@ DAYMET_CELL_TOLERANCE = 0.01
 DAYMET_PAD_CELLS = 3
 #: Variables requested (EEMT-SPEC §8: required tmin, tmax, prcp, vp).
 DAYMET_VARIABLES = tuple(CLIMATE_VARIABLE_UNITS)
+#: Variables requested for real-sky radiation: shortwave flux averaged over the daylight
+#: period [W m⁻²] and day length [s] (EEMT-SPEC §8).
+DAYMET_RADIATION_VARIABLES = ("srad", "dayl")
 #: First year of DAYMET.
 DAYMET_FIRST_YEAR = 1980
 #: Bounding boxes (west, south, east, north) [degrees] of the DAYMET V4 R1 regions, from the
@@ -454,8 +458,51 @@ def check_years(years) -> list[int]:
     return checked
 
 
+def daymet_global_radiation_on_dem(srad_path: Path, dayl_path: Path, year: int, dem: Dem, *,
+                                   resampling: str = CLIMATE_RESAMPLING) -> np.ndarray:
+    """DAYMET's global horizontal irradiation of each month's mean day on the DEM grid [Wh m⁻² day⁻¹].
+
+    Daily ``srad`` [W m⁻², mean over the daylight period] times ``dayl`` [s] / 3600 gives the
+    day's irradiation [Wh m⁻² day⁻¹]; its monthly mean is taken on the 1 km grid (days from
+    the decoded dates, Dec 31 of leap years dropped), then resampled to the DEM like the
+    other climate variables. Not elevation-adjusted.
+
+    Parameters
+    ----------
+    srad_path, dayl_path : pathlib.Path
+        NCSS answers of ``srad`` and ``dayl`` for ``year`` (the same box, hence grid).
+    year : int
+        DAYMET year.
+    dem : Dem
+        Target grid.
+    resampling : str
+        ``bilinear`` (default), ``nearest`` or ``cubic``.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (12, rows, cols); NaN off the DEM.
+    """
+    from eemt_flow.solar.realsky import daymet_daily_global_wh_m2
+
+    from .monthly import check_cover, mask_to_dem
+
+    srad = read_netcdf_variable(srad_path, "srad", default_crs=DAYMET_CRS)
+    dayl = read_netcdf_variable(dayl_path, "dayl", default_crs=DAYMET_CRS)
+    what = f"DAYMET srad, dayl {year} ({srad_path}, {dayl_path})"
+    if (srad.values.shape != dayl.values.shape or tuple(srad.transform) != tuple(dayl.transform)
+            or not np.array_equal(srad.dates, dayl.dates)):
+        raise UserError(f"{what}: srad and dayl answers differ in grid or days; clear the DAYMET cache and run again")
+    daily = daymet_daily_global_wh_m2(srad.values, dayl.values)
+    agg = daily_to_monthly(daily, srad.dates, DAILY_TO_MONTHLY["dayl"], year=year, what=what)  # monthly mean
+    check_grid_covers_dem(dem, agg.values.shape[1:], srad.transform, srad.crs, what=what)
+    on_dem = warp_to_dem(agg.values, srad.transform, srad.crs, dem, resampling=resampling)
+    check_cover(on_dem, dem.elevation_m, what=what, allowed_nan_months=agg.incomplete_months)
+    return mask_to_dem(on_dem, dem.elevation_m).astype("float32")
+
+
 def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_elevation_path=None, cache_dir=None,
-                client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING) -> list[MonthlyClimate]:
+                client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING,
+                radiation: bool = False) -> list[MonthlyClimate]:
     """DAYMET monthly climate on the DEM grid, one :class:`MonthlyClimate` per year.
 
     Parameters
@@ -475,6 +522,9 @@ def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_ele
         Client to use; default a :class:`DaymetClient` with ``cache_dir``.
     resampling : str
         ``bilinear`` (default), ``nearest`` or ``cubic``, from the 1 km grid to the DEM.
+    radiation : bool
+        Also fetch ``srad`` and ``dayl`` and fill :attr:`MonthlyClimate.glob_wh_m2_day`
+        (real-sky radiation).
 
     Returns
     -------
@@ -506,7 +556,12 @@ def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_ele
         fields = {v: read_daymet_response(client.fetch(region, v, year, box), v, year) for v in DAYMET_VARIABLES}
         source = (f"DAYMET V4 R1 daily (ORNL DAAC {DAYMET_DATASET_ID}), region {region}, {year}; monthly on the 1 km grid, "
                   f"{resampling} to the DEM; {base_text}")
-        climates.append(climate_on_dem(fields, dem, year=year, source=source, lapse_tmin_table=lapse_tmin_table,
-                                       lapse_tmax_table=lapse_tmax_table, base_elevation_on_dem_m=base_on_dem,
-                                       resampling=resampling))
+        climate = climate_on_dem(fields, dem, year=year, source=source, lapse_tmin_table=lapse_tmin_table,
+                                 lapse_tmax_table=lapse_tmax_table, base_elevation_on_dem_m=base_on_dem,
+                                 resampling=resampling)
+        if radiation:
+            paths = [client.fetch(region, v, year, box) for v in DAYMET_RADIATION_VARIABLES]
+            climate.glob_wh_m2_day = daymet_global_radiation_on_dem(*paths, year, dem, resampling=resampling)
+            climate.source += "; srad x dayl for real-sky radiation"
+        climates.append(climate)
     return climates

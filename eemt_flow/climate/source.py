@@ -96,7 +96,7 @@ def parse_climate_source(text: str) -> ClimateSource:
 
 def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m: float | None = None,
                  lapse_tmin_c_per_km=LAPSE_RATE, lapse_tmax_c_per_km=LAPSE_RATE, cache_dir=None,
-                 resampling: str = CLIMATE_RESAMPLING) -> list[MonthlyClimate]:
+                 resampling: str = CLIMATE_RESAMPLING, radiation: bool = False) -> list[MonthlyClimate]:
     """Monthly climate on the DEM grid from any source.
 
     Parameters
@@ -118,6 +118,9 @@ def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m:
     resampling : str
         How grids (DAYMET, your own) reach the DEM grid: ``bilinear`` (default), ``nearest``
         or ``cubic``; station normals are not resampled.
+    radiation : bool
+        DAYMET only: also fetch shortwave radiation (``srad``, ``dayl``) for real-sky
+        radiation (:attr:`MonthlyClimate.glob_wh_m2_day`); ignored by the other sources.
 
     Returns
     -------
@@ -150,4 +153,5 @@ def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m:
         return [load_grids(source.path, dem, year=year_list[0] if year_list else None,
                            lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table, resampling=resampling)]
     return load_daymet(dem, years, lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table,
-                       base_elevation_path=source.path, cache_dir=cache_dir, resampling=resampling)
+                       base_elevation_path=source.path, cache_dir=cache_dir, resampling=resampling,
+                       radiation=radiation)

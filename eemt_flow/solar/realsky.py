@@ -188,3 +188,56 @@ def real_sky_global(beam_wh_m2, diffuse_wh_m2, reflected_wh_m2, coeff_bh, coeff_
         reflected_scale = np.where(clear_h > 0.0, (cb * bh + cd * dh) / np.where(clear_h > 0.0, clear_h, 1.0), 0.0)
     return (cb * np.asarray(beam_wh_m2, dtype=float) + cd * np.asarray(diffuse_wh_m2, dtype=float)
             + reflected_scale * np.asarray(reflected_wh_m2, dtype=float))
+
+
+def monthly_real_sky_wh_m2(glob_sum, flat_sum, beam_sum, refl_sum, flat_beam_sum, n_days, real_global_wh_m2,
+                           latitude_deg, month: int):
+    """Real-sky global irradiation of a solar month's mean day on the terrain [Wh m⁻² day⁻¹].
+
+    From the clear-sky sums over the month's ``n_days`` computed days (eemt-flow's monthly
+    solar bands) and the real global horizontal irradiation G of the month's mean day
+    (DAYMET): K̄_T = G / H̄₀ (H̄₀ and ω_s averaged over the solar month's days at the cell's
+    latitude), the diffuse fraction from :func:`erbs_monthly_diffuse_fraction`, r.sun's
+    coefficients (:func:`real_sky_coefficients`) against the flat clear-sky beam and
+    diffuse, applied to the terrain's clear-sky beam, diffuse and reflected parts
+    (:func:`real_sky_global`). On a horizontal cell the result is G.
+
+    Parameters
+    ----------
+    glob_sum, flat_sum, beam_sum, refl_sum, flat_beam_sum : array
+        Clear-sky sums over the computed days [Wh m⁻²]: global, flat global, beam and
+        reflected parts of global, beam part of flat global.
+    n_days : int
+        Days summed.
+    real_global_wh_m2 : array
+        Real global horizontal irradiation of the month's mean day [Wh m⁻² day⁻¹].
+    latitude_deg : array
+        Latitude [degrees north].
+    month : int
+        Month 1..12 (solar calendar of EEMT-SPEC §2).
+
+    Returns
+    -------
+    (real_global, clear_sky_index) : arrays [Wh m⁻² day⁻¹], [-]
+    """
+    from eemt_flow.model.calendar import solar_month_doys
+
+    n = float(n_days)
+    glob, flat = np.asarray(glob_sum, dtype=float) / n, np.asarray(flat_sum, dtype=float) / n
+    beam, refl = np.asarray(beam_sum, dtype=float) / n, np.asarray(refl_sum, dtype=float) / n
+    flat_beam = np.asarray(flat_beam_sum, dtype=float) / n
+    flat_diffuse = np.maximum(flat - flat_beam, 0.0)
+    diffuse = np.maximum(glob - beam - refl, 0.0)
+    lat = np.asarray(latitude_deg, dtype=float)
+    doys = solar_month_doys(month)
+    h0 = np.mean([extraterrestrial_horizontal_wh_m2(lat, d) for d in doys], axis=0)
+    delta = [0.409 * np.sin(2.0 * np.pi * d / 365.0 - 1.39) for d in doys]
+    omega_deg = np.mean([np.degrees(np.arccos(np.clip(-np.tan(np.radians(lat)) * np.tan(x), -1.0, 1.0)))
+                         for x in delta], axis=0)
+    g = np.asarray(real_global_wh_m2, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kt = np.where(h0 > 0.0, g / np.where(h0 > 0.0, h0, 1.0), 0.0)
+    fd = erbs_monthly_diffuse_fraction(kt, omega_deg)
+    coeff_bh, coeff_dh = real_sky_coefficients(g, fd, flat_beam, flat_diffuse)
+    real = real_sky_global(beam, diffuse, refl, coeff_bh, coeff_dh, flat_beam, flat_diffuse)
+    return real, clear_sky_index(g, flat)
