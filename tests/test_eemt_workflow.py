@@ -318,3 +318,14 @@ def test_hamon_daily_refused_at_plan_time(tmp_path):
     assert proc.returncode == 2 and not (tmp_path / "w").exists()
     assert proc.stderr.strip() == ("Error: model_parameters: hamon_mode 'daily' is not available in a job (the EEMT "
                                    "tasks receive monthly climate only); use hamon_mode 'monthly', the default")
+
+
+def test_real_radiation_needs_daymet(tmp_path):
+    """--radiation real with station normals: one line at plan time, nothing written."""
+    dem = _flat_equator_dem(tmp_path / "flat.tif", 8)
+    csv = _station_csv(tmp_path / "normals.csv", 5.0, 15.0, 100.0, 800.0)
+    proc = run_cli("plan", "--dem", dem, "--workdir", tmp_path / "w", "--climate", f"station:{csv}",
+                   "--station-elevation", "2000", "--radiation", "real", "--days", ONE_DAY_PER_MONTH, check=False)
+    assert proc.returncode == 2 and not (tmp_path / "w").exists()
+    assert proc.stderr.strip() == ("Error: --radiation real needs DAYMET's shortwave radiation (srad, dayl): use "
+                                   "--climate daymet, or --radiation clear")

@@ -290,6 +290,8 @@ def test_bad_eemt_requests_get_clear_4xx(server, small_dem):
                              good_csv.encode()), 422, "model_parameters: hamon_mode 'daily' is not available"),
             (submit_with_csv(client, dem, {**FAST, "model_parameters": {"pm_albedo": 0.2}}), 422,
              "model_parameters: EEMT needs a climate"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "radiation": "real"}, good_csv.encode()), 422,
+             "radiation: 'real' needs DAYMET's shortwave radiation"),
             (submit_with_csv(client, dem, {**FAST, "model": "eemt-topo", "climate_source": "grids"}), 422, "grids"),
         ]
         for response, status, text in cases:
