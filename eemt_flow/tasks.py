@@ -105,7 +105,7 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     n_requested = {month: len(job["months"][f"{month:02d}"]) for month in range(1, 13)}
     names, stack = tile_eemt(static, climate, solar, n_requested, days_in_month, meta["models"],
                              ModelParameters.from_mapping(meta["model_parameters"]),
-                             radiation=meta.get("radiation", "clear"))
+                             radiation=meta.get("radiation", "clear"), real_sky=meta.get("real_sky", False))
     with rasterio.open(files["static"]) as src:
         transform, crs = src.transform, src.crs
     write_geotiff(files["eemt"][year], stack, transform, crs, descriptions=names)
@@ -113,7 +113,7 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
 
 def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[int, np.ndarray],
               n_requested: dict[int, int], days_in_month, models: list[str], params,
-              radiation: str = "clear") -> tuple[list[str], np.ndarray]:
+              radiation: str = "clear", real_sky: bool | None = None) -> tuple[list[str], np.ndarray]:
     """EEMT of one tile and climate year for each model: the computation of :func:`eemt_task`.
 
     Parameters
@@ -129,6 +129,8 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
     params : :class:`~eemt_flow.model.eemt.ModelParameters`
     radiation : ``clear`` (S_i and R_m from r.sun's clear sky) or ``real`` (from the real-sky
         radiation, which needs the climate's real global irradiation)
+    real_sky : whether to compute real-sky radiation (the job's; every tile must agree on its
+        bands); None: when the climate has real global irradiation in this tile
 
     Returns
     -------
@@ -142,7 +144,8 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
     from .solar.realsky import monthly_real_sky_wh_m2
 
     tmin, tmax, prcp, vp, real_global = climate
-    real_sky = bool(np.isfinite(real_global).any())
+    if real_sky is None:
+        real_sky = bool(np.isfinite(real_global).any())
     if radiation == "real" and not real_sky:
         raise ValueError("radiation 'real' needs the climate's real global irradiation (DAYMET srad, dayl)")
     real_maps = []
