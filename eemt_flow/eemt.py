@@ -28,7 +28,8 @@ ANNUAL_QUANTITIES = {"EEMT": "effective energy and mass transfer", "E_PPT": "ene
 def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *, days: str | Iterable[int] = "1-365",
             years: str | Iterable[int] | None = None, station_elevation_m: float | None = None,
             lapse_tmin_c_per_km: float | list[float] = 6.49, lapse_tmax_c_per_km: float | list[float] = 6.49,
-            ndvi: str | None = None, canopy_height: str | None = None, model_parameters: dict | None = None,
+            ndvi: str | None = None, canopy_height: str | None = None, wind_speed: str | None = None,
+            npp: str | None = None, radiation: str = "clear", model_parameters: dict | None = None,
             step_minutes: float = 15.0, linke: float = 3.0, albedo: float = 0.2, horizon_step_deg: float = 1.0,
             max_distance_m: float | None = None, cache_dir: str | None = None,
             n_threads: int | None = None) -> "xarray.Dataset":
@@ -40,6 +41,8 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
     climate : ``station:FILE.csv`` (monthly normals; give ``station_elevation_m`` [m]),
         ``grids:DIR`` or ``daymet`` (needs ``years``): the command line's ``--climate``
     models : ``trad``, ``topo`` and/or ``topo-veg`` (needs ``ndvi`` and ``canopy_height`` rasters)
+    wind_speed, npp : optional rasters of wind speed at 2 m [m s-1] and annual NPP [g m-2 yr-1]
+        (TOPO, TOPO-VEG), as the command line's ``--wind-speed`` and ``--npp``
     days : days of year whose radiation is computed; every month needs at least one
     other parameters : as the command line's options of the same names (units in the names)
 
@@ -68,6 +71,7 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
               "years": years if years is None or isinstance(years, str) else list(years),
               "station_elevation_m": station_elevation_m, "lapse_tmin_c_per_km": lapse_tmin_c_per_km,
               "lapse_tmax_c_per_km": lapse_tmax_c_per_km, "ndvi": ndvi, "canopy_height": canopy_height,
+              "wind_speed": wind_speed, "npp": npp, "radiation": radiation,
               "model_parameters": model_parameters or {}, "step_minutes": step_minutes, "linke": linke,
               "albedo": albedo, "horizon_step_deg": horizon_step_deg, "cache_dir": cache_dir}
     spec = build_spec({k: v for k, v in values.items() if v is not None})
@@ -86,7 +90,7 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
             rasters[band] = user_raster_on(getattr(spec, field), grid, band)
     climates = load_climate(spec.climate, grid, years=spec.years, station_elevation_m=spec.station_elevation_m,
                             lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km, lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km,
-                            cache_dir=spec.cache_dir, resampling=spec.climate_resampling)
+                            cache_dir=spec.cache_dir, resampling=spec.climate_resampling, radiation=True)
     distance_m = _max_distance_m(grid, max_distance_m)
     solar = monthly_sums(daily_radiation_of(grid, spec, distance_m, n_threads))
     n_requested = {m: sum(1 for d in spec.days if _month(d) == m) for m in range(1, 13)}
@@ -98,7 +102,7 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
     per_year = []
     for c in climates:
         names, stack = tile_eemt(static, climate_stack(c), solar64, n_requested, c.days_in_month, spec.model_names,
-                                 params)
+                                 params, radiation=spec.radiation)
         per_year.append(dict(zip(names, stack)))
     data_vars = {}
     for model in spec.model_names:

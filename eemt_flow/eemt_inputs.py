@@ -19,15 +19,21 @@ from rasterio.windows import from_bounds
 from .climate.resample import check_grid_covers_dem, dem_bounds_in, warp_to_dem
 from .dem import Dem
 from .errors import UserError
+from .model.constants import NPP_RASTER_RANGE_G_M2_YR, PARAMETER_RANGES
 
 #: Bands of a tile's EEMT static layers (float32 on disk and in memory).
-STATIC_BANDS = ("elevation_m", "alpha", "northness", "latitude_deg", "ndvi", "canopy_height_m")
-#: The climate variables, 12 months each, in the order the EEMT computation takes them.
-CLIMATE_VARIABLES = ("tmin_c", "tmax_c", "prcp_mm", "vp_pa")
+STATIC_BANDS = ("elevation_m", "alpha", "northness", "latitude_deg", "ndvi", "canopy_height_m", "wind_speed_m_s",
+                "npp_g_m2_yr")
+#: The climate variables, 12 months each, in the order the EEMT computation takes them;
+#: glob_wh_m2_day is DAYMET's real global horizontal irradiation of the month's mean day
+#: [Wh m-2 day-1], all NaN for the other sources.
+CLIMATE_VARIABLES = ("tmin_c", "tmax_c", "prcp_mm", "vp_pa", "glob_wh_m2_day")
 #: Optional user rasters: static band -> (job spec field, description, lowest, highest value).
 USER_RASTERS = {
     "ndvi": ("ndvi", "NDVI", -1.0, 1.0),
     "canopy_height_m": ("canopy_height", "canopy height", 0.0, None),
+    "wind_speed_m_s": ("wind_speed", "wind speed (m/s)", *PARAMETER_RANGES["wind_speed_m_s"]),
+    "npp_g_m2_yr": ("npp", "NPP (g m-2 yr-1)", *NPP_RASTER_RANGE_G_M2_YR),
 }
 #: Source cells read around a window of a user raster, so that bilinear resampling sees
 #: every neighbour it needs (2 x 2) wherever the window falls.
@@ -109,5 +115,10 @@ def tile_static(elevation_m: np.ndarray, transform, crs, core: tuple[slice, slic
 
 
 def climate_stack(climate) -> np.ndarray:
-    """A MonthlyClimate as the (4, 12, rows, cols) float64 array of float32 values the EEMT task takes."""
-    return np.stack([np.asarray(getattr(climate, v), dtype="float32") for v in CLIMATE_VARIABLES]).astype("float64")
+    """A MonthlyClimate as the (5, 12, rows, cols) float64 array of float32 values the EEMT task
+    takes (CLIMATE_VARIABLES; an absent optional one is all NaN)."""
+    def variable(name):
+        value = getattr(climate, name)
+        return np.full((12, *climate.shape), np.nan, dtype="float32") if value is None else value
+
+    return np.stack([np.asarray(variable(v), dtype="float32") for v in CLIMATE_VARIABLES]).astype("float64")

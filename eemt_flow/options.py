@@ -49,6 +49,14 @@ JOB_OPTIONS = [
                  help="Tmax lapse rate, °C per km: one value or 12 comma-separated (Jan..Dec). [default: 6.49]"),
     click.option("--ndvi", type=click.Path(path_type=str), help="NDVI raster (topo-veg)."),
     click.option("--canopy-height", type=click.Path(path_type=str), help="Canopy height raster in metres (topo-veg)."),
+    click.option("--wind-speed", type=click.Path(path_type=str),
+                 help="Wind speed raster at 2 m, m/s (topo, topo-veg); default the constant wind_speed_m_s (2.0)."),
+    click.option("--npp", type=click.Path(path_type=str),
+                 help="Annual NPP raster, g m-2 yr-1, used by topo and topo-veg instead of the "
+                      "site-specific regressions (VZJ 2015 Eqs. 11, 12)."),
+    click.option("--radiation", type=click.Choice(["clear", "real"]),
+                 help="Radiation of EEMT-TOPO and TOPO-VEG: r.sun's clear sky, or real sky from DAYMET's srad and dayl "
+                      "(--climate daymet). [default: clear]"),
     click.option("--cache-dir", type=click.Path(path_type=str), help="Cache of DAYMET responses."),
     click.option("--climate-resampling", type=click.Choice(["bilinear", "nearest", "cubic"]),
                  help="How climate grids (DAYMET, grids:) are resampled to the DEM. [default: bilinear]"),

@@ -98,8 +98,11 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
     }
 
 
-def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: list[str], years: list[str]) -> list[str]:
+def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: list[str], years: list[str],
+                 real_sky: bool = False) -> list[str]:
     files = ["results/summary.json", "results/glob_rad_quicklook.png"]
+    if real_sky:
+        files += [f"results/solar/monthly/glob_rad_real_{m:02d}.tif" for m in range(1, 13)]
     for m in months:
         files += [f"results/solar/monthly/{v}_{m:02d}.tif" for v in SOLAR_VARIABLES]
     if keep_daily:
@@ -129,10 +132,10 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
 
     mb = 1024 * 1024
     horizons_mb = tile_cells * n_azimuths * 4 / mb
-    daily_mb = tile_cells * 3 * max_days_per_task * 4 / mb
+    daily_mb = tile_cells * 6 * max_days_per_task * 4 / mb  # the MONTHLY_BANDS of each day
     core_horizons_mb = core_cells * n_azimuths / mb  # uint8, as r.sun stores them
     horizon_chunk_mb = core_cells * min(AZIMUTH_CHUNK, n_azimuths) * 4 / mb  # float32 directions in flight
-    core_month_mb = core_cells * 3 * 31 * 4 / mb
+    core_month_mb = core_cells * 6 * 31 * 4 / mb
     return {
         "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
@@ -216,6 +219,11 @@ class EemtPlan:
     def years(self) -> list[str]:
         return [str(c.year) for c in self.climates]
 
+    @property
+    def real_sky(self) -> bool:
+        """Whether the climate brings real global radiation (DAYMET), so real-sky maps are made."""
+        return any(getattr(c, "global_radiation", None) is not None for c in self.climates)
+
     def metadata(self, spec: JobSpec) -> dict:
         return {
             "models": spec.model_names,
@@ -230,6 +238,10 @@ class EemtPlan:
             "lapse_tmin_c_per_km": spec.lapse_tmin_c_per_km,
             "lapse_tmax_c_per_km": spec.lapse_tmax_c_per_km,
             "station_elevation_m": spec.station_elevation_m,
+            "wind_speed_raster": str(spec.wind_speed) if spec.wind_speed else None,
+            "npp_raster": str(spec.npp) if spec.npp else None,
+            "radiation": spec.radiation,
+            "real_sky": self.real_sky,
             "notes": [
                 "NPP_TOPO (VZJ 2015 Eq. 11) and NPP_VEG (Eq. 12) were fitted in the Santa Catalina Mountains, "
                 "Arizona; elsewhere they are extrapolations.",
@@ -238,7 +250,13 @@ class EemtPlan:
                 "Catchment area: D-infinity (Tarboton 1997) on the sink-filled DEM (Priority-Flood level, flats "
                 "raised towards lower terrain), computed in tiles that exchange their perimeters (Barnes 2016, "
                 "2017) and equal to the whole-DEM computation; alpha = lambda / domain mean of lambda.",
-            ],
+            ] + (["NPP of TOPO and TOPO-VEG from the user's NPP raster, not from VZJ 2015 Eqs. 11 and 12."]
+                 if spec.npp else [])
+              + (["Real-sky radiation (results/solar/monthly/glob_rad_real_MM.tif, mean day over the years): "
+                  "DAYMET srad x dayl, diffuse fraction after Erbs et al. (1982), applied to r.sun's clear-sky beam, "
+                  "diffuse and reflected parts as r.sun applies coeff_bh/coeff_dh. EEMT-TOPO uses "
+                  + ("it (radiation: real)." if spec.radiation == "real" else "the clear-sky ratio (radiation: clear).")]
+                 if self.real_sky else []),
         }
 
 
@@ -262,7 +280,7 @@ def plan_eemt(spec: JobSpec, grid) -> EemtPlan:
     climates = prepare_climate(spec.climate, grid, years=spec.years, station_elevation_m=spec.station_elevation_m,
                                lapse_tmin_c_per_km=spec.lapse_tmin_c_per_km,
                                lapse_tmax_c_per_km=spec.lapse_tmax_c_per_km, cache_dir=spec.cache_dir,
-                               resampling=spec.climate_resampling)
+                               resampling=spec.climate_resampling, radiation=True)
     return EemtPlan(params, climates, rasters)
 
 
@@ -342,7 +360,7 @@ def plan(spec: JobSpec) -> Plan:
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",
         "months": {f"{m:02d}": days for m, days in months.items()},
         "tiles": [dict(t.to_dict(), files=f) for t, f in zip(tiles, files)],
-        "results": result_files(months, spec.keep_daily, spec.model_names, years),
+        "results": result_files(months, spec.keep_daily, spec.model_names, years, bool(eemt and eemt.real_sky)),
         "eemt": eemt.metadata(spec) if eemt else None,
         "software": software_versions(),
     }

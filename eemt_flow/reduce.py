@@ -189,13 +189,14 @@ def terrain_figures(workdir: Path) -> dict:
 def reduce_eemt(job: dict, workdir: Path) -> dict:
     """Mosaic the EEMT tiles: annual and monthly maps per model and year, means, terrain, PNGs."""
     from .plan import TERRAIN_RESULTS
-    from .tasks import QA_LAYERS, eemt_bands
+    from .tasks import QA_LAYERS, REAL_SKY_BANDS, eemt_bands
     from .terrain_stages import TERRAIN_DIR, terrain_grid
 
     results = workdir / "results"
     meta = job["eemt"]
     models, years = meta["models"], meta["years"]
     per_model = len(eemt_bands(models[0]))
+    n_real = len(REAL_SKY_BANDS) if meta.get("real_sky") else 0
     stats: dict = {}
     qa_names = [f"{name}: {text}" for name, text in QA_LAYERS.items()]
     with ExitStack() as stack:
@@ -208,8 +209,11 @@ def reduce_eemt(job: dict, workdir: Path) -> dict:
             window = Tile.from_dict(entry).core_window
             nodata = tile_nodata(workdir, entry)
             annual = {model: [] for model in models}
+            real = []
             for year in years:
                 data = tile_core(workdir, entry, "eemt", year, nodata)
+                if n_real:
+                    real.append(data[per_model * len(models):].astype("float64"))
                 for k, model in enumerate(models):
                     block = dict(zip(eemt_bands(model), data[k * per_model: (k + 1) * per_model]))
                     annual[model].append(block[f"EEMT_{model}"])
@@ -224,6 +228,9 @@ def reduce_eemt(job: dict, workdir: Path) -> dict:
             if len(years) > 1:
                 for model in models:
                     maps.add(results / "eemt" / f"EEMT_{model}_mean.tif", window, np.mean(annual[model], axis=0))
+            # real-sky radiation: the mean day of each month, averaged over the years [Wh m-2 day-1]
+            for m, band in enumerate(np.mean(real, axis=0) if real else [], start=1):
+                maps.add(results / "solar" / "monthly" / f"glob_rad_real_{m:02d}.tif", window, band.astype("float32"))
         written = maps.finish()
     for model in models:
         for year in years:
@@ -233,6 +240,9 @@ def reduce_eemt(job: dict, workdir: Path) -> dict:
                           title=f"EEMT-{model.replace('_', '-')} {year}", label="EEMT [MJ m⁻² yr⁻¹]")
         if len(years) > 1:
             stats[model]["mean"] = {"EEMT": written[results / "eemt" / f"EEMT_{model}_mean.tif"][0]}
+    if n_real:
+        stats["glob_rad_real_wh_m2_day"] = {
+            f"{m:02d}": written[results / "solar" / "monthly" / f"glob_rad_real_{m:02d}.tif"][0] for m in range(1, 13)}
     return stats
 
 

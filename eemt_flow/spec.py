@@ -40,6 +40,8 @@ Engine = Literal["fast", "grass"]
 HorizonMethod = Literal["auto", "hull", "sweep"]
 #: How climate grids (DAYMET, your own) are resampled onto the DEM (eemt_flow.climate.resample).
 ClimateResampling = Literal["bilinear", "nearest", "cubic"]
+#: Radiation EEMT-TOPO uses: r.sun's clear sky, or real sky from DAYMET's shortwave radiation.
+Radiation = Literal["clear", "real"]
 #: Default horizon azimuth step [degrees] (EEMT-SPEC §7: r.horizon at 1°). The fast engine
 #: samples terrain as r.horizon does, so 360 azimuths reproduce r.horizon's maps; finer
 #: steps add directions r.sun never sees and do not bring it closer to r.sun.
@@ -127,9 +129,12 @@ class JobSpec(BaseModel):
     lapse_tmax_c_per_km: float | list[float] = 6.49
     ndvi: Path | None = None
     canopy_height: Path | None = None
+    wind_speed: Path | None = None  # raster of wind speed at 2 m [m s-1] (TOPO, TOPO-VEG)
+    npp: Path | None = None  # raster of annual NPP [g m-2 yr-1] replacing VZJ Eqs. 11/12 (TOPO, TOPO-VEG)
     model_parameters: dict[str, float | str | bool] = Field(default_factory=dict)  # ModelParameters fields
     cache_dir: Path | None = None
     climate_resampling: ClimateResampling = "bilinear"
+    radiation: Radiation = "clear"
 
     @field_validator("days", mode="before")
     @classmethod
@@ -244,6 +249,9 @@ class JobSpec(BaseModel):
             params = ModelParameters.from_mapping(given)
         except (ValueError, TypeError) as exc:
             raise ValueError(str(exc)) from None
+        if params.hamon_mode == "daily":
+            raise ValueError("hamon_mode 'daily' is not available in a job (the EEMT tasks receive monthly "
+                             "climate only); use hamon_mode 'monthly', the default")
         return {k: getattr(params, k) for k in given}
 
     @model_validator(mode="after")
@@ -258,6 +266,9 @@ class JobSpec(BaseModel):
             return self
         if "topo-veg" in self.models and (self.ndvi is None or self.canopy_height is None):
             raise ValueError("the topo-veg model needs both --ndvi and --canopy-height rasters on the DEM grid")
+        if self.radiation == "real" and not self.climate.strip().lower().startswith("daymet"):
+            raise ValueError("--radiation real needs DAYMET's shortwave radiation (srad, dayl): use --climate daymet, "
+                             "or --radiation clear")
         missing = sorted(set(range(1, 13)) - {_month_of(d) for d in self.days})
         if missing:
             raise ValueError(f"EEMT needs radiation for every month; --days misses month(s) "
@@ -323,7 +334,7 @@ def load_yaml(path: Path) -> dict:
             raise UserError(f"{path}: unknown key {shown(written)}{_nearest_key_hint(key)}")
         out[YAML_ALIASES.get(key, key)] = value
     base = Path(path).resolve().parent
-    for key in ("dem", "workdir", "password_file", "ndvi", "canopy_height", "cache_dir"):
+    for key in ("dem", "workdir", "password_file", "ndvi", "canopy_height", "wind_speed", "npp", "cache_dir"):
         if isinstance(out.get(key), str) and not Path(out[key]).is_absolute():
             out[key] = str(base / out[key])
     kind, sep, rest = str(out.get("climate") or "").partition(":")

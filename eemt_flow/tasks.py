@@ -17,10 +17,12 @@ from .dem import write_geotiff
 from .solar import grass
 from .tiles import Tile, crop_core
 
-#: Band names of a tile's monthly solar file (sums over the month's requested days).
-MONTHLY_BANDS = ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "insol_time_h")
-#: Daily arrays in the order the monthly bands use.
+#: Daily maps kept with keep_daily, in the order the monthly bands use.
 DAILY_KEYS = ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "insol_time_h")
+#: Band names of a tile's monthly solar file (sums over the month's requested days): the
+#: daily maps', then the clear-sky components that real-sky radiation needs (the beam and
+#: reflected parts of glob_rad, the beam part of flat_glob_rad; the rest is diffuse).
+MONTHLY_BANDS = DAILY_KEYS + ("beam_rad_wh_m2", "refl_rad_wh_m2", "flat_beam_rad_wh_m2")
 
 
 def cut_dem_task(job_file: Path, tile_name: str) -> None:
@@ -91,7 +93,7 @@ def terrain_task(dem: Path, terrain_out: Path, horizons_out: Path, *, search_dis
 
 def solar_task(dem: Path, terrain: Path, horizons: Path, days: list[int], *, step_minutes: float, linke: float,
                albedo: float, horizon_step_deg: float, out: Path, daily_out: Path | None = None) -> None:
-    """Daily radiation for ``days`` on one tile, summed into ``out`` (3 bands, see MONTHLY_BANDS).
+    """Daily radiation for ``days`` on one tile, summed into ``out`` (bands MONTHLY_BANDS).
 
     With ``daily_out`` the daily maps are kept too: bands ``{variable}_day{DDD}``, variable-major.
     """
@@ -107,12 +109,12 @@ def write_month(daily: dict[str, np.ndarray], days: list[int], transform, crs, *
     """Write one tile-month of either engine: the sums over ``days`` (bands MONTHLY_BANDS) to
     ``out`` and, with ``daily_out``, the daily maps (bands ``{variable}_day{DDD}``, variable-major).
 
-    ``daily`` maps each of DAILY_KEYS to an array (len(days), rows, cols).
+    ``daily`` maps each of MONTHLY_BANDS to an array (len(days), rows, cols).
     """
     if daily_out is not None:
         names = [f"{k}_day{d:03d}" for k in DAILY_KEYS for d in days]
         write_geotiff(daily_out, np.concatenate([daily[k] for k in DAILY_KEYS]), transform, crs, descriptions=names)
-    sums = np.stack([daily[k].sum(axis=0, dtype="float64") for k in DAILY_KEYS])
+    sums = np.stack([daily[k].sum(axis=0, dtype="float64") for k in MONTHLY_BANDS])
     write_geotiff(out, sums, transform, crs, descriptions=list(MONTHLY_BANDS))
 
 
@@ -134,6 +136,11 @@ def eemt_bands(model: str) -> list[str]:
     return ([f"EEMT_{model}", f"E_PPT_{model}", f"E_BIO_{model}"]
             + [f"E_PPT_{model}_m{m:02d}" for m in range(1, 13)] + [f"E_BIO_{model}_m{m:02d}" for m in range(1, 13)]
             + [f"{qa}_{model}" for qa in QA_LAYERS])
+
+
+#: Bands of real-sky global radiation appended to a tile's EEMT file when the climate is
+#: DAYMET: the mean day of each solar month [Wh m-2 day-1].
+REAL_SKY_BANDS = tuple(f"glob_rad_real_m{m:02d}" for m in range(1, 13))
 
 
 def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
@@ -172,44 +179,71 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     solar = {month: crop_core(tile, _read_stack(files["solar"][str(month)])) for month in range(1, 13)}
     n_requested = {month: len(job["months"][f"{month:02d}"]) for month in range(1, 13)}
     names, stack = tile_eemt(static, climate, solar, n_requested, days_in_month, meta["models"],
-                             ModelParameters.from_mapping(meta["model_parameters"]))
+                             ModelParameters.from_mapping(meta["model_parameters"]),
+                             radiation=meta.get("radiation", "clear"), real_sky=meta.get("real_sky", False))
     write_geotiff(files["eemt"][year], stack, core_transform, crs, descriptions=names)
 
 
 def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[int, np.ndarray],
-              n_requested: dict[int, int], days_in_month, models: list[str], params) -> tuple[list[str], np.ndarray]:
+              n_requested: dict[int, int], days_in_month, models: list[str], params,
+              radiation: str = "clear", real_sky: bool | None = None) -> tuple[list[str], np.ndarray]:
     """EEMT of one tile and climate year for each model: the computation of :func:`eemt_task`.
 
     Parameters
     ----------
-    static : the tile's STATIC_BANDS arrays (elevation [m], alpha, northness, latitude [deg], NDVI, canopy height [m])
-    climate : array (4, 12, rows, cols): Tmin, Tmax [°C], precipitation [mm month-1], vapour pressure [Pa]
-    solar : month -> array (3, rows, cols) of MONTHLY_BANDS, sums over the month's requested days
+    static : the tile's STATIC_BANDS arrays (elevation [m], alpha, northness, latitude [deg], NDVI, canopy height [m],
+        wind speed [m s-1], annual NPP [g m-2 yr-1]); the last two all NaN unless the user gave rasters
+    climate : array (5, 12, rows, cols): Tmin, Tmax [°C], precipitation [mm month-1], vapour pressure [Pa],
+        real global horizontal irradiation of the month's mean day [Wh m-2 day-1] (DAYMET; all NaN otherwise)
+    solar : month -> array (6, rows, cols) of MONTHLY_BANDS, sums over the month's requested days
     n_requested : month -> number of requested days summed in ``solar``
     days_in_month : 12 climate month lengths [days]
     models : TRAD, TOPO and/or TOPO_VEG
     params : :class:`~eemt_flow.model.eemt.ModelParameters`
+    radiation : ``clear`` (S_i and R_m from r.sun's clear sky) or ``real`` (from the real-sky
+        radiation, which needs the climate's real global irradiation)
+    real_sky : whether to compute real-sky radiation (the job's; every tile must agree on its
+        bands); None: when the climate has real global irradiation in this tile
 
     Returns
     -------
-    (band names, float32 array (bands, rows, cols)): per model :func:`eemt_bands` [MJ m-2], NaN off the DEM
+    (band names, float32 array (bands, rows, cols)): per model :func:`eemt_bands` [MJ m-2], then, when the
+    climate has real global irradiation, REAL_SKY_BANDS [Wh m-2 day-1]; NaN off the DEM
     """
     from .model.calendar import monthly_mean_daylength_h, solar_days_in_month
     from .model.eemt import annual_eemt_mj, eemt_topo_month, eemt_topo_veg_month, eemt_trad_month
     from .model.pet import thornthwaite_heat_index, thornthwaite_pet_mm
     from .model.topoclimate import radiation_ratio_clamped
+    from .solar.realsky import monthly_real_sky_wh_m2
 
-    tmin, tmax, prcp, vp = climate
+    tmin, tmax, prcp, vp, real_global = climate
+    if real_sky is None:
+        real_sky = bool(np.isfinite(real_global).any())
+    if radiation == "real" and not real_sky:
+        raise ValueError("radiation 'real' needs the climate's real global irradiation (DAYMET srad, dayl)")
+    real_maps = []
     # Thornthwaite's heat index is the whole year's, per cell
     heat_index = thornthwaite_heat_index(0.5 * (tmin + tmax), axis=0) if params.pet == "thornthwaite" else None
     results = {model: [] for model in models}
     shape = static["alpha"].shape
+    # optional user rasters: present when any cell has a value (every DEM cell does when given)
+    wind = static.get("wind_speed_m_s")
+    wind = wind if wind is not None and np.isfinite(wind).any() else None
+    npp = static.get("npp_g_m2_yr")
+    npp = npp if npp is not None and np.isfinite(npp).any() else None
     qa = {model: {name: np.zeros(shape, dtype="float32") for name in QA_LAYERS} for model in models}
     for month in range(1, 13):
         # Sums over the requested days scaled to the whole solar month (mean day x days); S_i is unaffected.
         scale = solar_days_in_month(month) / n_requested[month]
         s_topo, s_flat = solar[month][0] * scale, solar[month][1] * scale
         i, dm = month - 1, days_in_month[month - 1]
+        if real_sky:
+            glob_sum, flat_sum, _, beam_sum, refl_sum, flat_beam_sum = solar[month]
+            real_day, _ = monthly_real_sky_wh_m2(glob_sum, flat_sum, beam_sum, refl_sum, flat_beam_sum,
+                                                 n_requested[month], real_global[i], static["latitude_deg"], month)
+            real_maps.append(real_day)
+            if radiation == "real":  # S_i = real topographic / real horizontal; R_m from the real topographic
+                s_topo, s_flat = real_day * solar_days_in_month(month), real_global[i] * solar_days_in_month(month)
         for model in models:
             if model == "TRAD":
                 daylength_h = monthly_mean_daylength_h(static["latitude_deg"], month)
@@ -218,11 +252,12 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
                 r = eemt_trad_month(tmin[i], tmax[i], prcp[i], daylength_h, dm, pet_mm=pet_mm, params=params)
             elif model == "TOPO":
                 r = eemt_topo_month(tmin[i], tmax[i], prcp[i], vp[i], static["elevation_m"], s_topo, s_flat,
-                                    static["alpha"], static["northness"], month, dm, params=params)
+                                    static["alpha"], static["northness"], month, dm, wind_speed_m_s=wind,
+                                    npp_annual_g_m2=npp, params=params)
             else:
                 r = eemt_topo_veg_month(tmin[i], tmax[i], prcp[i], vp[i], static["elevation_m"], s_topo, s_flat,
                                         static["alpha"], static["ndvi"], static["canopy_height_m"], month, dm,
-                                        params=params)
+                                        wind_speed_m_s=wind, npp_annual_g_m2=npp, params=params)
             results[model].append(r)
             if r.s_i_guarded is not None:
                 qa[model]["QA_SI_MONTHS"] += np.broadcast_to(
@@ -238,6 +273,9 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
         bands += [np.broadcast_to(np.asarray(r.e_bio_j_m2) / 1e6, shape) for r in months]
         bands += [qa[model][name] for name in QA_LAYERS]
         names += eemt_bands(model)
+    if real_sky:
+        bands += [np.broadcast_to(r, shape) for r in real_maps]
+        names += list(REAL_SKY_BANDS)
     stack = np.stack(bands).astype("float32")
     stack[:, ~np.isfinite(static["elevation_m"])] = np.nan
     return names, stack
@@ -273,5 +311,5 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
         month = list(month)
         m = str(int(mm))
-        write_month({k: np.stack([getattr(r, k) for r in month]) for k in DAILY_KEYS}, [r.day for r in month],
+        write_month({k: np.stack([getattr(r, k) for r in month]) for k in MONTHLY_BANDS}, [r.day for r in month],
                     core_transform, crs, out=files["solar"][m], daily_out=files["daily"][m] if p["keep_daily"] else None)

@@ -125,6 +125,10 @@ def daily_field(variable: str, day: dt.date, x_km: np.ndarray, y_km: np.ndarray)
         return ones * 1.0  # 1 mm every day: the monthly sum is the number of days
     if variable == "vp":
         return ones * (500.0 + 10.0 * m)
+    if variable == "srad":  # shortwave flux over the daylight period [W m-2]
+        return ones * (200.0 + 10.0 * m)
+    if variable == "dayl":  # day length [s]
+        return ones * (36_000.0 + 600.0 * m)
     raise KeyError(variable)
 
 
@@ -522,3 +526,21 @@ def test_ncss_params_leap_year():
     params = dict(ncss_params("prcp", 2016, (-106.6, 35.8, -106.4, 36.0)))
     assert params["time_end"] == "2016-12-30T12:00:00Z"  # DAYMET drops Dec 31 in leap years
     assert (params["west"], params["south"], params["east"], params["north"]) == ("-106.6000", "35.8000", "-106.4000", "36.0000")
+
+
+def test_daymet_global_radiation_for_real_sky(ncss, flat_dem, tmp_path, monkeypatch):
+    """radiation=True also fetches srad and dayl: the monthly mean day of srad · dayl / 3600 on the DEM."""
+    monkeypatch.setenv(DAYMET_URL_ENV, ncss.data_url)
+    monkeypatch.setenv("EARTHDATA_TOKEN", "token-for-tests-123")
+    [c2020] = load_climate("daymet", flat_dem, years=[2020], cache_dir=tmp_path / "cache", radiation=True)
+    # month m: srad = 200 + 10 m W m-2 over dayl = 36 000 + 600 m s, so (200 + 10 m)(36 000 + 600 m) / 3600 Wh m-2;
+    # Feb: 220 · 37 200 / 3600 = 2273.333; Dec: 320 · 43 200 / 3600 = 3840
+    m = np.arange(1, 13)
+    expected = (200.0 + 10.0 * m) * (36_000.0 + 600.0 * m) / 3600.0
+    np.testing.assert_allclose(c2020.glob_wh_m2_day[:, 20, 20], expected, rtol=1e-6)
+    assert c2020.glob_wh_m2_day[1, 0, 0] == pytest.approx(2273.3333, rel=1e-6)
+    names = {r["path"].rsplit("/", 1)[-1] for r in ncss.data_requests()}
+    assert names == {f"daymet_v4_daily_na_{v}_2020.nc" for v in ("tmin", "tmax", "prcp", "vp", "srad", "dayl")}
+    # without radiation: neither requested nor set
+    [plain] = load_climate("daymet", flat_dem, years=[2020], cache_dir=tmp_path / "cache2")
+    assert plain.glob_wh_m2_day is None

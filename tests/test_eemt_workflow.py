@@ -247,3 +247,85 @@ def test_flat_topo_veg_bio_hand_computed(tmp_path):
     assert np.isfinite(eemt).all() and (eemt >= e_bio - 1e-4).all()  # E_PPT ≥ 0 adds to E_BIO
     # TRAD in the same job is unchanged by the vegetation rasters: 57.481285 (see the test above)
     np.testing.assert_allclose(read_raster(work / "results/eemt/EEMT_TRAD_normals.tif"), 57.481285, rtol=1e-4)
+
+
+def test_wind_and_npp_rasters_reach_topo(tmp_path):
+    """--wind-speed and --npp rasters (any grid: 60 m cells over the 30 m DEM), through a YAML job file.
+
+    NPP: a raster of 800 g m-2 yr-1 replaces NPP_TOPO (593 on this DEM): E_BIO_TOPO =
+    800/1000 · 22 = 17.6 MJ m-2 yr-1 in every cell; TRAD keeps Lieth's NPP (30.940181).
+    Wind: a uniform 4 m/s raster gives exactly what the constant wind_speed_m_s: 4 gives;
+    a raster of 4 m/s in the west half and 8 m/s in the east half gives the west half that
+    same value and the east half another.
+    """
+    dem = _flat_equator_dem(tmp_path / "flat.tif", 8)
+    csv = _station_csv(tmp_path / "normals.csv", 5.0, 15.0, 100.0, 800.0)
+
+    def raster(name, values, cell_m=60, n=6):
+        """n x n cells from 60 m west and north of the DEM (60 m cells), or on the DEM's grid (30 m)."""
+        origin = (499_940, 660) if cell_m == 60 else (500_000, 600)
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", width=n, height=n, count=1, dtype="float32",
+                           crs="EPSG:32631", transform=from_origin(*origin, cell_m, cell_m)) as dst:
+            dst.write(np.asarray(values, dtype="float32").reshape(1, n, n))
+        return tmp_path / name
+
+    npp = raster("npp.tif", np.full(36, 800.0))
+    wind4 = raster("wind4.tif", np.full(36, 4.0))
+    # on the DEM's own grid, so that no cell is interpolated between the halves
+    split = raster("wind_split.tif", np.tile([4.0] * 4 + [8.0] * 4, 8), cell_m=30, n=8)
+    runs = {}
+    for name, extra in (("raster", f"wind_speed: {wind4.name}\nnpp: {npp.name}\n"),
+                        ("constant", "model_parameters:\n  wind_speed_m_s: 4.0\n"),
+                        ("split", f"wind_speed: {split.name}\n")):
+        job = tmp_path / f"{name}.yaml"
+        job.write_text(f"dem: {dem.name}\nclimate: station:{csv.name}\nstation_elevation: 2000\n{extra}")
+        runs[name] = tmp_path / f"work_{name}"
+        run_cli("run", job, "--workdir", runs[name], *FAST)
+    e = {name: {q: read_raster(work / f"results/eemt/{q}_TOPO_normals.tif") for q in ("E_PPT", "E_BIO")}
+         for name, work in runs.items()}
+    np.testing.assert_allclose(e["raster"]["E_BIO"], 17.6, rtol=1e-5)
+    np.testing.assert_allclose(e["constant"]["E_BIO"], 13.046, rtol=1e-5)  # NPP_TOPO = 593 (see above)
+    np.testing.assert_allclose(read_raster(runs["raster"] / "results/eemt/E_BIO_TRAD_normals.tif"), 30.940181,
+                               rtol=1e-5)
+    np.testing.assert_allclose(e["raster"]["E_PPT"], e["constant"]["E_PPT"], rtol=1e-6)
+    np.testing.assert_allclose(e["split"]["E_PPT"][:, :4], e["constant"]["E_PPT"][:, :4], rtol=1e-6)
+    west, east = e["split"]["E_PPT"][:, :4], e["split"]["E_PPT"][:, 4:]
+    assert (np.abs(east - west.mean()) > 0.01 * west.mean()).all()  # 8 m/s evaporates more than 4 m/s
+    meta = json.loads((runs["raster"] / "results/summary.json").read_text())["eemt"]
+    assert meta["wind_speed_raster"] == str(wind4) and meta["npp_raster"] == str(npp)
+    assert any("user's NPP raster" in note for note in meta["notes"])
+
+    # Out of range: one line naming the file and the accepted range, nothing written
+    bad = raster("wind_bad.tif", np.full(36, -1.0))
+    proc = run_cli("plan", "--dem", dem, "--workdir", tmp_path / "w", "--climate", f"station:{csv}",
+                   "--station-elevation", "2000", "--wind-speed", bad, "--days", ONE_DAY_PER_MONTH, check=False)
+    assert proc.returncode == 2 and not (tmp_path / "w").exists()
+    assert proc.stderr.strip() == f"Error: {bad}: wind speed (m/s) values span -1 to -1, outside [0.1, 50.0]"
+    bad = raster("npp_bad.tif", np.full(36, 9000.0))
+    proc = run_cli("plan", "--dem", dem, "--workdir", tmp_path / "w", "--climate", f"station:{csv}",
+                   "--station-elevation", "2000", "--npp", bad, "--days", ONE_DAY_PER_MONTH, check=False)
+    assert proc.returncode == 2 and "NPP (g m-2 yr-1) values span 9000 to 9000, outside [0.0, 5000.0]" in proc.stderr
+
+
+def test_hamon_daily_refused_at_plan_time(tmp_path):
+    """hamon_mode: daily is refused before anything is written (the EEMT tasks receive monthly climate only)."""
+    dem = _flat_equator_dem(tmp_path / "flat.tif", 8)
+    csv = _station_csv(tmp_path / "normals.csv", 5.0, 15.0, 100.0, 800.0)
+    job = tmp_path / "job.yaml"
+    job.write_text(f"dem: {dem}\nclimate: station:{csv}\nstation_elevation: 2000\nmodel_parameters:\n"
+                   "  hamon_mode: daily\n")
+    proc = run_cli("plan", job, "--workdir", tmp_path / "w", "--days", ONE_DAY_PER_MONTH, check=False)
+    assert proc.returncode == 2 and not (tmp_path / "w").exists()
+    assert proc.stderr.strip() == ("Error: model_parameters: hamon_mode 'daily' is not available in a job (the EEMT "
+                                   "tasks receive monthly climate only); use hamon_mode 'monthly', the default")
+
+
+def test_real_radiation_needs_daymet(tmp_path):
+    """--radiation real with station normals: one line at plan time, nothing written."""
+    dem = _flat_equator_dem(tmp_path / "flat.tif", 8)
+    csv = _station_csv(tmp_path / "normals.csv", 5.0, 15.0, 100.0, 800.0)
+    proc = run_cli("plan", "--dem", dem, "--workdir", tmp_path / "w", "--climate", f"station:{csv}",
+                   "--station-elevation", "2000", "--radiation", "real", "--days", ONE_DAY_PER_MONTH, check=False)
+    assert proc.returncode == 2 and not (tmp_path / "w").exists()
+    assert proc.stderr.strip() == ("Error: --radiation real needs DAYMET's shortwave radiation (srad, dayl): use "
+                                   "--climate daymet, or --radiation clear")

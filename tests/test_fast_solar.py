@@ -84,17 +84,19 @@ def _read(path):
     return a
 
 
-def _grass_reference(dem_path, out_dir, max_distance_m):
+def _grass_reference(dem_path, out_dir, max_distance_m, *, days=DAYS, step_minutes=STEP_MINUTES, linke=LINKE,
+                     albedo=ALBEDO):
+    """r.sun fed clamped 1-degree r.horizon maps: slope, aspect and g/i/f{day} maps (Wh m-2, h)."""
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C",
            "DEM": str(dem_path), "OUT": str(out_dir), "MAXD": str(max_distance_m),
-           "DAYS": " ".join(str(d) for d in DAYS), "STEP": str(STEP_MINUTES / 60.0),
-           "LINKE": str(LINKE), "ALBEDO": str(ALBEDO)}
+           "DAYS": " ".join(str(d) for d in days), "STEP": str(step_minutes / 60.0),
+           "LINKE": str(linke), "ALBEDO": str(albedo)}
     script = out_dir / "reference.sh"
     script.write_text(GRASS_SCRIPT)
     subprocess.run([GRASS, "--tmp-location", str(dem_path), "--exec", "bash", str(script)],
                    env=env, cwd=out_dir, check=True, capture_output=True, timeout=900)
     ref = {"slope": _read(out_dir / "slope.tif"), "aspect": _read(out_dir / "aspect.tif")}
-    for d in DAYS:
+    for d in days:
         for key in ("g", "i", "f"):
             ref[f"{key}{d}"] = _read(out_dir / f"{key}{d}.tif")
     return ref

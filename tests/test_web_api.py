@@ -215,8 +215,8 @@ def small_dem(tmp_path_factory) -> Path:
 def test_eemt_job_with_station_csv(server, small_dem, tmp_path):
     """EEMT through HTTP: DEM + station normals CSV in, EEMT GeoTIFFs and maps out (the same path as the CLI)."""
     with server.client() as client:
-        r = submit_with_csv(client, small_dem.read_bytes(), EEMT_FAST, STATION_CSV.read_bytes(),
-                            csv_name="station_normals.csv")
+        r = submit_with_csv(client, small_dem.read_bytes(), {**EEMT_FAST, "model_parameters": {"pm_albedo": 0.23}},
+                            STATION_CSV.read_bytes(), csv_name="station_normals.csv")
         assert r.status_code == 201, r.text
         job_id = r.json()["id"]
         # The CSV is kept under a server-generated name beside the DEM upload.
@@ -227,6 +227,9 @@ def test_eemt_job_with_station_csv(server, small_dem, tmp_path):
         params = job["parameters"]
         assert params["climate"] == "station" and params["models"] == ["trad", "topo"]
         assert params["station_elevation_m"] == 2300 and params["days"] == ONE_DAY_PER_MONTH
+        assert params["model_parameters"] == {"pm_albedo": 0.23}
+        summary = client.get(f"/api/jobs/{job_id}/results/summary.json").json()
+        assert summary["eemt"]["model_parameters"]["pm_albedo"] == 0.23  # reached the EEMT tasks' job.json
         names = {r["name"] for r in job["results"]}
         expected = {f"eemt/{q}_{m}_normals.tif" for q in ("EEMT", "E_PPT", "E_BIO") for m in ("TRAD", "TOPO")}
         expected |= {"eemt/EEMT_TRAD_normals.png", "eemt/EEMT_TOPO_normals.png", "terrain/alpha.tif",
@@ -297,6 +300,14 @@ def test_bad_eemt_requests_get_clear_4xx(server, small_dem):
             (submit_with_csv(client, dem, {**EEMT_FAST, "climate": "daymet", "station_elevation_m": None,
                                            "years": "1970"}), 422, "before DAYMET begins"),
             (submit_with_csv(client, dem, {**FAST, "cache_dir": "/tmp"}), 422, "cache_dir: unknown parameter"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "model_parameters": {"pm_albedo": 1.5}}, good_csv.encode()),
+             422, "model_parameters: pm_albedo = 1.5 is outside the accepted range 0 to 0.95"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "model_parameters": {"hamon_mode": "daily"}},
+                             good_csv.encode()), 422, "model_parameters: hamon_mode 'daily' is not available"),
+            (submit_with_csv(client, dem, {**FAST, "model_parameters": {"pm_albedo": 0.2}}), 422,
+             "model_parameters: EEMT needs a climate"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "radiation": "real"}, good_csv.encode()), 422,
+             "radiation: 'real' needs DAYMET's shortwave radiation"),
             (submit_with_csv(client, dem, {**FAST, "model": "eemt-topo", "climate_source": "grids"}), 422, "grids"),
         ]
         for response, status, text in cases:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 
@@ -67,6 +68,9 @@ DAYMET_CELL_TOLERANCE = 0.01
 DAYMET_PAD_CELLS = 3
 #: Variables requested (EEMT-SPEC §8: required tmin, tmax, prcp, vp).
 DAYMET_VARIABLES = tuple(CLIMATE_VARIABLE_UNITS)
+#: Variables requested for real-sky radiation: shortwave flux averaged over the daylight
+#: period [W m⁻²] and day length [s] (EEMT-SPEC §8).
+DAYMET_RADIATION_VARIABLES = ("srad", "dayl")
 #: First year of DAYMET.
 DAYMET_FIRST_YEAR = 1980
 #: Bounding boxes (west, south, east, north) [degrees] of the DAYMET V4 R1 regions, from the
@@ -455,17 +459,54 @@ def check_years(years) -> list[int]:
     return checked
 
 
+def daymet_global_radiation_field(srad_path: Path, dayl_path: Path, year: int) -> MonthlyField:
+    """DAYMET's global horizontal irradiation of each month's mean day on its 1 km grid [Wh m⁻² day⁻¹].
+
+    Daily ``srad`` [W m⁻², mean over the daylight period] times ``dayl`` [s] / 3600 gives the
+    day's irradiation [Wh m⁻² day⁻¹]; its monthly mean is taken on the 1 km grid (days from
+    the decoded dates, Dec 31 of leap years dropped). It reaches the DEM like the other
+    climate variables (:class:`~eemt_flow.climate.prepared.GridClimate`), not
+    elevation-adjusted.
+
+    Parameters
+    ----------
+    srad_path, dayl_path : pathlib.Path
+        NCSS answers of ``srad`` and ``dayl`` for ``year`` (the same box, hence grid).
+    year : int
+        DAYMET year.
+
+    Returns
+    -------
+    MonthlyField
+        (12, rows, cols) on the DAYMET grid.
+    """
+    from eemt_flow.solar.realsky import daymet_daily_global_wh_m2
+
+    srad = read_netcdf_variable(srad_path, "srad", default_crs=DAYMET_CRS)
+    dayl = read_netcdf_variable(dayl_path, "dayl", default_crs=DAYMET_CRS)
+    what = f"DAYMET srad, dayl {year} ({srad_path}, {dayl_path})"
+    if (srad.values.shape != dayl.values.shape or tuple(srad.transform) != tuple(dayl.transform)
+            or not np.array_equal(srad.dates, dayl.dates)):
+        raise UserError(f"{what}: srad and dayl answers differ in grid or days; clear the DAYMET cache and run again")
+    daily = daymet_daily_global_wh_m2(srad.values, dayl.values)
+    agg = daily_to_monthly(daily, srad.dates, DAILY_TO_MONTHLY["dayl"], year=year, what=what)  # monthly mean
+    return MonthlyField(agg.values.astype("float32"), srad.transform, srad.crs, srad_path, agg.incomplete_months)
+
+
 def load_daymet(dem: Dem, years, *, lapse_tmin_table, lapse_tmax_table, base_elevation_path=None, cache_dir=None,
-                client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING) -> list[MonthlyClimate]:
+                client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING,
+                radiation: bool = False) -> list[MonthlyClimate]:
     """DAYMET monthly climate on the DEM grid, one :class:`MonthlyClimate` per year
     (:func:`prepare_daymet`, then onto ``dem``'s cells)."""
     return [c.on_dem(dem) for c in prepare_daymet(
         dem, years, lapse_tmin_table=lapse_tmin_table, lapse_tmax_table=lapse_tmax_table,
-        base_elevation_path=base_elevation_path, cache_dir=cache_dir, client=client, resampling=resampling)]
+        base_elevation_path=base_elevation_path, cache_dir=cache_dir, client=client, resampling=resampling,
+        radiation=radiation)]
 
 
 def prepare_daymet(dem, years, *, lapse_tmin_table, lapse_tmax_table, base_elevation_path=None, cache_dir=None,
-                   client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING) -> list[GridClimate]:
+                   client: DaymetClient | None = None, resampling: str = CLIMATE_RESAMPLING,
+                   radiation: bool = False) -> list[GridClimate]:
     """DAYMET monthly climate on its 1 km grid for the whole DEM, one :class:`GridClimate` per year.
 
     Parameters
@@ -486,6 +527,9 @@ def prepare_daymet(dem, years, *, lapse_tmin_table, lapse_tmax_table, base_eleva
         Client to use; default a :class:`DaymetClient` with ``cache_dir``.
     resampling : str
         ``bilinear`` (default), ``nearest`` or ``cubic``, from the 1 km grid to the DEM.
+    radiation : bool
+        Also fetch ``srad`` and ``dayl`` and fill :attr:`MonthlyClimate.glob_wh_m2_day`
+        (real-sky radiation).
 
     Returns
     -------
@@ -519,6 +563,13 @@ def prepare_daymet(dem, years, *, lapse_tmin_table, lapse_tmax_table, base_eleva
             check_grid_covers_dem(dem, field.shape, field.transform, field.crs, what=f"{v} ({field.path})")
         source = (f"DAYMET V4 R1 daily (ORNL DAAC {DAYMET_DATASET_ID}), region {region}, {year}; monthly on the 1 km grid, "
                   f"{resampling} to the DEM; {base_text}")
+        global_field = None
+        if radiation:
+            paths = [client.fetch(region, v, year, box) for v in DAYMET_RADIATION_VARIABLES]
+            global_field = daymet_global_radiation_field(*paths, year)
+            check_grid_covers_dem(dem, global_field.shape, global_field.transform, global_field.crs,
+                                  what=f"DAYMET srad, dayl {year} ({global_field.path})")
+            source += "; srad x dayl for real-sky radiation"
         climates.append(GridClimate(year, source, fields, base_elevations(fields, dem, elevation),
-                                    lapse_tmin_table, lapse_tmax_table, resampling))
+                                    lapse_tmin_table, lapse_tmax_table, resampling, global_field))
     return climates

@@ -54,6 +54,10 @@ class MonthlyClimate:
         Lapse rates applied to Tmin and Tmax, Jan..Dec [°C km⁻¹].
     incomplete_months : tuple of int
         Months (1..12) that lacked a day in the daily input and are therefore nodata.
+    glob_wh_m2_day : numpy.ndarray of float32, shape (12, rows, cols), or None
+        Real-sky global horizontal irradiation of the month's mean day [Wh m⁻² day⁻¹]:
+        DAYMET's daily srad · dayl / 3600 averaged over the month; None for sources
+        without shortwave radiation.
 
     Notes
     -----
@@ -71,6 +75,7 @@ class MonthlyClimate:
     lapse_tmin_c_per_km: tuple[float, ...] = (LAPSE_RATE,) * MONTHS_PER_YEAR
     lapse_tmax_c_per_km: tuple[float, ...] = (LAPSE_RATE,) * MONTHS_PER_YEAR
     incomplete_months: tuple[int, ...] = ()
+    glob_wh_m2_day: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

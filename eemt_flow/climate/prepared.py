@@ -23,8 +23,8 @@ from rasterio.crs import CRS
 from eemt_flow.dem import Dem
 
 from .assemble import MonthlyField, climate_on_dem
-from .monthly import NORMALS, MonthlyClimate, days_in_month_of
-from .resample import CLIMATE_RESAMPLING
+from .monthly import NORMALS, MonthlyClimate, check_cover, days_in_month_of, mask_to_dem
+from .resample import CLIMATE_RESAMPLING, warp_to_dem
 from .station import StationNormals, station_climate, station_source
 
 
@@ -46,6 +46,9 @@ class GridClimate:
         Monthly lapse rates [°C km⁻¹].
     resampling : str
         How the fields reach the DEM (``bilinear``, ``nearest``, ``cubic``).
+    global_radiation : MonthlyField or None
+        Real global horizontal irradiation of each month's mean day [Wh m⁻² day⁻¹] (DAYMET's
+        srad x dayl), for real-sky radiation; None for sources without it.
     """
 
     year: int | str
@@ -55,6 +58,7 @@ class GridClimate:
     lapse_tmin_table: np.ndarray
     lapse_tmax_table: np.ndarray
     resampling: str = CLIMATE_RESAMPLING
+    global_radiation: MonthlyField | None = None
 
     @property
     def days_in_month(self) -> np.ndarray:
@@ -62,9 +66,16 @@ class GridClimate:
 
     def on_dem(self, dem: Dem) -> MonthlyClimate:
         """The monthly climate on ``dem``'s cells (the whole DEM or any window of it)."""
-        return climate_on_dem(self.fields, dem, year=self.year, source=self.source,
-                              lapse_tmin_table=self.lapse_tmin_table, lapse_tmax_table=self.lapse_tmax_table,
-                              bases=self.bases, resampling=self.resampling)
+        climate = climate_on_dem(self.fields, dem, year=self.year, source=self.source,
+                                 lapse_tmin_table=self.lapse_tmin_table, lapse_tmax_table=self.lapse_tmax_table,
+                                 bases=self.bases, resampling=self.resampling)
+        g = self.global_radiation
+        if g is not None:
+            on_dem = warp_to_dem(g.values, g.transform, g.crs, dem, resampling=self.resampling)
+            check_cover(on_dem, dem.elevation_m, what=f"DAYMET srad x dayl ({g.path})",
+                        allowed_nan_months=g.incomplete_months)
+            climate.glob_wh_m2_day = mask_to_dem(on_dem, dem.elevation_m).astype("float32")
+        return climate
 
 
 @dataclass
@@ -115,7 +126,9 @@ def save_prepared(climate: PreparedClimate, path: Path) -> None:
     else:
         header = {"kind": "grids", "year": climate.year, "source": climate.source, "resampling": climate.resampling,
                   "fields": {v: _field_arrays(f"field_{v}", f, arrays) for v, f in climate.fields.items()},
-                  "bases": {v: _field_arrays(f"base_{v}", f, arrays) for v, f in climate.bases.items()}}
+                  "bases": {v: _field_arrays(f"base_{v}", f, arrays) for v, f in climate.bases.items()},
+                  "global_radiation": (_field_arrays("global_radiation", climate.global_radiation, arrays)
+                                       if climate.global_radiation is not None else None)}
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
@@ -133,4 +146,6 @@ def load_prepared(path: Path) -> PreparedClimate:
                                   header["station_elevation_m"], *lapse)
         fields = {v: _field_of(f"field_{v}", m, arrays) for v, m in header["fields"].items()}
         bases = {v: _field_of(f"base_{v}", m, arrays) for v, m in header["bases"].items()}
-        return GridClimate(header["year"], header["source"], fields, bases, *lapse, resampling=header["resampling"])
+        g = header["global_radiation"]
+        return GridClimate(header["year"], header["source"], fields, bases, *lapse, resampling=header["resampling"],
+                           global_radiation=_field_of("global_radiation", g, arrays) if g else None)

@@ -97,17 +97,17 @@ def parse_climate_source(text: str) -> ClimateSource:
 
 def load_climate(source_text: str, dem: Dem, *, years=None, station_elevation_m: float | None = None,
                  lapse_tmin_c_per_km=LAPSE_RATE, lapse_tmax_c_per_km=LAPSE_RATE, cache_dir=None,
-                 resampling: str = CLIMATE_RESAMPLING) -> list[MonthlyClimate]:
+                 resampling: str = CLIMATE_RESAMPLING, radiation: bool = False) -> list[MonthlyClimate]:
     """Monthly climate on the cells of a DEM in memory: :func:`prepare_climate`, then onto ``dem``."""
     return [c.on_dem(dem) for c in prepare_climate(
         source_text, dem, years=years, station_elevation_m=station_elevation_m,
         lapse_tmin_c_per_km=lapse_tmin_c_per_km, lapse_tmax_c_per_km=lapse_tmax_c_per_km, cache_dir=cache_dir,
-        resampling=resampling)]
+        resampling=resampling, radiation=radiation)]
 
 
 def prepare_climate(source_text: str, dem, *, years=None, station_elevation_m: float | None = None,
                     lapse_tmin_c_per_km=LAPSE_RATE, lapse_tmax_c_per_km=LAPSE_RATE, cache_dir=None,
-                    resampling: str = CLIMATE_RESAMPLING) -> list[PreparedClimate]:
+                    resampling: str = CLIMATE_RESAMPLING, radiation: bool = False) -> list[PreparedClimate]:
     """Every climate year of a source, read and checked for the whole DEM, not yet on its cells.
 
     Parameters
@@ -129,6 +129,9 @@ def prepare_climate(source_text: str, dem, *, years=None, station_elevation_m: f
     resampling : str
         How grids (DAYMET, your own) reach the DEM grid: ``bilinear`` (default), ``nearest``
         or ``cubic``; station normals are not resampled.
+    radiation : bool
+        DAYMET only: also fetch shortwave radiation (``srad``, ``dayl``) for real-sky
+        radiation (:attr:`MonthlyClimate.glob_wh_m2_day`); ignored by the other sources.
 
     Returns
     -------
@@ -163,4 +166,5 @@ def prepare_climate(source_text: str, dem, *, years=None, station_elevation_m: f
         return [prepare_grids(source.path, dem, year=year_list[0] if year_list else None,
                               lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table, resampling=resampling)]
     return prepare_daymet(dem, years, lapse_tmin_table=tmin_table, lapse_tmax_table=tmax_table,
-                          base_elevation_path=source.path, cache_dir=cache_dir, resampling=resampling)
+                          base_elevation_path=source.path, cache_dir=cache_dir, resampling=resampling,
+                          radiation=radiation)

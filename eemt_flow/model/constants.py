@@ -71,6 +71,9 @@ NPP_TOPO_ELEV_COEF = 0.39  # [g m⁻² yr⁻¹ m⁻¹]; VZJ 2015 Eq. 11
 NPP_TOPO_NORTHNESS_COEF = 346.0  # [g m⁻² yr⁻¹]; VZJ 2015 Eq. 11
 NPP_TOPO_INTERCEPT = -187.0  # [g m⁻² yr⁻¹]; VZJ 2015 Eq. 11
 NPP_TOPO_FLOOR = 100.0  # minimum NPP_TOPO [g m⁻² yr⁻¹]; VZJ 2015 Eq. 11
+#: Accepted values of a user NPP raster [g m⁻² yr⁻¹]: 0 up to 5000, above the most productive
+#: tropical forests (~3500 g m⁻² yr⁻¹ dry matter; Lieth's asymptote is 3000).
+NPP_RASTER_RANGE_G_M2_YR = (0.0, 5000.0)
 NPP_VEG_INTERCEPT = 196.0  # [g m⁻² yr⁻¹]; VZJ 2015 Eq. 12
 NPP_VEG_H_COEF = 36.0  # [g m⁻² yr⁻¹ m⁻¹]; VZJ 2015 Eq. 12
 NPP_VEG_QUAD_COEF = 0.61  # [(g m⁻² yr⁻¹)^½ m⁻¹]; VZJ 2015 Eq. 12

@@ -264,7 +264,7 @@ def _frozen_guard(f_mm, t_mean_c):
 
 
 def eemt_topo_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s_flat_wh_m2, alpha, northness,
-                    month: int, days_in_month, *, wind_speed_m_s=None,
+                    month: int, days_in_month, *, wind_speed_m_s=None, npp_annual_g_m2=None,
                     params: ModelParameters = DEFAULT_PARAMETERS) -> MonthResult:
     """EEMT-TOPO for one month: Moore Tmax, open-water Penman–Monteith, Fu/Zhang AET, MCWI, NPP_TOPO.
 
@@ -296,6 +296,9 @@ def eemt_topo_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s
         days_m of the DAYMET month [day].
     wind_speed_m_s : array, optional
         Wind speed at 2 m [m s⁻¹]; default ``params.wind_speed_m_s``.
+    npp_annual_g_m2 : array, optional
+        The user's annual NPP [g m⁻² yr⁻¹], used instead of NPP_TOPO (VZJ 2015 Eq. 11, a
+        site-specific regression); split by days_m/365 the same way.
     params : ModelParameters
         Model parameters.
 
@@ -311,7 +314,7 @@ def eemt_topo_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s
     """
     wind = params.wind_speed_m_s if wind_speed_m_s is None else wind_speed_m_s
     nodata = _nodata_mask(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s_flat_wh_m2, alpha,
-                          northness, days_in_month, wind)
+                          northness, days_in_month, wind, npp_annual_g_m2)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         prcp = np.asarray(prcp_mm, dtype=float)
         t_min = np.asarray(tmin_c, dtype=float)
@@ -328,7 +331,8 @@ def eemt_topo_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s
         peff = effective_precipitation_mm(prcp, aet)
         f = _frozen_guard(redistributed_water_mm(alpha, peff), t_mean)
         e_ppt = e_ppt_j_m2(f, t_mean, params.c_w_j_kg_k, params.t_ref_k)
-        npp = annual_to_month(npp_topo_annual_g_m2(elevation_m, northness), days_in_month)
+        annual_npp = npp_topo_annual_g_m2(elevation_m, northness) if npp_annual_g_m2 is None else npp_annual_g_m2
+        npp = annual_to_month(annual_npp, days_in_month)
         e_bio = e_bio_j_m2(npp, params.h_bio_j_kg)
     return _finish(nodata, s_i=s_i, s_i_guarded=s_i_guarded, e_ppt_j_m2=e_ppt, e_bio_j_m2=e_bio, t_mean_c=t_mean,
                    pet_mm=pet, aet_mm=aet, peff_mm=peff, f_mm=f, npp_g_m2=npp)
@@ -336,7 +340,7 @@ def eemt_topo_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s
 
 def eemt_topo_veg_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s_flat_wh_m2, alpha, ndvi,
                         canopy_height_m, month: int, days_in_month, *, wind_speed_m_s=None,
-                        surface_resistance_s_m=None,
+                        surface_resistance_s_m=None, npp_annual_g_m2=None,
                         params: ModelParameters = DEFAULT_PARAMETERS) -> MonthResult:
     """EEMT-TOPO-VEG for one month: canopy Penman–Monteith AET, LAI-damped Moore Tmax, NPP_VEG.
 
@@ -362,6 +366,8 @@ def eemt_topo_veg_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m
     surface_resistance_s_m : array, optional
         Bulk surface resistance r_s = 1/g_s [s m⁻¹] (pluggable g_s); default
         ``params.surface_resistance_s_m`` (50 s m⁻¹, provisional).
+    npp_annual_g_m2 : array, optional
+        The user's annual NPP [g m⁻² yr⁻¹], used instead of NPP_VEG (VZJ 2015 Eq. 12).
     params : ModelParameters
         Model parameters.
 
@@ -377,7 +383,7 @@ def eemt_topo_veg_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m
     wind = params.wind_speed_m_s if wind_speed_m_s is None else wind_speed_m_s
     r_s = params.surface_resistance_s_m if surface_resistance_s_m is None else surface_resistance_s_m
     nodata = _nodata_mask(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s_flat_wh_m2, alpha, ndvi,
-                          canopy_height_m, days_in_month, wind, r_s)
+                          canopy_height_m, days_in_month, wind, r_s, npp_annual_g_m2)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         prcp = np.asarray(prcp_mm, dtype=float)
         t_min = np.asarray(tmin_c, dtype=float)
@@ -395,7 +401,8 @@ def eemt_topo_veg_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m
         peff = effective_precipitation_mm(prcp, aet)
         f = _frozen_guard(redistributed_water_mm(alpha, peff), t_mean)
         e_ppt = e_ppt_j_m2(f, t_mean, params.c_w_j_kg_k, params.t_ref_k)
-        npp = annual_to_month(npp_veg_annual_g_m2(canopy_height_m), days_in_month)
+        annual_npp = npp_veg_annual_g_m2(canopy_height_m) if npp_annual_g_m2 is None else npp_annual_g_m2
+        npp = annual_to_month(annual_npp, days_in_month)
         e_bio = e_bio_j_m2(npp, params.h_bio_j_kg)
     return _finish(nodata, s_i=s_i, s_i_guarded=s_i_guarded, e_ppt_j_m2=e_ppt, e_bio_j_m2=e_bio, t_mean_c=t_mean,
                    pet_mm=pet, aet_mm=aet, peff_mm=peff, f_mm=f, npp_g_m2=npp)

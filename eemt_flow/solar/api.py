@@ -87,16 +87,17 @@ def daily_radiation_of(grid: Dem, spec, max_distance_m: float, n_threads: int | 
 
 
 def monthly_sums(daily: list) -> dict[int, np.ndarray]:
-    """month -> float32 array (3, rows, cols) of glob_rad, flat_glob_rad, insol_time summed over the month's
-    days: the bands of the workflow's monthly files (summed in float64, stored as float32)."""
+    """month -> float32 array (6, rows, cols) of glob_rad, flat_glob_rad, insol_time and the clear-sky
+    components summed over the month's days: the bands of the workflow's monthly files (MONTHLY_BANDS;
+    summed in float64, stored as float32)."""
     from eemt_flow.model.calendar import month_of_doy
-    from eemt_flow.tasks import DAILY_KEYS
+    from eemt_flow.tasks import MONTHLY_BANDS
 
     out = {}
     for month in sorted({int(month_of_doy(r.day)) for r in daily}):
         days = [r for r in daily if int(month_of_doy(r.day)) == month]
         out[month] = np.stack([np.stack([getattr(r, k) for r in days]).sum(axis=0, dtype="float64")
-                               for k in DAILY_KEYS]).astype("float32")
+                               for k in MONTHLY_BANDS]).astype("float32")
     return out
 
 

@@ -75,12 +75,19 @@ class DailySolarRadiation:
         not self-shaded) beam on the surface [h]
     flat_glob_rad_wh_m2 : float32 array (rows, cols), global irradiation of the
         horizontal, unshadowed surface at the same elevation [Wh m-2 day-1]
+    beam_rad_wh_m2, refl_rad_wh_m2 : float32 arrays (rows, cols), the beam and the
+        ground-reflected parts of ``glob_rad_wh_m2`` (the rest is diffuse) [Wh m-2 day-1]
+    flat_beam_rad_wh_m2 : float32 array (rows, cols), the beam part of
+        ``flat_glob_rad_wh_m2`` (the rest is diffuse) [Wh m-2 day-1]
     """
 
     day: int
     glob_rad_wh_m2: np.ndarray
     insol_time_h: np.ndarray
     flat_glob_rad_wh_m2: np.ndarray
+    beam_rad_wh_m2: np.ndarray
+    refl_rad_wh_m2: np.ndarray
+    flat_beam_rad_wh_m2: np.ndarray
 
 
 # --- the per-step kernel, float32 and branch-free so that it runs 8 cells per AVX2 instruction ---
@@ -143,7 +150,7 @@ def _day_kernel(valid, sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a,
                 r_sky, fg, fx_shadow, refl_k, hor,
                 sin_d, cos_d, g0, g0_tn, a1, a2, a3, lk,
                 cos_t, sin_t, s_lin, h_lin, inv_cos_h_lin, m0_lin, dm0_ds, w0, w1, k0, k1, general,
-                glob_out, insol_out, flat_out):
+                glob_out, insol_out, flat_out, beam_out, refl_out, flat_beam_out):
     """Sum over the steps of one day (float32); the caller multiplies by the step length.
 
     A step with ``general[n]`` False has the Sun at least 0.1 rad above every cell's
@@ -160,6 +167,9 @@ def _day_kernel(valid, sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a,
         glob = np.zeros(cols, dtype=np.float32)
         flat = np.zeros(cols, dtype=np.float32)
         insol = np.zeros(cols, dtype=np.float32)
+        beam = np.zeros(cols, dtype=np.float32)
+        refl = np.zeros(cols, dtype=np.float32)
+        flat_beam = np.zeros(cols, dtype=np.float32)
         c31 = np.empty(cols, dtype=np.float32)
         c33 = np.empty(cols, dtype=np.float32)
         p0 = np.empty(cols, dtype=np.float32)
@@ -187,12 +197,16 @@ def _day_kernel(valid, sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a,
                     bh = g0 * s * kb
                     dh = g0_tn * (a1 + s * (a2 + a3 * s))
                     flat[c] += bh + dh
+                    flat_beam[c] += bh
                     h = hl + (s - sl) * ich
                     ci = p0[c] + p1[c] * ct + p2[c] * st
                     lit = (v0 * _F(hor0[c]) + v1 * _F(hor1[c]) <= h) & (ci > _ZERO)
                     reflected = rk_r[c] * (bh + dh)
-                    sunlit = g0 * kb * ci + dh * _muneer_sunlit(kb, fg_r[c], rsky_r[c], ci / s) + reflected
+                    direct = g0 * kb * ci
+                    sunlit = direct + dh * _muneer_sunlit(kb, fg_r[c], rsky_r[c], ci / s) + reflected
                     glob[c] += sunlit if lit else dh * (fxs_r[c] + rk_r[c])
+                    beam[c] += direct if lit else _ZERO
+                    refl[c] += reflected if lit else dh * rk_r[c]
                     insol[c] += _ONE if lit else _ZERO
             else:
                 for c in range(cols):
@@ -203,6 +217,7 @@ def _day_kernel(valid, sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a,
                     bh = g0 * s * kb
                     dh = g0_tn * (a1 + s * (a2 + a3 * s))
                     flat[c] += bh + dh if up else _ZERO
+                    flat_beam[c] += bh if up else _ZERO
                     h = hl + (s - sl) * ich
                     ci = p0[c] + p1[c] * ct + p2[c] * st
                     lit = up & (v0 * _F(hor0[c]) + v1 * _F(hor1[c]) <= h) & (ci > _ZERO)
@@ -211,14 +226,20 @@ def _day_kernel(valid, sin_lat, cos_lat, elev_corr, sloped, sin_b, cos_b, sin_a,
                     low = (h < _LOW_SUN) & sloped_r[c]
                     ratio = sb_cos / (_LOW_DIV_0 - _LOW_DIV_1 * h) if low else ci / s_div
                     reflected = rk_r[c] * (bh + dh)
-                    sunlit = g0 * kb * ci + dh * _muneer_sunlit(kb, fg_r[c], rsky_r[c], ratio) + reflected
+                    direct = g0 * kb * ci
+                    sunlit = direct + dh * _muneer_sunlit(kb, fg_r[c], rsky_r[c], ratio) + reflected
                     shaded = dh * (fxs_r[c] + rk_r[c]) if up else _ZERO
                     glob[c] += sunlit if lit else shaded
+                    beam[c] += direct if lit else _ZERO
+                    refl[c] += reflected if lit else (dh * rk_r[c] if up else _ZERO)
                     insol[c] += _ONE if lit else _ZERO
         for c in range(cols):
             glob_out[r, c] = glob[c]
             insol_out[r, c] = insol[c]
             flat_out[r, c] = flat[c]
+            beam_out[r, c] = beam[c]
+            refl_out[r, c] = refl[c]
+            flat_beam_out[r, c] = flat_beam[c]
 
 
 def _step_geometry(day, step_h, lat_stats_rad, n_azimuths, tile_lat_range_rad, max_elev_corr):
@@ -304,8 +325,10 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
     ------
     DailySolarRadiation
         per day: ``glob_rad_wh_m2`` [Wh m-2 day-1], ``insol_time_h`` [h],
-        ``flat_glob_rad_wh_m2`` [Wh m-2 day-1]; float32, NaN where any input is NaN
-        (the flat run only where ``dem_m`` or ``lat_deg`` is NaN).
+        ``flat_glob_rad_wh_m2`` [Wh m-2 day-1], and the beam and reflected parts
+        ``beam_rad_wh_m2``, ``refl_rad_wh_m2``, ``flat_beam_rad_wh_m2`` (r.sun's
+        beam_rad, refl_rad); float32, NaN where any input is NaN (the flat run only
+        where ``dem_m`` or ``lat_deg`` is NaN).
 
     References
     ----------
@@ -385,6 +408,9 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
         glob = np.empty(shape, dtype=np.float32)
         insol = np.empty(shape, dtype=np.float32)
         flat = np.empty(shape, dtype=np.float32)
+        beam = np.empty(shape, dtype=np.float32)
+        refl = np.empty(shape, dtype=np.float32)
+        flat_beam = np.empty(shape, dtype=np.float32)
         _day_kernel(static["valid"], static["sin_lat"], static["cos_lat"], static["elev_corr"], static["sloped"],
                     static["sin_b"], static["cos_b"], static["sin_a"], static["cos_a"],
                     static["r_sky"], static["fg"], static["fx_shadow"], static["refl_k"], hor,
@@ -393,12 +419,12 @@ def daily_radiation(dem_m, slope_deg, aspect_grass_deg, lat_deg, horizons, days:
                     geo["cos_t"], geo["sin_t"], geo["s_lin"], geo["h_lin"], geo["inv_cos_h_lin"],
                     geo["m0_lin"], geo["dm0_ds"], ((1.0 - geo["w1"]) * hor_scale).astype(f),
                     (geo["w1"] * hor_scale).astype(f), geo["k0"], geo["k1"], geo["general"],
-                    glob, insol, flat)
-        glob *= step_h
-        insol *= step_h
-        flat *= step_h
+                    glob, insol, flat, beam, refl, flat_beam)
+        for a in (glob, insol, flat, beam, refl, flat_beam):
+            a *= step_h
         flat[~dem_ok] = np.nan
-        glob[~topo_ok] = np.nan
-        insol[~topo_ok] = np.nan
-        yield DailySolarRadiation(day=day, glob_rad_wh_m2=glob, insol_time_h=insol,
-                                  flat_glob_rad_wh_m2=flat)
+        flat_beam[~dem_ok] = np.nan
+        for a in (glob, insol, beam, refl):
+            a[~topo_ok] = np.nan
+        yield DailySolarRadiation(day=day, glob_rad_wh_m2=glob, insol_time_h=insol, flat_glob_rad_wh_m2=flat,
+                                  beam_rad_wh_m2=beam, refl_rad_wh_m2=refl, flat_beam_rad_wh_m2=flat_beam)

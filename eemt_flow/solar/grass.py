@@ -177,9 +177,11 @@ def compute_days(dem_tif: Path, terrain_tif: Path, horizons_tif: Path, days: lis
                  scratch: Path | None = None) -> dict[str, np.ndarray]:
     """r.sun daily runs for ``days`` on one tile.
 
-    Returns arrays of shape (len(days), rows, cols): ``glob_rad_wh_m2`` and ``insol_time_h``
-    of the topographic run (real slope/aspect, shadows from the horizon maps) and
-    ``flat_glob_rad_wh_m2`` of the flat run (slope 0, aspect 0, no shadowing, same elevation).
+    Returns arrays of shape (len(days), rows, cols): ``glob_rad_wh_m2``, ``insol_time_h`` and
+    the beam and reflected parts ``beam_rad_wh_m2``, ``refl_rad_wh_m2`` of the topographic run
+    (real slope/aspect, shadows from the horizon maps), and ``flat_glob_rad_wh_m2`` and its
+    beam part ``flat_beam_rad_wh_m2`` of the flat run (slope 0, aspect 0, no shadowing, same
+    elevation).
     ``step_hours`` is r.sun's ``step`` in decimal hours.
     """
     with rasterio.open(horizons_tif) as src:
@@ -199,10 +201,12 @@ def compute_days(dem_tif: Path, terrain_tif: Path, horizons_tif: Path, days: lis
     for day in days:
         lines.append(
             f"r.sun --quiet elevation=dem slope=terr.1 aspect=terr.2 horizon_basename={HORIZON_BASENAME} "
-            f"horizon_step={_fmt(horizon_step_deg)} day={day} {common} glob_rad=g{day} insol_time=i{day}"
+            f"horizon_step={_fmt(horizon_step_deg)} day={day} {common} glob_rad=g{day} insol_time=i{day} "
+            f"beam_rad=b{day} refl_rad=r{day}"
         )
-        lines.append(f"r.sun --quiet -p elevation=dem slope_value=0 aspect_value=0 day={day} {common} glob_rad=f{day}")
-    for prefix in ("g", "f", "i"):
+        lines.append(f"r.sun --quiet -p elevation=dem slope_value=0 aspect_value=0 day={day} {common} glob_rad=f{day} "
+                     f"beam_rad=fb{day}")
+    for prefix in ("g", "f", "i", "b", "r", "fb"):
         outputs += [f"{prefix}{d}" for d in days]
     work = Path(tempfile.mkdtemp(prefix="solar-", dir=scratch))
     try:
@@ -219,4 +223,7 @@ def compute_days(dem_tif: Path, terrain_tif: Path, horizons_tif: Path, days: lis
         "glob_rad_wh_m2": data[0:n],
         "flat_glob_rad_wh_m2": data[n : 2 * n],
         "insol_time_h": data[2 * n : 3 * n],
+        "beam_rad_wh_m2": data[3 * n : 4 * n],
+        "refl_rad_wh_m2": data[4 * n : 5 * n],
+        "flat_beam_rad_wh_m2": data[5 * n : 6 * n],
     }

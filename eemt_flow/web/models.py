@@ -52,6 +52,12 @@ class JobParameters(BaseModel):
         None, description="Tmax lapse rate, one value or 12 (Jan..Dec) [°C per km]; default 6.49.")
     climate_resampling: Literal["bilinear", "nearest", "cubic"] | None = Field(
         None, description="How DAYMET's 1 km grid is resampled to the DEM (daymet only); default bilinear.")
+    radiation: Literal["clear", "real"] | None = Field(
+        None, description="Radiation of EEMT-TOPO: clear (r.sun's clear sky, the default) or real (real sky from "
+                          "DAYMET's srad and dayl; daymet only). DAYMET jobs write the real-sky maps either way.")
+    model_parameters: dict[str, float | str | bool] | None = Field(
+        None, description="EEMT model parameters, as model_parameters in a job file, e.g. {\"pm_albedo\": 0.23, "
+                          "\"pet\": \"thornthwaite\", \"wind_speed_m_s\": 3.0}; each range-checked (docs: The science).")
 
     @field_validator("models", mode="before")
     @classmethod
@@ -221,7 +227,7 @@ STATION_CSV_HELP = "header month,tmin_c,tmax_c,prcp_mm,vp_pa and 12 monthly rows
 def check_eemt_parameters(params: JobParameters, *, has_csv: bool) -> None:
     """Options that go together: 422 (or 400 for a stray file) with one line naming them."""
     given = {k for k in ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km",
-                         "climate_resampling") if getattr(params, k) is not None}
+                         "climate_resampling", "model_parameters", "radiation") if getattr(params, k) is not None}
     if params.climate == "none":
         if given:
             raise HTTPException(422, f"{', '.join(sorted(given))}: EEMT needs a climate; choose climate 'station' or "
@@ -238,6 +244,9 @@ def check_eemt_parameters(params: JobParameters, *, has_csv: bool) -> None:
             raise HTTPException(422, "years: station normals have no years; leave years out (they apply to daymet)")
         if params.climate_resampling is not None:
             raise HTTPException(422, "climate_resampling: station normals are not resampled; it applies to daymet")
+        if params.radiation == "real":
+            raise HTTPException(422, "radiation: 'real' needs DAYMET's shortwave radiation; choose climate 'daymet' "
+                                     "or radiation 'clear'")
     elif params.climate == "daymet":
         if params.years is None:
             raise HTTPException(422, "years: climate 'daymet' needs the years to fetch, e.g. 2019 or 2015-2019")

@@ -34,7 +34,7 @@ SOLAR_PARAMETERS = ("days", "step_minutes", "linke", "albedo", "tile_size_cells"
                     "horizon_method", "keep_daily", "reproject")
 #: EEMT parameters the client may set; they apply only with a climate source.
 EEMT_PARAMETERS = ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km",
-                   "climate_resampling")
+                   "climate_resampling", "model_parameters", "radiation")
 #: Climate sources a web job may use: ``station`` (normals CSV uploaded with the job) or ``daymet``
 #: (fetched with the server's own Earthdata credentials into the data dir's ``cache/``).
 WEB_CLIMATES = ("station", "daymet")
