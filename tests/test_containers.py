@@ -607,7 +607,8 @@ class TestMonitoringProfile:
         assert prometheus_value(s, "eemt_workqueue_workers_expected") == MONITORING_WORKERS
         assert prometheus_value(s, f'eemt_build_info{{version="{VERSION}"}}') == 1
 
-        # With the workers stopped the job runs and waits: Prometheus shows its tasks, none done.
+        # With the workers stopped the job runs and waits: Prometheus shows its tasks, none done
+        # but the tiles' cuts (LOCAL rules: they run on the manager, where the DEM is).
         workers = [c["Id"] for c in s.containers("eemt-worker") if c["State"] == "running"]
         assert len(workers) == MONITORING_WORKERS, s.logs()
         podman("stop", "--time", "10", *workers, timeout=120)
@@ -621,7 +622,10 @@ class TestMonitoringProfile:
                            what="running with its tasks planned")
             total = job["tasks_total"]
             wait_for_prometheus(s, "eemt_running_jobs_tasks", lambda v: v == total, f"the running job's {total} tasks")
-            assert prometheus_value(s, "eemt_running_jobs_tasks_done") == 0
+            n_tiles = (total - 1) // 2  # a solar job: a cut and a solar-fast task per tile, and the reducer
+            wait_for_prometheus(s, "eemt_running_jobs_tasks_done", lambda v: v == n_tiles, f"the {n_tiles} cuts done")
+            assert prometheus_value(s, 'sum(eemt_tasks_done_total{category="cut"})') == n_tiles
+            assert prometheus_value(s, 'sum(eemt_tasks_done_total{category!="cut"})') == 0
             assert prometheus_value(s, 'eemt_jobs{state="running"}') == 1
             assert prometheus_value(s, "eemt_workqueue_workers_connected") == 0
             assert prometheus_value(s, "count(eemt_job_last_progress_timestamp_seconds)") == 1
