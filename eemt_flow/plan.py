@@ -307,8 +307,12 @@ def _existing(workdir: Path, spec: JobSpec) -> dict | None:
         if any(workdir.iterdir()):
             raise UserError(f"--workdir {workdir} exists and is not an eemt-flow work directory; give a new or empty directory")
         return None
-    job = json.loads(job_path.read_text())
-    if job.get("parameters") != _job_parameters(spec):
+    try:
+        job = json.loads(job_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise UserError(f"--workdir {workdir}: its job.json is not an eemt-flow job file (damaged?); "
+                        "give a new --workdir to plan this job") from None
+    if not isinstance(job, dict) or job.get("parameters") != _job_parameters(spec):
         raise UserError(
             f"--workdir {workdir} holds a different job (its parameters differ); give a new --workdir to plan this one"
         )

@@ -219,3 +219,17 @@ def test_dem_changed_after_planning_fails_the_run_by_name(example_dem, tmp_path)
     assert "task failed (exit code 2): eemt-flow task cut-dem --job job.json --tile t000" in proc.stderr
     assert f"{dem} changed after the job was planned; restore it or plan a new job in a new --workdir" in proc.stderr
     assert not (work / "results" / "summary.json").exists()
+
+
+def test_damaged_job_file_in_the_workdir_is_one_line(example_dem, tmp_path):
+    """A work directory whose job.json is not JSON (overwritten by something binary) is refused
+    by name, without a traceback, and left as it is."""
+    work = tmp_path / "work"
+    run_cli("plan", "--dem", example_dem, "--workdir", work, "--days", "172", "--tile-size", "60", "--halo", "300")
+    (work / "job.json").write_bytes(b"II*\x00\xf6\x00binary")
+    proc = run_cli("plan", "--dem", example_dem, "--workdir", work, "--days", "172", "--tile-size", "60",
+                   "--halo", "300", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"Error: --workdir {work}: its job.json is not an eemt-flow job file (damaged?); "
+                                   "give a new --workdir to plan this job")
+    assert (work / "job.json").read_bytes() == b"II*\x00\xf6\x00binary"
