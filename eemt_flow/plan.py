@@ -399,6 +399,13 @@ def count_rules(workflow: str) -> int:
     return sum(1 for line in workflow.splitlines() if line.startswith("\t"))
 
 
+def terrain_tile_cuts(job: dict) -> dict[tuple[int, int], str]:
+    """(tile row, tile column) of the tiled terrain -> the job tile's cut DEM; terrain tiles with
+    no job tile (no valid cell) are absent."""
+    size = job["parameters"]["tile_size_cells"]
+    return {(t["row"] // size, t["col"] // size): t["files"]["dem"] for t in job["tiles"]}
+
+
 def terrain_rules(job: dict) -> list[dict]:
     """The tiled terrain's Makeflow rules (:func:`eemt_flow.terrain_stages.stage_list`) in two
     categories, ``terrain`` (the per-tile stages) and ``terrain-exchange`` (the exchanges of
@@ -413,7 +420,7 @@ def terrain_rules(job: dict) -> list[dict]:
     from .terrain_stages import stage_list
 
     size = job["parameters"]["tile_size_cells"]
-    cut = {(t["row"] // size, t["col"] // size): t["files"]["dem"] for t in job["tiles"]}
+    cut = terrain_tile_cuts(job)
     mb = 1024 * 1024
     groups: list[dict] = []
     for rule in stage_list((job["grid"]["height"], job["grid"]["width"]), size):

@@ -76,10 +76,9 @@ def terrain_stage_task(job_file: Path, stage: str, tile_row: int | None, tile_co
         return
     args: list = [tile_row, tile_col, "."]
     if stage in ("fill_local", "flow_finish"):
-        size = job["parameters"]["tile_size_cells"]
-        cut = next((t["files"]["dem"] for t in job["tiles"]
-                    if (t["row"] // size, t["col"] // size) == (tile_row, tile_col)), None)
-        args.insert(0, cut)
+        from .plan import terrain_tile_cuts
+
+        args.insert(0, terrain_tile_cuts(job).get((tile_row, tile_col)))
     if stage == "flow_finish":
         args.append(ModelParameters.from_mapping(job["eemt"]["model_parameters"]).tan_beta_min)
     fn(*args)
