@@ -12,7 +12,8 @@ than the sweep.
     .venv/bin/python benchmarks/horizons.py                       # 1000 x 1000, 200/1000/3000 cells
     .venv/bin/python benchmarks/horizons.py --core 300 --azimuths 36 --distances 200,1000
 
-Memory: the DEM with a 3,000-cell halo is 7,000 x 7,000 float32 (196 MB); the horizon stack of a
+Memory: the DEM with a 3,000-cell halo is 7,000 x 7,000 float32 (196 MB), with its transpose and
+the two max pyramids (for the hull's coarse far field) about 520 MB; the horizon stack of a
 1000 x 1000 core with 360 azimuths is 1.44 GB float32.
 """
 
@@ -50,7 +51,8 @@ def main():
     methods = args.methods.split(",")
     core, cell = args.core, args.cell_m
     print(f"core {core} x {core} cells of {cell} m, {args.azimuths} azimuths, {args.threads} threads, "
-          f"hull near field {horizon.NEAR_FIELD_CELLS} cells")
+          f"hull near field {horizon.NEAR_FIELD_CELLS} cells, full resolution to {horizon.FAR_FIELD_CELLS} cells "
+          f"past the core, the max pyramid beyond")
     # compile before timing (cache=True keeps the machine code afterwards)
     small = synthetic_dem_m(300, cell)
     for method in methods:

@@ -28,37 +28,42 @@ from eemt_flow.solar import fast, geography, horizon, horizon_kernels
 from eemt_flow.terrain import slope_aspect
 
 
-def _brute_window_max(xs, zc, first, last, t):
-    """max over u in [t + first, t + last] of (zc[u] - zc[t]) / (xs[u] - xs[t]), NaN targets skipped."""
+def _brute_window_max(ks, xs, zc, first, last, t):
+    """max over the points u with ks[t] + first <= ks[u] <= ks[t] + last of (zc[u] - zc[t]) / (xs[u] - xs[t]),
+    NaN targets skipped."""
     best = -np.inf
-    for u in range(t + first, min(t + last, zc.size - 1) + 1):
-        if not np.isnan(zc[u]):
+    for u in range(zc.size):
+        if ks[t] + first <= ks[u] <= ks[t] + last and not np.isnan(zc[u]):
             best = max(best, (zc[u] - zc[t]) / (xs[u] - xs[t]))
     return best
 
 
-def test_line_kernel_equals_brute_force_over_the_window():
-    rng = np.random.default_rng(3)
+@pytest.mark.parametrize("gaps", [False, True], ids=["every-step", "coarse-far-field"])
+def test_line_kernel_equals_brute_force_over_the_window(gaps):
+    """Windows are counted in steps; with gaps (a coarse far field) a window holds the points whose steps fall in it."""
+    rng = np.random.default_rng(3 + gaps)
     checked = 0
     for trial in range(300):
         n = int(rng.integers(1, 260))
         first = int(rng.integers(1, 12))
         last = int(rng.integers(first, 300))  # windows shorter and longer than the line, many blocks
-        xs = np.cumsum(rng.uniform(8.0, 14.2, n))  # projected centres: uneven, increasing
+        ks = np.cumsum(rng.integers(1, 9, n)) if gaps else np.arange(n)
+        xs = ks * 10.0 + rng.uniform(-1.5, 1.5, n)  # projected centres: uneven, increasing
         zc = np.cumsum(rng.normal(0.0, 4.0, n)) + 40.0 * np.sin(xs / rng.uniform(50.0, 900.0))
         zc[rng.random(n) < 0.08] = np.nan
         queried = rng.random(n) < 0.9
         best = np.full(n, -np.inf)
         hx, hz = np.empty(n + 1), np.empty(n + 1)
-        horizon_kernels.line_far_horizon(xs, zc, queried, first, last, best, hx, hz)
+        horizon_kernels.line_far_horizon(ks.astype(np.int64), xs, zc, queried, first, last, best, hx, hz)
         for t in range(n):
-            expected = _brute_window_max(xs, zc, first, last, t) if queried[t] and not np.isnan(zc[t]) else -np.inf
+            expected = (_brute_window_max(ks, xs, zc, first, last, t) if queried[t] and not np.isnan(zc[t])
+                        else -np.inf)
             if expected == -np.inf:
                 assert best[t] == -np.inf, (trial, t)
             else:
                 assert best[t] == pytest.approx(expected, rel=1e-12, abs=1e-12), (trial, t, n, first, last)
                 checked += 1
-    assert checked > 20000
+    assert checked > (5000 if gaps else 20000)
 
 
 def test_hull_equals_sweep_along_the_grid_axes():
@@ -100,26 +105,45 @@ def _jemez():
         return ds.read(1).astype(np.float64), ds.transform.a, ds.crs, ds.transform
 
 
-@pytest.mark.parametrize("name, max_distance_m", [("mcn_10m", 2000.0), ("steep synthetic", 3000.0)])
-def test_hull_within_bounds_of_the_sweep(name, max_distance_m):
-    dem, cell, crs, transform = _jemez() if name == "mcn_10m" else _steep_mountain()
+@pytest.mark.parametrize("name, max_distance_m, window, far_field_cells", [
+    ("mcn_10m", 2000.0, None, horizon.FAR_FIELD_CELLS),
+    ("steep synthetic", 3000.0, None, horizon.FAR_FIELD_CELLS),
+    # a tile core inside its halo, as tasks compute it: the terrain beyond 16 cells past the
+    # core comes from the max pyramid (levels 1 to 4), so nearly every far sample is coarse
+    ("mcn_10m core, coarse beyond 16 cells", 2000.0, (70, 80, 60, 60), 16),
+    # the default coarse far field: 128 cells past the core at full resolution, then levels 1 and 2
+    ("steep synthetic 700 x 700, 100 x 100 core", 6000.0, (300, 300, 100, 100), horizon.FAR_FIELD_CELLS),
+])
+def test_hull_within_bounds_of_the_sweep(name, max_distance_m, window, far_field_cells):
+    if name.startswith("mcn_10m"):
+        dem, cell, crs, transform = _jemez()
+    else:
+        dem, cell, crs, transform = _steep_mountain(700 if window else 260)
     lat, axes = geography.cell_geography(crs, transform, dem.shape)
     assert max_distance_m / cell > 2 * horizon.NEAR_FIELD_CELLS  # most of each ray is the hull's
-    hull = horizon.horizon_angles(dem, cell, 360, max_distance_m, geographic_axes=axes, method="hull")
-    sweep = horizon.horizon_angles(dem, cell, 360, max_distance_m, geographic_axes=axes, method="sweep")
+    hull = horizon.horizon_angles(dem, cell, 360, max_distance_m, geographic_axes=axes, method="hull", window=window,
+                                  far_field_cells=far_field_cells)
+    sweep = horizon.horizon_angles(dem, cell, 360, max_distance_m, geographic_axes=axes, method="sweep", window=window)
+    if window is not None:
+        row0, col0, height, width = window
+        core = (slice(row0, row0 + height), slice(col0, col0 + width))
+        assert min(max_distance_m / cell, row0, col0) > far_field_cells  # the pyramid serves part of the halo
+    else:
+        core = (slice(None), slice(None))
     assert np.array_equal(np.isnan(hull), np.isnan(sweep))
-    ok = np.isfinite(dem)
+    ok = np.isfinite(dem[core])
     diff_deg = np.degrees(np.abs(hull[:, ok] - sweep[:, ok]))
     within = 100 * np.mean(diff_deg <= 0.5)
     print(f"{name}: hull within 0.5 deg of the sweep for {within:.3f} % of {diff_deg.size} cell-azimuths, "
           f"p99 {np.percentile(diff_deg, 99):.3f} deg, max {diff_deg.max():.2f} deg")
     assert within >= 99.0
 
-    slope, aspect = slope_aspect(dem, cell)
+    slope, aspect = (a[core] for a in slope_aspect(dem, cell))
     topo = ok & np.isfinite(slope)
 
     def radiation(hor, days, step_minutes):
-        return [r.glob_rad_wh_m2 for r in fast.daily_radiation(dem, slope, aspect, lat, hor, days, step_minutes)]
+        return [r.glob_rad_wh_m2
+                for r in fast.daily_radiation(dem[core], slope, aspect, lat[core], hor, days, step_minutes)]
 
     def rel_stats(a, b):
         rel = np.abs(a[topo] - b[topo]) / b[topo]

@@ -23,6 +23,11 @@ HORIZON_METHODS = ("auto", "hull", "sweep")
 #: sweep samples them; beyond it, along digital lines. 64 keeps > 99.7 % of the angles
 #: within 0.5 degree of the sweep on the test DEMs (32: > 99.4 %).
 NEAR_FIELD_CELLS = 64
+#: Full-resolution far field of the hull method [cells]: along a line every cell up to this
+#: many steps past the tile core; beyond, the highest cell of every 2, 4, 8, ... (one
+#: doubling per doubling of the distance), so a group spans at most 2 / 128 of its
+#: distance (see :func:`eemt_flow.solar.horizon_kernels.hull_kernel`).
+FAR_FIELD_CELLS = 128
 #: Longest search distance [cells] for which "auto" takes the sweep: below about 600 cells
 #: its vectorised loop beats the hull method on AVX2 (benchmarks/horizons.py).
 SWEEP_MAX_CELLS = 600
@@ -93,7 +98,7 @@ def ray_stencil(azimuth_rad, geographic_axes, cell_size_m, max_distance_m):
 
 def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distance_m=2000.0,
                    geographic_axes=None, n_threads=None, window=None, method="auto", resolution_rad=None,
-                   near_field_cells=NEAR_FIELD_CELLS):
+                   near_field_cells=NEAR_FIELD_CELLS, far_field_cells=FAR_FIELD_CELLS):
     """Horizon elevation angles of every cell (or of a window) for ``n_azimuths`` equally spaced directions.
 
     Direction ``k`` has geographic azimuth ``k * 360 / n_azimuths`` degrees
@@ -142,6 +147,9 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
         ``dem_m``. None = every cell.
     method : "auto", "hull" or "sweep", see above
     near_field_cells : int, the hull method's near field [cells] (the sweep up to there)
+    far_field_cells : int or None, the hull method takes every cell of a line up to this
+        many steps past the window, and coarser terrain beyond (the highest cell of
+        groups that double with each doubling of the distance); None = every cell
     resolution_rad : float or None, store the angles as bytes of this resolution, as
         r.sun keeps them (:data:`eemt_flow.solar.fast.R_SUN_HORIZON_RESOLUTION_RAD`):
         ``round(angle / resolution_rad)`` clipped to [0, 255], NaN -> 0. The directions
@@ -190,10 +198,18 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
         raise ValueError("near_field_cells must be >= 1")
     near_m = max_d if method == "sweep" else min(max_d, int(near_field_cells) * cell)
     # the hull reads directions nearer the rows from the transposed grid: transposed once
-    dem_t = np.ascontiguousarray(dem.T) if near_m < max_d else None
+    dem_t = horizon_kernels.transpose(dem) if near_m < max_d else None
+    if far_field_cells is not None and int(far_field_cells) < 1:
+        raise ValueError("far_field_cells must be >= 1 or None")
+    full_steps = -1 if far_field_cells is None else int(far_field_cells)
+    pyramids = None
+    if dem_t is not None:
+        # far-field levels up to the search distance: level L serves 2^(L-1) .. 2^L times far_field_cells
+        n_levels = 1 if full_steps < 0 else 2 + max(0, math.ceil(math.log2(max(1.0, max_d / cell / full_steps))))
+        pyramids = tuple(horizon_kernels.max_pyramid(grid, n_levels) for grid in (dem, dem_t))
     if resolution_rad is None:
         out = np.empty((n_az, height, width_w), dtype=np.float32)
-        _horizons_tan(dem, dem_t, axes, cell, near_m, max_d, row0, col0, n_az, 0, out)
+        _horizons_tan(dem, dem_t, pyramids, axes, cell, near_m, max_d, full_steps, row0, col0, n_az, 0, out)
         horizon_kernels.atan_inplace(out)
         return out
     out = np.empty((n_az, height, width_w), dtype=np.uint8)
@@ -201,16 +217,18 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     for k0 in range(0, n_az, AZIMUTH_CHUNK):
         k1 = min(k0 + AZIMUTH_CHUNK, n_az)
         part = chunk[:k1 - k0]
-        _horizons_tan(dem, dem_t, axes, cell, near_m, max_d, row0, col0, n_az, k0, part)
+        _horizons_tan(dem, dem_t, pyramids, axes, cell, near_m, max_d, full_steps, row0, col0, n_az, k0, part)
         horizon_kernels.atan_inplace(part)
         horizon_kernels.quantize(part, float(resolution_rad), out[k0:k1])
     return out
 
 
-def _horizons_tan(dem, dem_t, axes, cell_m, near_m, max_distance_m, row0, col0, n_azimuths, k0, out_tan):
+def _horizons_tan(dem, dem_t, pyramids, axes, cell_m, near_m, max_distance_m, full_steps, row0, col0, n_azimuths, k0,
+                  out_tan):
     """tan of the horizons of directions k0, k0 + 1, ... (as many as ``out_tan`` holds) of ``n_azimuths``.
 
-    ``dem_t`` is ``dem`` transposed (contiguous), for the hull's directions nearer the rows.
+    ``dem_t`` is ``dem`` transposed (contiguous), for the hull's directions nearer the rows;
+    ``pyramids`` their max pyramids (:func:`eemt_flow.solar.horizon_kernels.max_pyramid`).
     """
     azimuths_rad = 2.0 * math.pi * (k0 + np.arange(out_tan.shape[0])) / n_azimuths
     _sweep(dem, axes, cell_m, near_m, azimuths_rad, row0, col0, out_tan)
@@ -218,9 +236,11 @@ def _horizons_tan(dem, dem_t, axes, cell_m, near_m, max_distance_m, row0, col0, 
         for k, azimuth in enumerate(azimuths_rad):
             d_row, d_col = grid_direction(azimuth, axes)
             if abs(d_col) >= abs(d_row):
-                _hull_far_field(dem, d_col, d_row, cell_m, near_m, max_distance_m, row0, col0, out_tan[k])
+                _hull_far_field(dem, pyramids[0], d_col, d_row, cell_m, near_m, max_distance_m, full_steps, row0, col0,
+                                out_tan[k])
             else:  # lines along the rows: the same kernel on the transposed grid, reading it contiguously
-                _hull_far_field(dem_t, d_row, d_col, cell_m, near_m, max_distance_m, col0, row0, out_tan[k].T)
+                _hull_far_field(dem_t, pyramids[1], d_row, d_col, cell_m, near_m, max_distance_m, full_steps, col0, row0,
+                                out_tan[k].T)
 
 
 def _sweep(dem, axes, cell_m, max_distance_m, azimuths_rad, row0, col0, out_tan):
@@ -244,7 +264,7 @@ def _sweep(dem, axes, cell_m, max_distance_m, azimuths_rad, row0, col0, out_tan)
                                  n_offsets, out_tan)
 
 
-def _hull_far_field(dem, d_col, d_row, cell_m, near_m, max_distance_m, row0, col0, out_tan):
+def _hull_far_field(dem, pyramid, d_col, d_row, cell_m, near_m, max_distance_m, full_steps, row0, col0, out_tan):
     """Raise tan of one azimuth's horizons (``out_tan``, the window's) to what lies beyond ``near_m``.
 
     Dozier's method: the grid is cut into digital lines along the direction (one column per
@@ -256,5 +276,5 @@ def _hull_far_field(dem, d_col, d_row, cell_m, near_m, max_distance_m, row0, col
     first = max(1, int(near_m / step_m))
     last = int(math.ceil(max_distance_m / step_m))  # the first step at or beyond the search distance
     off = np.floor(np.arange(dem.shape[1]) * slope + 0.5).astype(np.int64)
-    horizon_kernels.hull_kernel(dem, d_col > 0, off, slope, cell_m, first, last, 1.0 / (2.0 * EARTH_RADIUS_M),
-                                row0, col0, out_tan)
+    horizon_kernels.hull_kernel(dem, *pyramid, d_col > 0, off, slope, cell_m, first, last, full_steps,
+                                1.0 / (2.0 * EARTH_RADIUS_M), row0, col0, out_tan)

@@ -106,65 +106,6 @@ def _tangent(hx, hz, h, i, xq, zq):
 
 
 @njit(cache=True)
-def line_far_horizon(xs, zc, queried, first, last, best, hx, hz):
-    """Steepest view from every point of a line to the points ``first`` ... ``last`` steps ahead.
-
-    ``xs`` are distances along the line [m] and ``zc[u] = z[u] - xs[u]^2 / (2 R)``: then
-    ``(z_u - z_t) / d - d / (2 R) = (zc_u - zc_t) / d + xs_t / R`` (d = xs_u - xs_t), so the
-    Earth's curvature becomes a per-origin constant and the points can share one hull.
-    ``best[t]`` (for ``queried`` t) receives the largest ``(zc_u - zc_t) / d`` over the window;
-    the caller adds ``xs_t / R``. NaN points are skipped as targets.
-
-    The upper convex hull of the terrain ahead gives each origin its steepest view
-    (Dozier 2022): a point joins the hull in amortised O(1), and the tangent from an origin
-    is found by an uphill walk from the previous origin's. The window of origin t,
-    ``[t + first, t + last]``, spans at most two blocks of ``last - first + 1`` points: the
-    suffix of one, whose hull is built leftwards, and the prefix of the next, built
-    rightwards. So no point beyond the search distance is ever seen, and the cost per point
-    does not depend on the search distance. ``hx, hz`` hold a hull (stack; x order from
-    index 0 = rightmost in the suffix pass, leftmost in the prefix pass).
-    """
-    n = zc.size
-    width = last - first + 1
-    if n <= first or width <= 0:
-        return
-    n_blocks = (n + width - 1) // width
-    last_origin = n - 1
-    while last_origin >= 0 and not queried[last_origin]:
-        last_origin -= 1
-    for blk in range(n_blocks):
-        start = blk * width
-        stop = min(start + width, n)
-        if start - last > last_origin:
-            break  # no origin sees this far
-        # suffix of this block, for origins t with t + first in it; stack index 0 = rightmost
-        h = 0
-        i = 0
-        suffix_stop = stop if start - first <= last_origin else start  # no origin starts its window here
-        for u in range(suffix_stop - 1, start - 1, -1):
-            if zc[u] == zc[u]:
-                h = _push(hx, hz, h, xs[u], zc[u], 1.0)
-            t = u - first
-            if t >= 0 and h > 0 and queried[t] and zc[t] == zc[t]:
-                i = _tangent(hx, hz, h, i, xs[t], zc[t])
-                v = (hz[i] - zc[t]) / (hx[i] - xs[t])
-                best[t] = v if v > best[t] else best[t]
-        # prefix of this block, for origins whose window began in the block before; index 0 = leftmost
-        if blk == 0:
-            continue
-        h = 0
-        i = 0
-        for u in range(start, start + width):
-            if u < n and zc[u] == zc[u]:
-                h = _push(hx, hz, h, xs[u], zc[u], -1.0)
-            t = u - last
-            if t >= 0 and t + first < start and h > 0 and queried[t] and zc[t] == zc[t]:
-                i = _tangent(hx, hz, h, i, xs[t], zc[t])
-                v = (hz[i] - zc[t]) / (hx[i] - xs[t])
-                best[t] = v if v > best[t] else best[t]
-
-
-@njit(cache=True)
 def _first_at_least(off, value, increasing):
     """First index t of a monotone int array with off[t] >= value (increasing) or <= value (decreasing)."""
     lo, hi = 0, off.size
@@ -178,8 +119,151 @@ def _first_at_least(off, value, increasing):
     return lo
 
 
+@njit(cache=True)
+def line_far_horizon(ks, xs, zc, queried, first, last, best, hx, hz):
+    """Steepest view from every point of a line to the points ``first`` ... ``last`` steps ahead.
+
+    ``ks`` are the points' steps along the line (strictly increasing integers; a coarse far
+    field leaves gaps), ``xs`` their distances along it [m] and
+    ``zc[u] = z[u] - xs[u]^2 / (2 R)``: then
+    ``(z_u - z_t) / d - d / (2 R) = (zc_u - zc_t) / d + xs_t / R`` (d = xs_u - xs_t), so the
+    Earth's curvature becomes a per-origin constant and the points can share one hull.
+    ``best[t]`` (for ``queried`` t) receives the largest ``(zc_u - zc_t) / d`` over the points
+    u with ``ks[t] + first <= ks[u] <= ks[t] + last``; the caller adds ``xs_t / R``. NaN points
+    are skipped as targets.
+
+    The upper convex hull of the terrain ahead gives each origin its steepest view
+    (Dozier 2022): a point joins the hull in amortised O(1), and the tangent from an origin
+    is found by an uphill walk from the previous origin's. The steps are cut into blocks of
+    ``last - first + 1``; the window of an origin spans the suffix of one block, whose hull
+    is built leftwards, and the prefix of the next, built rightwards. So no point beyond the
+    search distance is ever seen, and the cost per point does not depend on the search
+    distance. ``hx, hz`` hold a hull (stack; x order from index 0 = rightmost in the suffix
+    pass, leftmost in the prefix pass).
+    """
+    n = zc.size
+    width = last - first + 1
+    if n == 0 or width <= 0:
+        return
+    last_origin = n - 1
+    while last_origin >= 0 and not queried[last_origin]:
+        last_origin -= 1
+    if last_origin < 0:
+        return
+    n_blocks = (ks[n - 1] - ks[0]) // width + 1
+    for blk in range(n_blocks):
+        b0 = ks[0] + blk * width
+        b1 = b0 + width  # the block's steps are [b0, b1)
+        if b0 - last > ks[last_origin]:
+            break  # no origin sees this far
+        u0 = _first_at_least(ks, b0, True)
+        u1 = _first_at_least(ks, b1, True)
+        # suffix of the block, for the origins whose window starts in it (ks[t] + first in [b0, b1)):
+        # each is queried once the hull holds every point at or after its window's start
+        t0 = _first_at_least(ks, b0 - first, True)
+        t1 = _first_at_least(ks, b1 - first, True)
+        if t1 > t0:
+            h = 0
+            i = 0
+            tq = t1 - 1
+            for u in range(u1 - 1, u0 - 1, -1):
+                while tq >= t0 and ks[tq] + first > ks[u]:
+                    if h > 0 and queried[tq] and zc[tq] == zc[tq]:
+                        i = _tangent(hx, hz, h, i, xs[tq], zc[tq])
+                        v = (hz[i] - zc[tq]) / (hx[i] - xs[tq])
+                        best[tq] = v if v > best[tq] else best[tq]
+                    tq -= 1
+                if zc[u] == zc[u]:
+                    h = _push(hx, hz, h, xs[u], zc[u], 1.0)
+            while tq >= t0:
+                if h > 0 and queried[tq] and zc[tq] == zc[tq]:
+                    i = _tangent(hx, hz, h, i, xs[tq], zc[tq])
+                    v = (hz[i] - zc[tq]) / (hx[i] - xs[tq])
+                    best[tq] = v if v > best[tq] else best[tq]
+                tq -= 1
+        # prefix of the block, for the origins whose window began in the block before and ends
+        # in this one (ks[t] + last in [b0, b1 - 1)): queried before the first point past its end
+        t0 = _first_at_least(ks, b0 - last, True)
+        t1 = _first_at_least(ks, b1 - 1 - last, True)
+        if blk == 0 or t1 <= t0:
+            continue
+        h = 0
+        i = 0
+        tq = t0
+        for u in range(u0, u1):
+            while tq < t1 and ks[tq] + last < ks[u]:
+                if h > 0 and queried[tq] and zc[tq] == zc[tq]:
+                    i = _tangent(hx, hz, h, i, xs[tq], zc[tq])
+                    v = (hz[i] - zc[tq]) / (hx[i] - xs[tq])
+                    best[tq] = v if v > best[tq] else best[tq]
+                tq += 1
+            if zc[u] == zc[u]:
+                h = _push(hx, hz, h, xs[u], zc[u], -1.0)
+        while tq < t1:
+            if h > 0 and queried[tq] and zc[tq] == zc[tq]:
+                i = _tangent(hx, hz, h, i, xs[tq], zc[tq])
+                v = (hz[i] - zc[tq]) / (hx[i] - xs[tq])
+                best[tq] = v if v > best[tq] else best[tq]
+            tq += 1
+
+
 @njit(parallel=True, cache=True)
-def hull_kernel(dem, forward, off, slope, cell_m, first, last, inv_2r, row0, col0, out_tan):
+def transpose(grid):
+    """``grid.T`` as a new C-contiguous array, in blocks that fit the cache, in parallel."""
+    rows, cols = grid.shape
+    out = np.empty((cols, rows), dtype=grid.dtype)
+    block = 64
+    n_col_blocks = (cols + block - 1) // block
+    for cb in prange(n_col_blocks):
+        c0 = cb * block
+        c1 = min(c0 + block, cols)
+        for r0 in range(0, rows, block):
+            r1 = min(r0 + block, rows)
+            for c in range(c0, c1):
+                for r in range(r0, r1):
+                    out[c, r] = grid[r, c]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def max_pyramid(dem, n_levels):
+    """Levels 1 ... n_levels - 1 of the max pyramid of ``dem``: level L holds the highest of each 2^L x 2^L block.
+
+    Returns the levels one after the other in one array, the index of each level's first
+    value and each level's number of columns (level 0 is ``dem`` itself and is not stored:
+    its entries are 0). NaN cells are skipped; a block of NaN only is NaN.
+    """
+    rows, cols = dem.shape
+    level_start = np.zeros(n_levels, dtype=np.int64)
+    level_cols = np.zeros(n_levels, dtype=np.int64)
+    level_rows = np.zeros(n_levels, dtype=np.int64)
+    level_rows[0], level_cols[0] = rows, cols
+    total = 0
+    for lv in range(1, n_levels):
+        level_rows[lv] = (level_rows[lv - 1] + 1) // 2
+        level_cols[lv] = (level_cols[lv - 1] + 1) // 2
+        level_start[lv] = total
+        total += level_rows[lv] * level_cols[lv]
+    pyramid = np.empty(max(total, 1), dtype=np.float32)
+    for lv in range(1, n_levels):
+        for r in prange(level_rows[lv]):
+            for c in range(level_cols[lv]):
+                z = np.float32(np.nan)
+                for rr in range(2 * r, min(2 * r + 2, level_rows[lv - 1])):
+                    for cc in range(2 * c, min(2 * c + 2, level_cols[lv - 1])):
+                        if lv == 1:
+                            v = dem[rr, cc]
+                        else:
+                            v = pyramid[level_start[lv - 1] + rr * level_cols[lv - 1] + cc]
+                        if v > z or z != z:
+                            z = v
+                pyramid[level_start[lv] + r * level_cols[lv] + c] = z
+    return pyramid, level_start, level_cols
+
+
+@njit(parallel=True, cache=True)
+def hull_kernel(dem, pyramid, level_start, level_cols, forward, off, slope, cell_m, first, last, full_steps, inv_2r,
+                row0, col0, out_tan):
     """Far-field horizons of one azimuth by :func:`line_far_horizon` along digital lines; max into ``out_tan``.
 
     The lines step one column at a time in the ray's direction (``forward``: towards higher
@@ -191,8 +275,19 @@ def hull_kernel(dem, forward, off, slope, cell_m, first, last, inv_2r, row0, col
     (rows, cols of the window at row0, col0) holds tan of the horizon; where the line finds a
     steeper one it is replaced. NaN entries (nodata origins) stay NaN. Neighbouring lines go
     to the same thread one after the other, so they share the cache lines they read.
+
+    Coarser far field (as HORAYZON, Steger et al. 2022, simplifies distant terrain): up to
+    ``full_steps`` steps past the window's last cell on a line every cell is a point; beyond,
+    up to twice that distance the line is read from ``pyramid`` level 1 (the highest of 2 x 2
+    cells, :func:`max_pyramid`), up to four times from level 2 (4 x 4), and so on: one
+    point per block of 2^L columns the line crosses, the highest of the 1 or 2 blocks its
+    rows fall in, at the distance of the middle of its steps there. A block spans at most
+    2 / ``full_steps`` of its distance from any origin, which bounds the error of the
+    tangent it gives, and the points and reads per line grow with the logarithm of the
+    search distance, not with it. ``full_steps`` < 0: every cell is a point.
     """
     n_q, n_p = dem.shape
+    n_levels = level_start.size
     out_rows, out_cols = out_tan.shape
     # the window in (row, t) coordinates
     wq0, wq1 = row0, row0 + out_rows - 1
@@ -208,6 +303,7 @@ def hull_kernel(dem, forward, off, slope, cell_m, first, last, inv_2r, row0, col
     per_chunk = (n_lines + n_chunks - 1) // n_chunks
     for chunk in prange(n_chunks):
         # buffers once per chunk of lines, not per line
+        ks = np.empty(n_max, dtype=np.int64)
         xs = np.empty(n_max)
         zc = np.empty(n_max)
         queried = np.empty(n_max, dtype=np.bool_)
@@ -229,17 +325,51 @@ def hull_kernel(dem, forward, off, slope, cell_m, first, last, inv_2r, row0, col
             t_b = min(t_b, tw1)
             if t_b < t_a:
                 continue
-            n = min(t_end, t_b + last) - t_a + 1
-            for i in range(n):
+            n_steps = min(t_end, t_b + last) - t_a + 1
+            i_last = t_b - t_a  # the line's last origin
+            n_full = n_steps if full_steps < 0 else min(n_steps, i_last + 1 + full_steps)
+            n = 0
+            for i in range(n_full):
                 t = t_a + i
                 p = t if forward else n_p - 1 - t
                 # distance along the direction: the cell centre projected on it
                 x = (i + (off[t] - off[t_a]) * slope) * proj
+                ks[i] = i
                 xs[i] = x
                 zc[i] = dem[line + off[t], p] - x * x * inv_2r
-                queried[i] = t <= t_b
+                queried[i] = i <= i_last
                 best[i] = -np.inf
-            line_far_horizon(xs[:n], zc[:n], queried[:n], first, last, best[:n], hx, hz)
+            n = n_full
+            level = 1
+            level_until = i_last + 2 * full_steps  # the last step read from level 1
+            i = n_full
+            while i < n_steps:
+                while i > level_until and level < n_levels - 1:
+                    level += 1
+                    level_until = i_last + (level_until - i_last) * 2
+                t = t_a + i
+                p = t if forward else n_p - 1 - t
+                block = p >> level
+                # the steps from i on that stay in this block of columns
+                i_end = i + ((((block + 1) << level) - 1 - p) if forward else (p - (block << level)))
+                i_end = min(i_end, n_steps - 1)
+                q_a = (line + off[t]) >> level
+                q_b = (line + off[t_a + i_end]) >> level
+                z = np.nan
+                for qb in range(min(q_a, q_b), max(q_a, q_b) + 1):
+                    v = pyramid[level_start[level] + qb * level_cols[level] + block]
+                    if v > z or z != z:
+                        z = v
+                i_mid = (i + i_end) // 2
+                x = (i_mid + (off[t_a + i_mid] - off[t_a]) * slope) * proj
+                ks[n] = i_mid
+                xs[n] = x
+                zc[n] = z - x * x * inv_2r
+                queried[n] = False
+                best[n] = -np.inf
+                n += 1
+                i = i_end + 1
+            line_far_horizon(ks[:n], xs[:n], zc[:n], queried[:n], first, last, best[:n], hx, hz)
             for i in range(t_b - t_a + 1):
                 if best[i] == -np.inf:
                     continue
