@@ -383,9 +383,9 @@ def raster_inputs(tmp_path_factory) -> dict[str, Path]:
                                       crs=crs, transform=coarse),
         "npp": write_raster(tmp / "npp_60m.tif", np.full((n_coarse, n_coarse), NPP_G_M2_YR), crs=crs, transform=coarse),
         "wind_speed": write_raster(tmp / "wind_halves.tif", wind, crs=crs, transform=transform),
-        # NDVI somewhere else: a valid GeoTIFF in range, 2 km east of the DEM
-        "ndvi_elsewhere": write_raster(tmp / "ndvi_elsewhere.tif", np.full((12, 12), 0.5), crs=crs,
-                                       transform=from_origin(right + 2000, top, 30, 30)),
+        # NDVI on another grid and CRS that misses the DEM's east half: a valid GeoTIFF, in range
+        "ndvi_west_half": write_raster(tmp / "ndvi_west_half.tif", np.full((12, 12), 0.5), crs="EPSG:4326",
+                                       transform=from_bounds(w, s, (w + e) / 2, n, 12, 12)),
     }
 
 
@@ -503,6 +503,9 @@ def test_bad_raster_uploads_get_clear_4xx(server, raster_inputs, tmp_path):
     """A missing, stray, unreadable, out-of-range or non-covering raster: one line naming the form field,
     and nothing written (no job, no upload, no work directory)."""
     data_dir = server.data_dir
+    with rasterio.open(raster_inputs["ndvi_west_half"]) as src:
+        w, s, e_half, n = src.bounds
+    e = 2 * e_half - w
     negative = write_raster(tmp_path / "negative_canopy.tif", np.full((4, 4), -3.0), crs="EPSG:32613",
                             transform=rasterio.Affine(200, 0, 362800, 0, -200, 3975200))
     not_tiff = tmp_path / "ndvi.txt"
@@ -516,8 +519,9 @@ def test_bad_raster_uploads_get_clear_4xx(server, raster_inputs, tmp_path):
             ({"ndvi": "ndvi"}, RASTER_JOB, 400,
              "models: topo-veg needs NDVI and canopy-height rasters; upload 'canopy_height'"),
             ({}, {**RASTER_JOB, "models": ["topo-veg"]}, 400, "upload 'ndvi' and 'canopy_height'"),
-            ({"ndvi": "ndvi_elsewhere", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
-             "ndvi: NDVI (ndvi_elsewhere.tif): the grid covers x 365480..365840"),
+            ({"ndvi": "ndvi_west_half", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
+             f"ndvi: NDVI (ndvi_west_half.tif): the grid covers x {w:.4f}..{(w + e) / 2:.4f}, y {s:.4f}..{n:.4f} "
+             "but the DEM spans x "),
             ({"ndvi": "not_tiff", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
              "ndvi: ndvi.txt: NDVI is not a raster GDAL can read"),
             ({"ndvi": "ndvi", "canopy_height": "negative"}, RASTER_JOB, 400,

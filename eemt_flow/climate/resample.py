@@ -79,9 +79,11 @@ def check_grid_covers_dem(dem: Dem, shape: tuple[int, int], transform, crs: CRS,
     g_left, g_bottom, g_right, g_top = array_bounds(shape[0], shape[1], transform)
     d_left, d_bottom, d_right, d_top = dem_bounds_in(dem, crs)
     if d_left < g_left or d_right > g_right or d_bottom < g_bottom or d_top > g_top:
+        f = ".4f" if crs.is_geographic else ".0f"  # degrees to ~10 m, metres to 1 m
         raise UserError(
-            f"{what}: the grid covers x {g_left:.0f}..{g_right:.0f}, y {g_bottom:.0f}..{g_top:.0f} but the DEM spans "
-            f"x {d_left:.0f}..{d_right:.0f}, y {d_bottom:.0f}..{d_top:.0f} ({crs.to_string()}); give a grid that covers the DEM"
+            f"{what}: the grid covers x {g_left:{f}}..{g_right:{f}}, y {g_bottom:{f}}..{g_top:{f}} but the DEM spans "
+            f"x {d_left:{f}}..{d_right:{f}}, y {d_bottom:{f}}..{d_top:{f}} ({crs.to_string()}); give a grid that covers "
+            "the DEM"
         )
 
 
