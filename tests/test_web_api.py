@@ -554,6 +554,33 @@ def test_bad_raster_uploads_get_clear_4xx(server, raster_inputs, tmp_path):
         assert set((data_dir / "jobs").iterdir()) == work_before
 
 
+def test_restart_fails_a_queued_job_whose_raster_is_gone(tmp_path):
+    """A queued job keeps its rasters under uploads/<id>.<field>.tif; when one is gone at start-up, the job
+    fails with a line naming it instead of running without it (real SQLite store, the runner's recovery)."""
+    from eemt_flow.web.runner import ExecutorSettings, Runner
+    from eemt_flow.web.store import JobStore
+
+    data = DataDir.create(tmp_path / "data")
+    store = JobStore(data.database)
+    store.init()
+    parameters = {**RASTER_JOB, "rasters": {"ndvi": "ndvi.tif", "canopy_height": "h.tif"}}
+    for job_id in ("0123456789abcdef", "fedcba9876543210"):
+        store.create(job_id, "dem.tif", parameters)
+        data.upload_of(job_id).write_bytes(b"dem")
+        data.climate_csv_of(job_id).write_bytes(b"csv")
+        data.raster_of(job_id, "ndvi").write_bytes(b"ndvi")
+    data.raster_of("fedcba9876543210", "canopy_height").write_bytes(b"h")
+    Runner(store, data, ExecutorSettings(), keep_succeeded_days=30, keep_failed_days=30).recover()
+    gone = store.get("0123456789abcdef")
+    assert gone.state == "failed"
+    assert gone.error == "the server stopped and the uploaded raster(s) canopy_height are gone; submit the job again"
+    assert store.get("fedcba9876543210").state == "queued"
+    # DELETE and retention remove a job's rasters with its other files
+    data.remove_job_files("fedcba9876543210")
+    assert sorted(p.name for p in data.uploads.iterdir()) == ["0123456789abcdef.ndvi.tif", "0123456789abcdef.station.csv",
+                                                             "0123456789abcdef.tif"]
+
+
 def _geotiff_bytes(tmp_path: Path, *, crs) -> bytes:
     path = tmp_path / "nocrs.tif"
     data = np.linspace(100, 200, 32 * 32, dtype="float32").reshape(32, 32)
