@@ -506,11 +506,18 @@ def test_bad_raster_uploads_get_clear_4xx(server, raster_inputs, tmp_path):
     with rasterio.open(raster_inputs["ndvi_west_half"]) as src:
         w, s, e_half, n = src.bounds
     e = 2 * e_half - w
+    over_dem = rasterio.Affine(200, 0, 362800, 0, -200, 3975200)  # 4 x 4 cells of 200 m around the DEM
     negative = write_raster(tmp_path / "negative_canopy.tif", np.full((4, 4), -3.0), crs="EPSG:32613",
-                            transform=rasterio.Affine(200, 0, 362800, 0, -200, 3975200))
+                            transform=over_dem)
     not_tiff = tmp_path / "ndvi.txt"
     not_tiff.write_text("0.5\n" * 100)
-    inputs = {**raster_inputs, "negative": negative, "not_tiff": not_tiff}
+    engineering = write_raster(tmp_path / "ndvi_local_grid.tif", np.full((4, 4), 0.5), transform=over_dem,
+                               crs=rasterio.crs.CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1],'
+                                                             'AXIS["x",EAST],AXIS["y",NORTH]]'))
+    all_nodata = write_raster(tmp_path / "canopy_nodata.tif", np.full((4, 4), np.nan), crs="EPSG:32613",
+                              transform=over_dem)
+    inputs = {**raster_inputs, "negative": negative, "not_tiff": not_tiff, "engineering": engineering,
+              "all_nodata": all_nodata}
     with server.client() as client:
         jobs_before = client.get("/api/jobs").json()["jobs"]
         uploads_before = set((data_dir / "uploads").iterdir())
@@ -522,6 +529,11 @@ def test_bad_raster_uploads_get_clear_4xx(server, raster_inputs, tmp_path):
             ({"ndvi": "ndvi_west_half", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
              f"ndvi: NDVI (ndvi_west_half.tif): the grid covers x {w:.4f}..{(w + e) / 2:.4f}, y {s:.4f}..{n:.4f} "
              "but the DEM spans x "),
+            ({"ndvi": "engineering", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
+             "ndvi: NDVI (ndvi_local_grid.tif): PROJ knows no transformation from the DEM's CRS (EPSG:32613) to the "
+             "grid's (LOCAL_CS["),
+            ({"ndvi": "ndvi", "canopy_height": "all_nodata"}, RASTER_JOB, 400,
+             "canopy_height: canopy_nodata.tif: canopy height holds no values (every cell is nodata)"),
             ({"ndvi": "not_tiff", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
              "ndvi: ndvi.txt: NDVI is not a raster GDAL can read"),
             ({"ndvi": "ndvi", "canopy_height": "negative"}, RASTER_JOB, 400,
