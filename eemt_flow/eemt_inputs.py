@@ -41,8 +41,8 @@ RASTER_MARGIN_CELLS = 2
 
 
 def check_user_raster(path: Path, dem, band: str) -> None:
-    """Refuse a user raster that cannot be read, misses part of the DEM's extent or holds
-    values outside its range; reads it in blocks (``dem``: a Dem or a DemGrid)."""
+    """Refuse a user raster that cannot be read, misses part of the DEM's extent, holds no
+    values or values outside its range; reads it in blocks (``dem``: a Dem or a DemGrid)."""
     _, what, low, high = USER_RASTERS[band]
     try:
         with rasterio.open(path) as src:
@@ -57,6 +57,8 @@ def check_user_raster(path: Path, dem, band: str) -> None:
                     lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
     except rasterio.errors.RasterioIOError:
         raise UserError(f"{path}: {what} is not a raster GDAL can read") from None
+    if lo > hi:
+        raise UserError(f"{path}: {what} holds no values (every cell is nodata); give a raster with values over the DEM")
     if (low is not None and lo < low) or (high is not None and hi > high):
         raise UserError(f"{path}: {what} values span {lo:g} to {hi:g}, outside "
                         f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]")

@@ -24,7 +24,7 @@ import pytest
 import rasterio
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import EEMT, REPO, free_port, read_raster, run_cli
+from conftest import EEMT, REPO, cli_env, free_port, read_raster, run_cli
 from eemt_flow.web.runner import DataDir
 
 FAST = {"days": "172", "tile_size_cells": 60, "halo_m": 300, "horizon_step_deg": 10}
@@ -290,8 +290,8 @@ def test_bad_eemt_requests_get_clear_4xx(server, small_dem):
              "station_elevation_m"),
             (submit_with_csv(client, dem, {**EEMT_FAST, "days": "172"}, good_csv.encode()), 422,
              "days misses month(s) 1, 2, 3"),
-            (submit_with_csv(client, dem, {**EEMT_FAST, "models": ["topo-veg"]}, good_csv.encode()), 422,
-             "topo-veg needs NDVI and canopy-height"),
+            (submit_with_csv(client, dem, {**EEMT_FAST, "models": ["topo-veg"]}, good_csv.encode()), 400,
+             "models: topo-veg needs NDVI and canopy-height rasters; upload 'ndvi' and 'canopy_height'"),
             (submit_with_csv(client, dem, {**EEMT_FAST, "models": ["magic"]}, good_csv.encode()), 422, "models.0"),
             (submit_with_csv(client, dem, {**EEMT_FAST, "climate": "grids:/etc"}, good_csv.encode()), 422, "climate"),
             (submit_with_csv(client, dem, {**FAST, "models": ["topo"]}), 422, "EEMT needs a climate"),
@@ -328,6 +328,269 @@ def test_bad_eemt_requests_get_clear_4xx(server, small_dem):
             assert params["climate"] == "none" and params["models"] is None and params["years"] is None
         finally:
             assert client.post(f"/api/jobs/{job_id}/cancel").status_code in (200, 202, 409)
+
+
+# -- user rasters (NDVI, canopy height, wind speed, NPP) through the API, against the command line ----------
+
+#: The raster jobs: the EEMT_FAST job with the TOPO models on a 16 x 16 DEM (one tile).
+RASTER_JOB = {**EEMT_FAST, "models": ["topo", "topo-veg"]}
+#: Uniform canopy height [m] of the NDVI + canopy job, and the E_BIO_TOPO_VEG it gives (VZJ 2015 Eq. 12):
+#: NPP_VEG = 196 + 36·10 − (0.61·10 − 12.0933)² = 556 − 35.919645 = 520.080355 g m-2 yr-1;
+#: E_BIO = 520.080355 / 1000 · 22e6 J = 11.441768 MJ m-2 yr-1 (as in test_eemt_workflow).
+CANOPY_HEIGHT_M = 10.0
+E_BIO_TOPO_VEG_CANOPY_10 = 11.441768
+#: Uniform NPP raster [g m-2 yr-1] and the E_BIO_TOPO it gives: 800 / 1000 · 22 = 17.6 MJ m-2 yr-1.
+NPP_G_M2_YR = 800.0
+E_BIO_TOPO_NPP_800 = 17.6
+#: The wind raster: this speed [m s-1] in the DEM's west half (the reference job's constant
+#: wind_speed_m_s), the default 2.0 in its east half.
+WIND_WEST_M_S = 4.0
+WIND_DEFAULT_M_S = 2.0
+
+
+def write_raster(path: Path, values, *, crs, transform) -> Path:
+    values = np.asarray(values, dtype="float32")
+    with rasterio.open(path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+                       dtype="float32", crs=crs, transform=transform) as dst:
+        dst.write(values, 1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def raster_inputs(tmp_path_factory) -> dict[str, Path]:
+    """A 16 x 16 example DEM (UTM 13N, 30 m, a nodata corner) and user rasters on other grids:
+    NDVI from 0.2 (west) to 0.8 (east) in geographic coordinates, canopy height and NPP
+    uniform on 60 m cells reaching 60 m beyond the DEM, wind on the DEM's own grid (4 / 2 m/s)."""
+    from rasterio.transform import from_bounds, from_origin
+    from rasterio.warp import transform_bounds
+
+    tmp = tmp_path_factory.mktemp("rasters")
+    dem = tmp / "dem16.tif"
+    run_cli("example-dem", "--size", "16", dem)
+    with rasterio.open(dem) as src:
+        left, bottom, right, top = src.bounds
+        crs, transform, shape = src.crs, src.transform, src.shape
+    w, s, e, n = transform_bounds(crs, "EPSG:4326", left - 100, bottom - 100, right + 100, top + 100)
+    ndvi = np.tile(np.linspace(0.2, 0.8, 12), (12, 1))
+    coarse = from_origin(left - 60, top + 60, 60, 60)
+    n_coarse = int((right - left) / 60) + 2
+    wind = np.full(shape, WIND_DEFAULT_M_S)
+    wind[:, : shape[1] // 2] = WIND_WEST_M_S
+    return {
+        "dem": dem,
+        "ndvi": write_raster(tmp / "ndvi_wgs84.tif", ndvi, crs="EPSG:4326", transform=from_bounds(w, s, e, n, 12, 12)),
+        "canopy_height": write_raster(tmp / "canopy_60m.tif", np.full((n_coarse, n_coarse), CANOPY_HEIGHT_M),
+                                      crs=crs, transform=coarse),
+        "npp": write_raster(tmp / "npp_60m.tif", np.full((n_coarse, n_coarse), NPP_G_M2_YR), crs=crs, transform=coarse),
+        "wind_speed": write_raster(tmp / "wind_halves.tif", wind, crs=crs, transform=transform),
+        # NDVI on another grid and CRS that misses the DEM's east half: a valid GeoTIFF, in range
+        "ndvi_west_half": write_raster(tmp / "ndvi_west_half.tif", np.full((12, 12), 0.5), crs="EPSG:4326",
+                                       transform=from_bounds(w, s, (w + e) / 2, n, 12, 12)),
+    }
+
+
+@pytest.fixture(scope="module")
+def raster_reference(raster_inputs, tmp_path_factory):
+    """The NDVI + canopy job through the command line and a YAML job file, with the constant
+    wind_speed_m_s 4.0; started in the background, so it runs while the web job does."""
+    tmp = tmp_path_factory.mktemp("raster-cli")
+    job = tmp / "job.yaml"
+    job.write_text(f"dem: {raster_inputs['dem']}\nclimate: station:{STATION_CSV}\nstation_elevation: 2300\n"
+                   f"model: topo,topo-veg\nndvi: {raster_inputs['ndvi']}\ncanopy_height: {raster_inputs['canopy_height']}\n"
+                   f"days: {ONE_DAY_PER_MONTH}\nhorizon_step: 10\nhalo: 300\n"
+                   f"model_parameters:\n  wind_speed_m_s: {WIND_WEST_M_S}\n")
+    work = tmp / "work"
+    proc = subprocess.Popen([EEMT, "run", str(job), "--workdir", str(work), "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=cli_env())
+    done = []
+
+    def results() -> Path:
+        if not done:
+            out, _ = proc.communicate(timeout=300)
+            assert proc.returncode == 0, out
+            done.append(work / "results")
+        return done[0]
+
+    yield results
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def submit_rasters(client: httpx.Client, raster_inputs: dict, parameters: dict, **fields: str) -> httpx.Response:
+    """DEM, station CSV and the rasters ``form field=key of raster_inputs``."""
+    files = {"dem": ("dem16.tif", raster_inputs["dem"].read_bytes(), "image/tiff"),
+             "climate_csv": ("normals.csv", STATION_CSV.read_bytes(), "text/csv")}
+    for field, key in fields.items():
+        files[field] = (raster_inputs[key].name, raster_inputs[key].read_bytes(), "image/tiff")
+    return client.post("/api/jobs", files=files, data={"parameters": json.dumps(parameters)})
+
+
+def result_raster(client: httpx.Client, job_id: str, name: str, tmp_path: Path) -> np.ndarray:
+    r = client.get(f"/api/jobs/{job_id}/results/{name}")
+    assert r.status_code == 200, (name, r.text)
+    path = tmp_path / name.replace("/", "_")
+    path.write_bytes(r.content)
+    return read_raster(path)
+
+
+def run_web_job(client: httpx.Client, response: httpx.Response) -> tuple[str, dict]:
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    job = wait_for(client, job_id, lambda j: j["state"] in FINISHED, timeout_s=300)
+    assert job["state"] == "succeeded", job
+    return job_id, job
+
+
+def test_topo_veg_with_uploaded_ndvi_and_canopy_equals_the_command_line(server, raster_inputs, raster_reference,
+                                                                        tmp_path):
+    """models topo-veg through HTTP with the NDVI (geographic grid) and canopy-height (60 m) uploads: every
+    TOPO and TOPO-VEG map equals the same job run from a YAML job file; E_BIO_TOPO_VEG is hand-computed."""
+    with server.client() as client:
+        r = submit_rasters(client, raster_inputs, {**RASTER_JOB, "model_parameters": {"wind_speed_m_s": WIND_WEST_M_S}},
+                           ndvi="ndvi", canopy_height="canopy_height")
+        reference = raster_reference()
+        job_id, job = run_web_job(client, r)
+        assert job["parameters"]["models"] == ["topo", "topo-veg"]
+        assert job["rasters"] == {"ndvi": "ndvi_wgs84.tif", "canopy_height": "canopy_60m.tif"}
+        for name in ("ndvi", "canopy_height"):  # kept under server-generated names
+            assert (server.data_dir / "uploads" / f"{job_id}.{name}.tif").read_bytes() == raster_inputs[name].read_bytes()
+        assert "ndvi ndvi_wgs84.tif, canopy_height canopy_60m.tif" in client.get(f"/jobs/{job_id}").text
+        valid = np.isfinite(read_raster(raster_inputs["dem"]))
+        assert (~valid).any() and valid.sum() > 100
+        for quantity in ("EEMT", "E_PPT", "E_BIO"):
+            for model in ("TOPO", "TOPO_VEG"):
+                name = f"eemt/{quantity}_{model}_normals.tif"
+                web = result_raster(client, job_id, name, tmp_path)
+                cli = read_raster(reference / name)
+                assert np.isfinite(web[valid]).all() and np.isnan(web[~valid]).all(), name
+                np.testing.assert_allclose(web, cli, rtol=1e-6, atol=0, equal_nan=True, err_msg=name)
+        e_bio = result_raster(client, job_id, "eemt/E_BIO_TOPO_VEG_normals.tif", tmp_path)
+        np.testing.assert_allclose(e_bio[valid], E_BIO_TOPO_VEG_CANOPY_10, rtol=1e-5)
+        # NDVI (0.2 west to 0.8 east) reached E_PPT_TOPO_VEG: LAI changes Tmax_veg, hence PET
+        e_ppt = result_raster(client, job_id, "eemt/E_PPT_TOPO_VEG_normals.tif", tmp_path)
+        e_ppt_topo = result_raster(client, job_id, "eemt/E_PPT_TOPO_normals.tif", tmp_path)
+        assert np.abs(e_ppt - e_ppt_topo)[valid].max() > 0.01 * np.abs(e_ppt_topo[valid]).max()
+
+
+def test_uploaded_wind_and_npp_rasters_reach_topo(server, raster_inputs, raster_reference, tmp_path):
+    """models topo through HTTP with a wind raster (4 m/s west, 2 m/s = the default east) and an NPP raster
+    (800, 60 m cells): E_BIO_TOPO = 17.6 (hand-computed); E_PPT_TOPO in the west half equals the command-line
+    job's with the constant wind_speed_m_s 4.0, in the east half it differs from it (wind matters)."""
+    with server.client() as client:
+        r = submit_rasters(client, raster_inputs, {**RASTER_JOB, "models": ["topo"]}, wind_speed="wind_speed",
+                           npp="npp")
+        reference = raster_reference()
+        job_id, job = run_web_job(client, r)
+        assert job["rasters"] == {"wind_speed": "wind_halves.tif", "npp": "npp_60m.tif"}
+        valid = np.isfinite(read_raster(raster_inputs["dem"]))
+        e_bio = result_raster(client, job_id, "eemt/E_BIO_TOPO_normals.tif", tmp_path)
+        np.testing.assert_allclose(e_bio[valid], E_BIO_TOPO_NPP_800, rtol=1e-5)
+        e_ppt = result_raster(client, job_id, "eemt/E_PPT_TOPO_normals.tif", tmp_path)
+        constant_4 = read_raster(reference / "eemt/E_PPT_TOPO_normals.tif")
+        half = valid.shape[1] // 2
+        west, east = (slice(None), slice(None, half)), (slice(None), slice(half, None))
+        assert valid[west].sum() > 50 and valid[east].sum() > 50
+        np.testing.assert_allclose(e_ppt[west], constant_4[west], rtol=1e-6, atol=0, equal_nan=True)
+        differs = np.abs(e_ppt[east] - constant_4[east]) > 0.01 * np.abs(constant_4[east])
+        assert differs[valid[east]].all()
+        summary = client.get(f"/api/jobs/{job_id}/results/summary.json").json()["eemt"]
+        assert summary["wind_speed_raster"].endswith(f"{job_id}.wind_speed.tif")
+        assert summary["npp_raster"].endswith(f"{job_id}.npp.tif")
+
+
+def test_bad_raster_uploads_get_clear_4xx(server, raster_inputs, tmp_path):
+    """A missing, stray, unreadable, out-of-range or non-covering raster: one line naming the form field,
+    and nothing written (no job, no upload, no work directory)."""
+    data_dir = server.data_dir
+    with rasterio.open(raster_inputs["ndvi_west_half"]) as src:
+        w, s, e_half, n = src.bounds
+    e = 2 * e_half - w
+    over_dem = rasterio.Affine(200, 0, 362800, 0, -200, 3975200)  # 4 x 4 cells of 200 m around the DEM
+    negative = write_raster(tmp_path / "negative_canopy.tif", np.full((4, 4), -3.0), crs="EPSG:32613",
+                            transform=over_dem)
+    not_tiff = tmp_path / "ndvi.txt"
+    not_tiff.write_text("0.5\n" * 100)
+    engineering = write_raster(tmp_path / "ndvi_local_grid.tif", np.full((4, 4), 0.5), transform=over_dem,
+                               crs=rasterio.crs.CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1],'
+                                                             'AXIS["x",EAST],AXIS["y",NORTH]]'))
+    all_nodata = write_raster(tmp_path / "canopy_nodata.tif", np.full((4, 4), np.nan), crs="EPSG:32613",
+                              transform=over_dem)
+    inputs = {**raster_inputs, "negative": negative, "not_tiff": not_tiff, "engineering": engineering,
+              "all_nodata": all_nodata}
+    with server.client() as client:
+        jobs_before = client.get("/api/jobs").json()["jobs"]
+        uploads_before = set((data_dir / "uploads").iterdir())
+        work_before = set((data_dir / "jobs").iterdir())
+        cases = [
+            ({"ndvi": "ndvi"}, RASTER_JOB, 400,
+             "models: topo-veg needs NDVI and canopy-height rasters; upload 'canopy_height'"),
+            ({}, {**RASTER_JOB, "models": ["topo-veg"]}, 400, "upload 'ndvi' and 'canopy_height'"),
+            ({"ndvi": "ndvi_west_half", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
+             f"ndvi: NDVI (ndvi_west_half.tif): the grid covers x {w:.4f}..{(w + e) / 2:.4f}, y {s:.4f}..{n:.4f} "
+             "but the DEM spans x "),
+            ({"ndvi": "engineering", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
+             "ndvi: NDVI (ndvi_local_grid.tif): PROJ knows no transformation from the DEM's CRS (EPSG:32613) to the "
+             "grid's (LOCAL_CS["),
+            ({"ndvi": "ndvi", "canopy_height": "all_nodata"}, RASTER_JOB, 400,
+             "canopy_height: canopy_nodata.tif: canopy height holds no values (every cell is nodata)"),
+            ({"ndvi": "not_tiff", "canopy_height": "canopy_height"}, RASTER_JOB, 400,
+             "ndvi: ndvi.txt: NDVI is not a raster GDAL can read"),
+            ({"ndvi": "ndvi", "canopy_height": "negative"}, RASTER_JOB, 400,
+             "canopy_height: negative_canopy.tif: canopy height values span -3 to -3, outside [0.0, inf]"),
+            ({"wind_speed": "negative"}, {**RASTER_JOB, "models": ["topo"]}, 400,
+             "wind_speed: negative_canopy.tif: wind speed (m/s) values span -3 to -3, outside [0.1, 50.0]"),
+            ({"ndvi": "ndvi", "canopy_height": "canopy_height"}, {**RASTER_JOB, "models": ["topo"]}, 400,
+             "canopy_height: this raster is used only by the model(s) topo-veg"),
+            ({"npp": "npp"}, {**RASTER_JOB, "models": ["trad"]}, 400, "npp: this raster is used only by the model(s) topo"),
+        ]
+        for fields, parameters, status, text in cases:
+            r = submit_rasters(client, inputs, parameters, **fields)
+            assert r.status_code == status, (text, r.text)
+            detail = r.json()["detail"]
+            assert isinstance(detail, str) and "\n" not in detail and text in detail, (text, detail)
+            assert str(data_dir) not in detail and ".part" not in detail
+        files = {"dem": ("dem16.tif", raster_inputs["dem"].read_bytes(), "image/tiff"),
+                 "ndvi": ("ndvi.tif", raster_inputs["ndvi"].read_bytes(), "image/tiff")}
+        r = client.post("/api/jobs", files=files, data={"parameters": json.dumps(FAST)})
+        assert r.status_code == 400 and r.json()["detail"].startswith("ndvi: the rasters are used only by EEMT"), r.text
+        files["ndvi"] = ("ndvi.tif", b"", "image/tiff")
+        r = client.post("/api/jobs", files=files, data={"parameters": json.dumps(RASTER_JOB)})
+        assert r.status_code == 400 and r.json()["detail"] == ("ndvi: ndvi.tif: the file is empty; upload the NDVI "
+                                                               "raster as a GeoTIFF"), r.text
+        r = client.post("/api/jobs", files={**files, "canopy_height": ("h.tif", os.urandom(1536 * 1024))},
+                        data={"parameters": json.dumps(RASTER_JOB)})
+        assert r.status_code == 413 and "the canopy height raster ('canopy_height') is over the limit of 1 MiB" in r.text
+        assert client.get("/api/jobs").json()["jobs"] == jobs_before
+        assert set((data_dir / "uploads").iterdir()) == uploads_before
+        assert set((data_dir / "jobs").iterdir()) == work_before
+
+
+def test_restart_fails_a_queued_job_whose_raster_is_gone(tmp_path):
+    """A queued job keeps its rasters under uploads/<id>.<field>.tif; when one is gone at start-up, the job
+    fails with a line naming it instead of running without it (real SQLite store, the runner's recovery)."""
+    from eemt_flow.web.runner import ExecutorSettings, Runner
+    from eemt_flow.web.store import JobStore
+
+    data = DataDir.create(tmp_path / "data")
+    store = JobStore(data.database)
+    store.init()
+    parameters = {**RASTER_JOB, "rasters": {"ndvi": "ndvi.tif", "canopy_height": "h.tif"}}
+    for job_id in ("0123456789abcdef", "fedcba9876543210"):
+        store.create(job_id, "dem.tif", parameters)
+        data.upload_of(job_id).write_bytes(b"dem")
+        data.climate_csv_of(job_id).write_bytes(b"csv")
+        data.raster_of(job_id, "ndvi").write_bytes(b"ndvi")
+    data.raster_of("fedcba9876543210", "canopy_height").write_bytes(b"h")
+    Runner(store, data, ExecutorSettings(), keep_succeeded_days=30, keep_failed_days=30).recover()
+    gone = store.get("0123456789abcdef")
+    assert gone.state == "failed"
+    assert gone.error == "the server stopped and the uploaded raster(s) canopy_height are gone; submit the job again"
+    assert store.get("fedcba9876543210").state == "queued"
+    # DELETE and retention remove a job's rasters with its other files
+    data.remove_job_files("fedcba9876543210")
+    assert sorted(p.name for p in data.uploads.iterdir()) == ["0123456789abcdef.ndvi.tif", "0123456789abcdef.station.csv",
+                                                             "0123456789abcdef.tif"]
 
 
 def _geotiff_bytes(tmp_path: Path, *, crs) -> bytes:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from test_web_api import Server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +52,16 @@ def test_submit_through_form_and_see_the_map(browser, example_dem, tmp_path, art
         page.click("#submit")
         page.wait_for_selector("#form-error:not([hidden])", timeout=30_000)
         assert "climate_csv" in page.inner_text("#form-error")
+        # EEMT-TOPO-VEG takes its NDVI and canopy-height rasters from the form's file inputs; without them
+        # the server names the missing fields.
+        page.set_input_files("#climate_csv", str(REPO / "examples" / "station_normals.csv"))
+        assert page.is_visible("#ndvi") and page.is_visible("#canopy_height") and page.is_visible("#wind_speed")
+        page.check("#models-topo-veg")
+        page.click("#submit")
+        page.wait_for_function("() => document.getElementById('form-error').textContent.includes('topo-veg')",
+                               timeout=30_000)
+        assert "upload 'ndvi' and 'canopy_height'" in page.inner_text("#form-error")
+        page.uncheck("#models-topo-veg")
         page.select_option("#climate", "daymet")
         assert page.is_visible("#years") and not page.is_visible("#climate_csv")
         page.select_option("#climate", "none")  # this job: solar radiation only (EEMT is tested in test_web_api)

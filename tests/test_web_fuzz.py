@@ -19,6 +19,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
+from eemt_flow.web.runner import RASTER_FIELDS
 from test_web_api import Server
 
 TOKEN = "fuzz-token-0123456789abcdef"
@@ -68,7 +69,7 @@ def test_api_conforms_to_its_schema(fuzz_server, mode):
 # -- the multipart upload, property-tested over real HTTP ------------------------------------
 
 BOUNDARY = "eemtFuzzBoundary7MA4YWxk"
-part_name = st.one_of(st.sampled_from(["dem", "parameters", "climate_csv"]), st.text(max_size=8))
+part_name = st.one_of(st.sampled_from(["dem", "parameters", "climate_csv", *RASTER_FIELDS]), st.text(max_size=8))
 file_name = st.one_of(st.none(), st.sampled_from(["dem.tif", "../../etc/passwd", "C:\\x.tif", "", "a/b.tif"]),
                       st.text(max_size=12))
 part = st.tuples(part_name, file_name, st.binary(max_size=300))

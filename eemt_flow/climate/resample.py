@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio._err import CPLE_BaseError  # GDAL/PROJ errors; rasterio 1.4 does not re-export them
 from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
+from rasterio.errors import CRSError, RasterioIOError
 from rasterio.transform import array_bounds
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling, reproject, transform_bounds
@@ -74,14 +75,23 @@ def check_grid_covers_dem(dem: Dem, shape: tuple[int, int], transform, crs: CRS,
     Raises
     ------
     UserError
-        If part of the DEM lies outside the grid.
+        If part of the DEM lies outside the grid, or the DEM's extent cannot be transformed
+        to the grid's CRS (an engineering CRS, for instance).
     """
     g_left, g_bottom, g_right, g_top = array_bounds(shape[0], shape[1], transform)
-    d_left, d_bottom, d_right, d_top = dem_bounds_in(dem, crs)
+    try:
+        d_left, d_bottom, d_right, d_top = dem_bounds_in(dem, crs)
+    except (CRSError, CPLE_BaseError):
+        name = crs.to_string()
+        name = name if len(name) <= 60 else name[:59] + "…"
+        raise UserError(f"{what}: PROJ knows no transformation from the DEM's CRS ({dem.crs.to_string()}) to the "
+                        f"grid's ({name}); give a grid in a CRS with an EPSG code (gdal_edit.py -a_srs)") from None
     if d_left < g_left or d_right > g_right or d_bottom < g_bottom or d_top > g_top:
+        f = ".4f" if crs.is_geographic else ".0f"  # degrees to ~10 m, metres to 1 m
         raise UserError(
-            f"{what}: the grid covers x {g_left:.0f}..{g_right:.0f}, y {g_bottom:.0f}..{g_top:.0f} but the DEM spans "
-            f"x {d_left:.0f}..{d_right:.0f}, y {d_bottom:.0f}..{d_top:.0f} ({crs.to_string()}); give a grid that covers the DEM"
+            f"{what}: the grid covers x {g_left:{f}}..{g_right:{f}}, y {g_bottom:{f}}..{g_top:{f}} but the DEM spans "
+            f"x {d_left:{f}}..{d_right:{f}}, y {d_bottom:{f}}..{d_top:{f}} ({crs.to_string()}); give a grid that covers "
+            "the DEM"
         )
 
 

@@ -1,7 +1,8 @@
-"""The jobs API: submit a DEM (and a station CSV), list, read, cancel and delete jobs.
+"""The jobs API: submit a DEM (with a station CSV and user rasters), list, read, cancel and delete jobs.
 
-A submission is checked with the same :func:`~eemt_flow.dem.read_dem` and
-:func:`~eemt_flow.spec.build_spec` as the command line before it is queued; the
+A submission is checked with the same :func:`~eemt_flow.dem.read_dem`,
+:func:`~eemt_flow.spec.build_spec` and :func:`~eemt_flow.eemt_inputs.check_user_raster` as
+the command line before it is queued; the
 :class:`~eemt_flow.web.runner.Runner` then runs it with :func:`~eemt_flow.execute.run_job`.
 """
 
@@ -17,17 +18,34 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
 from ..dem import Dem, read_dem
+from ..eemt_inputs import USER_RASTERS, check_user_raster
 from ..errors import UserError
 from ..spec import JobSpec, format_days
 from .context import Authorized, Job, JobId, ServicesDep, job_record, summary
-from .models import (ERRORS, STATION_CSV_HELP, JobCreated, JobDetail, JobList, JobSummary, check_eemt_parameters,
-                     parse_parameters)
-from .runner import job_spec
+from .models import (ERRORS, RASTER_MODELS, STATION_CSV_HELP, JobCreated, JobDetail, JobList, JobSummary,
+                     check_eemt_parameters, parse_parameters)
+from .runner import RASTER_FIELDS, job_spec
 from .store import QUEUED
-from .uploads import Upload, check_filename, display_name
+from .uploads import DiskFile, Upload, check_filename, display_name
 
 log = logging.getLogger("eemt_flow.web")
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+
+def raster_band(field: str) -> str:
+    """The EEMT static band of an uploaded raster field (eemt_inputs.USER_RASTERS)."""
+    return next(band for band, (f, *_) in USER_RASTERS.items() if f == field)
+
+
+def raster_help(field: str) -> str:
+    """What the form field of a user raster takes (for the OpenAPI schema)."""
+    _, what, low, high = USER_RASTERS[raster_band(field)]
+    span = f"{low:g} to {high:g}" if high is not None else f"{low:g} or more"
+    needed = ", needed there" if field in ("ndvi", "canopy_height") else ""
+    return (f"{what[0].upper() + what[1:]} raster, values {span}: a GeoTIFF on any grid and CRS that covers the DEM "
+            f"(resampled bilinearly). Used by the model(s) {' and '.join(RASTER_MODELS[field])}{needed}; as "
+            f"--{field.replace('_', '-')} of the command line and '{field}' of a job file.")
+
 
 SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["dem"],
@@ -35,8 +53,19 @@ SUBMIT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                    "climate_csv": {"type": "string", "format": "binary",
                                    "description": "Station normals CSV (climate 'station' only): " + STATION_CSV_HELP},
                    "parameters": {"type": "string",
-                                  "description": "JSON object of JobParameters, e.g. {\"days\": \"172\"}"}},
+                                  "description": "JSON object of JobParameters, e.g. {\"days\": \"172\"}"},
+                   **{field: {"type": "string", "format": "binary", "description": raster_help(field)}
+                      for field in RASTER_FIELDS}},
 }}}}}
+
+
+def check_raster_upload(field: str, part: DiskFile, dem: Dem) -> None:
+    """The command line's check of a user raster (readable, georeferenced, covers the DEM, values in
+    range), its message naming the form field and the client's file name; UserError."""
+    try:
+        check_user_raster(part.dest, dem, raster_band(field))
+    except UserError as exc:
+        raise UserError(f"{field}: " + str(exc).replace(str(part.dest), display_name(part.filename))) from None
 
 
 def check_climate(spec: JobSpec, dem: Dem) -> None:
@@ -83,14 +112,21 @@ async def submit_job(up: Upload, svc: ServicesDep, response: Response) -> JobCre
         if csv_file.size == 0:
             raise HTTPException(400, f"{csv_name}: the file is empty; upload the station normals CSV ({STATION_CSV_HELP})")
     csv_part = csv_file.dest if csv_file is not None else None
+    for field, raster in up.rasters.items():
+        what = f"{RASTER_FIELDS[field]} raster"
+        check_filename(raster.filename, what, field, f"{field}.tif")
+        if raster.size == 0:
+            raise HTTPException(400, f"{field}: {display_name(raster.filename)}: the file is empty; upload the {what} "
+                                     "as a GeoTIFF")
     params = parse_parameters(up.parameters)
-    check_eemt_parameters(params, has_csv=csv_file is not None)
+    check_eemt_parameters(params, has_csv=csv_file is not None, rasters=frozenset(up.rasters))
     name = display_name(dem_part.filename)
     job_id = secrets.token_hex(8)
     upload = data.upload_of(job_id)
     try:
         spec = job_spec(params.model_dump(), dem=part, workdir=data.workdir_of(job_id),
-                        executor=settings.executor, climate_csv=csv_part, cache_dir=data.cache)
+                        executor=settings.executor, climate_csv=csv_part, cache_dir=data.cache,
+                        rasters={field: raster.dest for field, raster in up.rasters.items()})
     except UserError as exc:
         raise HTTPException(422, str(exc)) from None
     try:
@@ -106,18 +142,26 @@ async def submit_job(up: Upload, svc: ServicesDep, response: Response) -> JobCre
             if csv_part is not None:
                 message = message.replace(str(csv_part), csv_name)
             raise HTTPException(400 if params.climate == "station" else 422, message) from None
+    for field, raster in up.rasters.items():
+        try:
+            await anyio.to_thread.run_sync(lambda: check_raster_upload(field, raster, dem))
+        except UserError as exc:
+            raise HTTPException(400, str(exc).replace(str(part), name)) from None
     stored = params.model_dump()
     stored["days"] = format_days(spec.days)
     if spec.climate:
         stored["models"] = list(spec.models)
+    if up.rasters:
+        stored["rasters"] = {field: display_name(raster.filename) for field, raster in up.rasters.items()}
     os.replace(part, upload)
     if csv_file is not None:
         os.replace(csv_part, data.climate_csv_of(job_id))
+    for field, raster in up.rasters.items():
+        os.replace(raster.dest, data.raster_of(job_id, field))
     rec = await anyio.to_thread.run_sync(
         lambda: svc.store.create(job_id, name, stored, max_active=settings.max_active_jobs))
     if rec is None:
-        upload.unlink(missing_ok=True)
-        data.climate_csv_of(job_id).unlink(missing_ok=True)
+        data.remove_job_files(job_id)
         raise HTTPException(503, f"the queue is full ({settings.max_active_jobs} jobs waiting or running); "
                                  "try again later")
     svc.runner.wake()

@@ -84,7 +84,7 @@ class Services:
                          results=results, results_zip_url=f"{base}/results.zip" if results else None,
                          map_url=f"{base}/results/glob_rad_quicklook.png" if "glob_rad_quicklook.png" in names else None,
                          eemt_maps=maps, eemt_geotiffs=geotiffs,
-                         files_removed=rec.purged_at is not None,
+                         files_removed=rec.purged_at is not None, rasters=dict(rec.parameters.get("rasters") or {}),
                          log_tail=log_tail(workdir) if workdir.is_dir() else "")
 
 

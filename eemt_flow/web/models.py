@@ -41,9 +41,10 @@ class JobParameters(BaseModel):
         "none", description="Climate for EEMT: none (solar radiation only), station (monthly normals CSV uploaded "
                             "in the file field 'climate_csv', with station_elevation_m) or daymet (DAYMET V4, fetched "
                             "with the server's NASA Earthdata login; needs years).")
-    models: list[Literal["trad", "topo"]] | None = Field(
-        None, description="EEMT models with a climate: trad and/or topo (default both). topo-veg needs NDVI and "
-                          "canopy-height rasters, which the web service does not take; use the command line.")
+    models: list[Literal["trad", "topo", "topo-veg"]] | None = Field(
+        None, description="EEMT models with a climate: trad, topo and/or topo-veg (default trad and topo). topo-veg "
+                          "needs the NDVI and canopy-height rasters, uploaded in the file fields 'ndvi' and "
+                          "'canopy_height'.")
     years: str | None = Field(None, description="DAYMET years, e.g. 2015, 2010-2015 or 2012,2015 (daymet only).")
     station_elevation_m: float | None = Field(None, description="Elevation of the climate station [m] (station only).")
     lapse_tmin_c_per_km: float | list[float] | None = Field(
@@ -66,12 +67,8 @@ class JobParameters(BaseModel):
             v = [m.strip() for m in v.split(",") if m.strip()]
         if isinstance(v, list):
             v = [m.strip().lower() if isinstance(m, str) else m for m in v]
-            if "topo-veg" in v:
-                raise ValueError("topo-veg needs NDVI and canopy-height rasters on the DEM grid, which the web "
-                                 "service does not take; choose trad and/or topo, or run topo-veg with the command "
-                                 "line (--ndvi, --canopy-height)")
             if not v:
-                raise ValueError("choose at least one of trad, topo (or leave models out for both)")
+                raise ValueError("choose at least one of trad, topo, topo-veg (or leave models out for trad and topo)")
             v = list(dict.fromkeys(v))
         return v
 
@@ -129,6 +126,7 @@ def upgrade_legacy_parameters(data: dict) -> dict:
 def stored_parameters(parameters: dict) -> JobParameters:
     """The parameters of a job row; rows of earlier versions (``model``, ``climate_source``) ran solar only."""
     d = dict(parameters)
+    d.pop("rasters", None)  # the uploaded rasters' names, shown as JobDetail.rasters
     if "climate" not in d:
         for key in ("model", "climate_source", "years"):
             d.pop(key, None)
@@ -178,6 +176,8 @@ class JobDetail(JobSummary):
     eemt_maps: list[MapImage] = Field(description="EEMT maps (PNG), one per model and year.")
     eemt_geotiffs: list[ResultFile] = Field(description="Annual EEMT, E_PPT and E_BIO GeoTIFFs.")
     files_removed: bool = Field(description="True when retention cleanup removed the job's files.")
+    rasters: dict[str, str] = Field(default_factory=dict, description="User rasters uploaded with the job: form "
+                                    "field (ndvi, canopy_height, wind_speed, npp) -> the client's file name.")
     log_tail: str
 
 
@@ -224,8 +224,17 @@ def parse_parameters(raw: bytes | None) -> JobParameters:
 STATION_CSV_HELP = "header month,tmin_c,tmax_c,prcp_mm,vp_pa and 12 monthly rows"
 
 
-def check_eemt_parameters(params: JobParameters, *, has_csv: bool) -> None:
-    """Options that go together: 422 (or 400 for a stray file) with one line naming them."""
+#: Models that use each uploadable raster (eemt_inputs.USER_RASTERS fields).
+RASTER_MODELS = {"ndvi": ("topo-veg",), "canopy_height": ("topo-veg",), "wind_speed": ("topo", "topo-veg"),
+                 "npp": ("topo", "topo-veg")}
+DEFAULT_MODELS = ("trad", "topo")
+
+
+def check_eemt_parameters(params: JobParameters, *, has_csv: bool, rasters: frozenset[str] = frozenset()) -> None:
+    """Options that go together: 422 (or 400 for a missing or stray file) with one line naming them.
+
+    ``rasters``: the raster fields the submission uploaded (ndvi, canopy_height, wind_speed, npp).
+    """
     given = {k for k in ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km",
                          "climate_resampling", "model_parameters", "radiation") if getattr(params, k) is not None}
     if params.climate == "none":
@@ -234,7 +243,11 @@ def check_eemt_parameters(params: JobParameters, *, has_csv: bool) -> None:
                                      "'daymet' (or leave these out for solar radiation only)")
         if has_csv:
             raise HTTPException(400, "climate_csv: a station CSV is used only with climate 'station'")
-    elif params.climate == "station":
+        if rasters:
+            raise HTTPException(400, f"{', '.join(sorted(rasters))}: the rasters are used only by EEMT; choose "
+                                     "climate 'station' or 'daymet' (or leave them out for solar radiation only)")
+        return
+    if params.climate == "station":
         if not has_csv:
             raise HTTPException(400, f"climate 'station' needs the station normals CSV ({STATION_CSV_HELP}) "
                                      "as a file in the form field 'climate_csv'")
@@ -254,3 +267,12 @@ def check_eemt_parameters(params: JobParameters, *, has_csv: bool) -> None:
             raise HTTPException(422, "station_elevation_m: applies to climate 'station' only, not daymet")
         if has_csv:
             raise HTTPException(400, "climate_csv: a station CSV is used only with climate 'station', not daymet")
+    models = params.models or DEFAULT_MODELS
+    if "topo-veg" in models and not {"ndvi", "canopy_height"} <= rasters:
+        missing = " and ".join(f"'{f}'" for f in ("ndvi", "canopy_height") if f not in rasters)
+        raise HTTPException(400, f"models: topo-veg needs NDVI and canopy-height rasters; upload {missing} as "
+                                 "GeoTIFF file fields (any grid and CRS covering the DEM)")
+    for field in sorted(rasters):
+        if not set(RASTER_MODELS[field]) & set(models):
+            raise HTTPException(400, f"{field}: this raster is used only by the model(s) "
+                                     f"{', '.join(RASTER_MODELS[field])}; add one to models or leave the file out")

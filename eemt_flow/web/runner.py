@@ -19,6 +19,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..eemt_inputs import USER_RASTERS
 from ..errors import UserError
 from ..execute import MAKEFLOW_LOG, MAKEFLOW_OUTPUT, Progress, run_job
 from ..processes import end_run_processes
@@ -35,6 +36,8 @@ SOLAR_PARAMETERS = ("days", "step_minutes", "linke", "albedo", "tile_size_cells"
 #: EEMT parameters the client may set; they apply only with a climate source.
 EEMT_PARAMETERS = ("models", "years", "station_elevation_m", "lapse_tmin_c_per_km", "lapse_tmax_c_per_km",
                    "climate_resampling", "model_parameters", "radiation")
+#: Optional raster uploads (form field = job-file key = CLI option with _ for -) -> what they are.
+RASTER_FIELDS = {field: what for field, what, _, _ in USER_RASTERS.values()}
 #: Climate sources a web job may use: ``station`` (normals CSV uploaded with the job) or ``daymet``
 #: (fetched with the server's own Earthdata credentials into the data dir's ``cache/``).
 WEB_CLIMATES = ("station", "daymet")
@@ -87,6 +90,12 @@ class DataDir:
         """The station normals CSV uploaded with a job (server-generated name)."""
         return self.uploads / f"{job_id}.station.csv"
 
+    def raster_of(self, job_id: str, field: str) -> Path:
+        """A raster uploaded with a job in the form field ``field`` (one of RASTER_FIELDS; server-generated name)."""
+        if field not in RASTER_FIELDS:
+            raise ValueError(f"{field!r} is not a raster field")
+        return self.uploads / f"{job_id}.{field}.tif"
+
     def workdir_of(self, job_id: str) -> Path:
         return self.jobs / job_id
 
@@ -103,8 +112,10 @@ class DataDir:
 
         A symbolic link is removed itself, never followed.
         """
-        for path, parent in ((self.workdir_of(job_id), self.jobs), (self.upload_of(job_id), self.uploads),
-                             (self.climate_csv_of(job_id), self.uploads)):
+        files = [(self.workdir_of(job_id), self.jobs), (self.upload_of(job_id), self.uploads),
+                 (self.climate_csv_of(job_id), self.uploads)]
+        files += [(self.raster_of(job_id, field), self.uploads) for field in RASTER_FIELDS]
+        for path, parent in files:
             if path.parent.resolve() != parent.resolve():
                 continue  # the id was not a plain name
             if path.is_symlink() or path.is_file():
@@ -143,18 +154,26 @@ def api_field(message: str) -> str:
 
 
 def job_spec(parameters: dict, *, dem: Path, workdir: Path, executor: ExecutorSettings, slot: int = 0,
-             climate_csv: Path | None = None, cache_dir: Path | None = None) -> JobSpec:
+             climate_csv: Path | None = None, cache_dir: Path | None = None,
+             rasters: dict[str, Path] | None = None) -> JobSpec:
     """The JobSpec of a web job: the client's parameters plus the server's paths and executor.
 
     ``parameters["climate"]`` is ``"none"`` (or absent, as in rows of older versions: solar
     radiation only), ``"station"`` (the normals CSV is ``climate_csv``, a server path) or
     ``"daymet"`` (DAYMET responses are cached in ``cache_dir``; credentials come from the
-    server's environment).
+    server's environment). ``rasters``: the uploaded user rasters, RASTER_FIELDS -> server
+    path; they become the job's ``ndvi``, ``canopy_height``, ``wind_speed`` and ``npp``, as
+    the same options of the command line and keys of a job file.
     """
     values = {k: parameters[k] for k in SOLAR_PARAMETERS if parameters.get(k) is not None}
     climate = parameters.get("climate") or "none"
+    rasters = rasters or {}
+    if rasters and climate not in WEB_CLIMATES:
+        raise UserError(f"{', '.join(sorted(rasters))}: the rasters are used only by EEMT; choose climate "
+                        f"{' or '.join(WEB_CLIMATES)}")
     if climate in WEB_CLIMATES:
         values.update({k: parameters[k] for k in EEMT_PARAMETERS if parameters.get(k) is not None})
+        values.update({field: str(path) for field, path in rasters.items()})
         if climate == "station":
             if climate_csv is None:
                 raise UserError("climate 'station' needs the station normals CSV")
@@ -174,6 +193,11 @@ def job_spec(parameters: dict, *, dem: Path, workdir: Path, executor: ExecutorSe
         return build_spec(values)
     except UserError as exc:
         raise UserError(api_field(str(exc))) from None
+
+
+def uploaded_rasters(parameters: dict) -> list[str]:
+    """The raster fields a job was submitted with (its row's ``rasters``: field -> the client's file name)."""
+    return [f for f in (parameters.get("rasters") or {}) if f in RASTER_FIELDS]
 
 
 def log_tail(workdir: Path, max_bytes: int = LOG_TAIL_BYTES) -> str:
@@ -318,6 +342,10 @@ class Runner:
             elif rec.parameters.get("climate") == "station" and not self.data.climate_csv_of(rec.id).is_file():
                 self.store.finish(rec.id, FAILED, error="the server stopped and the uploaded station CSV is gone; "
                                                         "submit the job again")
+            elif (gone := [f for f in uploaded_rasters(rec.parameters)
+                           if not self.data.raster_of(rec.id, f).is_file()]):
+                self.store.finish(rec.id, FAILED, error=f"the server stopped and the uploaded raster(s) "
+                                                        f"{', '.join(gone)} are gone; submit the job again")
             elif rec.state == "running":
                 self.store.requeue(rec.id, "the server stopped while this job ran; resuming from the Makeflow log")
                 log.info("job %s will resume from its Makeflow log", rec.id)
@@ -378,9 +406,10 @@ class Runner:
 
         progress = None
         try:
+            rasters = {f: self.data.raster_of(rec.id, f) for f in uploaded_rasters(rec.parameters)}
             spec = job_spec(rec.parameters, dem=self.data.upload_of(rec.id), workdir=workdir,
                             executor=self.executor, slot=slot, climate_csv=self.data.climate_csv_of(rec.id),
-                            cache_dir=self.data.cache)
+                            cache_dir=self.data.cache, rasters=rasters)
             log.info("job %s: running in %s", rec.id, workdir)
             _plan, progress = run_job(spec, on_planned=planned, on_progress=progressed, cancel=event)
             attempts.update(now=True)  # before the job is seen to end: its metrics are complete then
@@ -404,8 +433,9 @@ class Runner:
 
     def _public(self, job_id: str, message: str) -> str:
         """A message for clients: the job's server paths replaced by what the client knows them as."""
-        for path, name in ((self.data.climate_csv_of(job_id), "the station CSV"), (self.data.upload_of(job_id), "the DEM"),
-                           (self.data.root, "<data dir>")):
+        names = [(self.data.climate_csv_of(job_id), "the station CSV"), (self.data.upload_of(job_id), "the DEM")]
+        names += [(self.data.raster_of(job_id, f), f"the {f} raster") for f in RASTER_FIELDS]
+        for path, name in names + [(self.data.root, "<data dir>")]:
             message = message.replace(str(path), name)
         return message
 

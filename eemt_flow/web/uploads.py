@@ -27,6 +27,7 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
 
 from .context import ServicesDep
+from .runner import RASTER_FIELDS
 
 #: Largest non-file form field (the parameters JSON) [bytes].
 MAX_FIELD_BYTES = 64 * 1024
@@ -34,7 +35,8 @@ MAX_FIELD_BYTES = 64 * 1024
 MAX_CLIMATE_CSV_BYTES = 1024 * 1024
 #: Bytes of an oversized upload still read (and discarded) so the client gets its 413 instead of a reset.
 OVERSIZE_DRAIN_BYTES = 32 * 1024 * 1024
-FORM_HELP = "send 'dem' (file), 'parameters' (JSON) and optionally 'climate_csv' (file)"
+FORM_HELP = ("send 'dem' (file), 'parameters' (JSON) and optionally 'climate_csv' and the rasters "
+             + ", ".join(f"'{f}'" for f in RASTER_FIELDS) + " (files)")
 
 
 def display_name(filename: str) -> str:
@@ -105,11 +107,13 @@ class DiskFile(BaseTarget):
 
 @dataclass
 class JobUpload:
-    """What a submission sent: its files on disk (``None`` when not sent) and its ``parameters`` bytes."""
+    """What a submission sent: its files on disk (``None`` when not sent), its ``parameters`` bytes
+    and the user rasters it sent (RASTER_FIELDS -> file; only those sent)."""
 
     dem: DiskFile | None
     climate_csv: DiskFile | None
     parameters: bytes | None
+    rasters: dict[str, DiskFile]
 
 
 def _content_type(request: Request) -> dict[str, str]:
@@ -154,8 +158,9 @@ async def receive_upload(request: Request, files: list[DiskFile]) -> tuple[dict[
                     what = "the upload" if big.field_name == "dem" else f"the {big.what} ('{big.field_name}')"
                     error = HTTPException(413, f"{what} is over the limit of {big.max_bytes / 2**20:g} MiB")
                 except _RepeatedPart as exc:
-                    error = HTTPException(400, f"file field '{exc.field_name}' sent twice; send one DEM in the form "
-                                               "field 'dem' (and, for climate 'station', one CSV in 'climate_csv')")
+                    error = HTTPException(400, f"file field '{exc.field_name}' sent twice; send each file once: one "
+                                               "DEM in the form field 'dem' (and, for climate 'station', one CSV in "
+                                               "'climate_csv')")
                     break
                 except UnexpectedPartException as exc:
                     error = HTTPException(400, f"unknown form field '{display_name(str(exc.part_name))}'; {FORM_HELP}")
@@ -177,16 +182,21 @@ async def receive_upload(request: Request, files: list[DiskFile]) -> tuple[dict[
 
 
 async def job_upload(request: Request, svc: ServicesDep) -> AsyncIterator[JobUpload]:
-    """Dependency: the submission's DEM and station CSV streamed to ``.part`` files, removed afterwards."""
+    """Dependency: the submission's DEM, station CSV and user rasters streamed to ``.part`` files,
+    removed afterwards. A raster has the DEM's size limit."""
     token = secrets.token_hex(8)
     dem = DiskFile("dem", "DEM", svc.data.uploads / f".{token}.part", svc.settings.max_upload_bytes)
     csv = DiskFile("climate_csv", "station CSV", svc.data.uploads / f".{token}.csv.part", MAX_CLIMATE_CSV_BYTES)
+    rasters = [DiskFile(field, f"{what} raster", svc.data.uploads / f".{token}.{field}.part",
+                        svc.settings.max_upload_bytes) for field, what in RASTER_FIELDS.items()]
+    files = [dem, csv, *rasters]
     try:
-        got, parameters = await receive_upload(request, [dem, csv])
-        yield JobUpload(got.get("dem"), got.get("climate_csv"), parameters)
+        got, parameters = await receive_upload(request, files)
+        yield JobUpload(got.get("dem"), got.get("climate_csv"), parameters,
+                        {f.field_name: f for f in rasters if f.received})
     finally:
-        dem.dest.unlink(missing_ok=True)
-        csv.dest.unlink(missing_ok=True)
+        for f in files:
+            f.dest.unlink(missing_ok=True)
 
 
 Upload = Annotated[JobUpload, Depends(job_upload)]

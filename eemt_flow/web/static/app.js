@@ -18,6 +18,9 @@ async function errorText(resp) {
   }
 }
 
+// Optional user rasters of an EEMT job (the API's file fields; eemt_flow.web.runner.RASTER_FIELDS).
+const RASTER_FIELDS = ["ndvi", "canopy_height", "wind_speed", "npp"];
+
 function collectParameters(form) {
   const params = {};
   const numbers = ["step_minutes", "linke", "albedo", "tile_size_cells", "halo_m", "horizon_step_deg",
@@ -68,6 +71,12 @@ function setupForm(form) {
     body.append("parameters", JSON.stringify(params));
     const csv = form.elements.climate_csv && form.elements.climate_csv.files[0];
     if (params.climate === "station" && csv) body.append("climate_csv", csv, csv.name);
+    if (params.climate !== "none") {
+      for (const name of RASTER_FIELDS) {
+        const raster = form.elements[name] && form.elements[name].files[0];
+        if (raster) body.append(name, raster, raster.name);
+      }
+    }
     button.disabled = true;
     button.textContent = "Uploading…";
     try {
