@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/scale.py plan-vrt            # 200,000 x 200,000 cells (a VRT), plan only
     .venv/bin/python benchmarks/scale.py dispatch            # 10,000 short tasks, 4 local workers
     .venv/bin/python benchmarks/scale.py job                 # 10,000 x 10,000 at 1 m, EEMT-TOPO, a year
+    .venv/bin/python benchmarks/scale.py largest-tile        # that job's largest tile: cut and solar-fast
 
 ``plan-vrt`` builds one 10,000 x 10,000 source tile at 10 m (with overviews; cached under
 ~/.cache/eemt-flow/benchmarks) and a GDAL VRT that repeats it 20 x 20 times: 4 x 10^10 cells,
@@ -16,6 +17,10 @@ halo, and the radiation of 3 days).
 ``dispatch`` renders 10,000 rules that each write one small file, runs them through one
 Work Queue manager (makeflow -T wq) to 4 work_queue_worker processes on this machine, and
 prints tasks per second and the overhead per task as a share of a typical tile task.
+
+``largest-tile`` plans that job and runs the cut and the solar-fast task of its largest
+tile (the most halo cells), each as its own process, and prints their wall time and peak
+RSS (VmHWM), the cut's size on disk and the solar stage projected from it.
 
 ``job`` runs the full 10^8-cell job with ``eemt-flow run`` and prints the wall time, the
 planner's peak RSS and every task's peak RSS (from makeflow's resource monitor).
@@ -50,6 +55,12 @@ STATION_ELEVATION_M = "2300"
 #: The job the planning and the projection are for (issue 13).
 JOB_ARGS = ["--climate", f"station:{STATION}", "--station-elevation", STATION_ELEVATION_M, "--model", "trad,topo",
             "--days", "1-365", "--step-minutes", "60"]
+
+
+def lidar_job_args(cells: int) -> list[str]:
+    """The 10^8-cell job (issue 13): EEMT-TOPO, station normals, a year at 60-minute steps, the automatic halo."""
+    return ["--model", "topo", "--climate", f"station:{STATION}", "--station-elevation", STATION_ELEVATION_M,
+            "--days", "1-365", "--step-minutes", "60", "--max-cells", str(cells * cells + 1)]
 
 
 def synthetic_strip(rows: slice, cols: int, cell_m: float, relief_m: float) -> np.ndarray:
@@ -125,6 +136,15 @@ def run_measured(cmd: list[str], **kw) -> tuple[float, float, subprocess.Complet
         cmd, proc.returncode, out, err)
 
 
+def plan_measured(cmd: list[str], work: Path) -> tuple[float, float, dict]:
+    """Run an ``eemt-flow plan`` command: (seconds, planner peak RSS [MiB], job.json)."""
+    print(f"$ {' '.join(cmd)}")
+    seconds, peak, proc = run_measured(cmd)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    return seconds, peak, json.loads((work / "job.json").read_text())
+
+
 def calibrate(halo_cells: int, cell_m: float, relief_m: float, days: int = 30) -> dict:
     """Seconds per core cell on this machine (all its threads), each measured on its own: the
     horizons of a 500 x 500 core with ``halo_cells`` of search distance (bytes, as the tasks
@@ -172,11 +192,7 @@ def plan_vrt(args) -> None:
     work = workdir / "work"
     cmd = [EEMT, "plan", "--dem", str(vrt), "--workdir", str(work), "--max-cells", str(size * size + 1),
            "--tile-size", str(args.tile_size), *JOB_ARGS]
-    print(f"$ {' '.join(cmd)}")
-    seconds, peak, proc = run_measured(cmd)
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr)
-    job = json.loads((work / "job.json").read_text())
+    seconds, peak, job = plan_measured(cmd, work)
     tiles = job["tiles"]
     halo_cells = round(job["halo_m"] / 10.0)
     halo = max(t["halo_height"] * t["halo_width"] for t in tiles)
@@ -237,14 +253,46 @@ def dispatch(args) -> None:
 def job(args) -> None:
     dem = write_synthetic(CACHE / f"lidar_{args.cells}_1m.tif", args.cells, 1.0, args.relief_m, overviews=False)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eemt-scale-job-")) / "work"
-    cmd = [EEMT, "run", "--dem", str(dem), "--workdir", str(work), "--quiet", "--model", "topo",
-           "--climate", f"station:{STATION}", "--station-elevation", STATION_ELEVATION_M, "--days", "1-365",
-           "--step-minutes", "60", "--max-cells", str(args.cells * args.cells + 1)]
+    cmd = [EEMT, "run", "--dem", str(dem), "--workdir", str(work), "--quiet", *lidar_job_args(args.cells)]
     print(f"$ {' '.join(cmd)}")
     seconds, peak, proc = run_measured(cmd)
     print(proc.stderr[-3000:])
     print(f"wall time {seconds / 60:.1f} min; exit {proc.returncode}; peak RSS of the eemt-flow run process "
           f"(planner) {peak:.0f} MiB")
+
+
+def largest_tile(args) -> None:
+    dem = write_synthetic(CACHE / f"lidar_{args.cells}_1m.tif", args.cells, 1.0, args.relief_m, overviews=False)
+    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-tile-"))
+    work = workdir / "work"
+    cmd = [EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *lidar_job_args(args.cells)]
+    seconds, peak, job = plan_measured(cmd, work)
+    tiles = job["tiles"]
+    tile = max(tiles, key=lambda t: (t["halo_height"] * t["halo_width"], t["height"] * t["width"]))
+    from eemt_flow.plan import job_resources
+
+    n_az = round(360 / job["parameters"]["horizon_step_deg"])
+    declared = {category: r["memory_mb"] for category, r in job_resources(job, n_az).items()}
+    print(f"planning: {seconds:.1f} s, planner peak RSS {peak:.0f} MiB; {len(tiles)} tiles, halo {job['halo_m']:g} m, "
+          f"rules {job['n_rules']:,}; largest declared task memory {job['largest_task_memory_mb']:,} MB")
+    print(f"largest tile {tile['name']}: core {tile['height']} x {tile['width']}, halo window "
+          f"{tile['halo_height']} x {tile['halo_width']} cells")
+    results = {}
+    for task in ("cut-dem", "solar-fast"):
+        seconds, peak, proc = run_measured([EEMT, "task", task, "--job", "job.json", "--tile", tile["name"]], cwd=work)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr)
+        results[task] = (seconds, peak)
+        print(f"task {task}: {seconds:.1f} s, peak RSS {peak:.0f} MiB", flush=True)
+    cut = Path(tile["files"]["dem"])
+    cut_mb = (cut if cut.is_absolute() else work / cut).stat().st_size / 1e6
+    print(f"the tile's cut: {cut_mb:.0f} MB on disk (deflate); all {len(tiles)} tiles' cuts about "
+          f"{cut_mb * len(tiles) / 1e3:.0f} GB")
+    print(f"declared MEMORY by category [MB]: {declared}")
+    fast_s = results["solar-fast"][0]
+    print(f"projected solar stage of the whole job on this machine, one 2-thread task at a time: "
+          f"{len(tiles)} x {fast_s:.0f} s = {len(tiles) * fast_s / 60:.0f} min")
+    shutil.rmtree(workdir)
 
 
 def main():
@@ -266,6 +314,10 @@ def main():
     j.add_argument("--relief-m", type=float, default=300.0)
     j.add_argument("--workdir")
     j.set_defaults(func=job)
+    t = sub.add_parser("largest-tile")
+    t.add_argument("--cells", type=int, default=10_000)
+    t.add_argument("--relief-m", type=float, default=300.0)
+    t.set_defaults(func=largest_tile)
     args = parser.parse_args()
     args.func(args)
 

@@ -234,6 +234,11 @@ def example_dem(output, size_cells, cell_size_m):
 @cli.group()
 def task():
     """Task entry points called by the Makeflow rules."""
+    from .tasks import TASK_GDAL_CACHE_MB
+
+    # a task reads each block of its tile once: GDAL's default cache (5 % of the machine's
+    # memory) would only hold copies, and count against the task's declared memory
+    os.environ.setdefault("GDAL_CACHEMAX", str(TASK_GDAL_CACHE_MB))
 
 
 @task.command("cut-dem")

@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -139,10 +140,12 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
     return {
         "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
-        "eemt": {"memory_mb": int(300 + tile_cells * 4 * 200 / mb), "disk_mb": int(100 + tile_cells * 4 * 150 / mb)},
-        # fast engine: the halo window's terrain, the core's byte horizons and one float32
-        # chunk of directions, and one month of the core's daily maps in memory
-        "fast": {"memory_mb": int(500 + tile_cells * 40 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
+        # the core (and one ring of the halo): climate, monthly solar sums, static and output bands
+        "eemt": {"memory_mb": int(300 + core_cells * 4 * 400 / mb), "disk_mb": int(100 + core_cells * 4 * 150 / mb)},
+        # fast engine: the halo window's float32 terrain, its transpose and two max pyramids
+        # (4 + 4 + 2 x 4/3 bytes a cell, 2 more while it is read), the core's byte horizons
+        # and one float32 chunk of directions, and one month of the core's daily maps in memory
+        "fast": {"memory_mb": int(500 + tile_cells * 16 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
                  "disk_mb": int(100 + 2 * core_month_mb)},
         # the reducer holds one tile's core at a time (all its months' or years' bands)
         "reduce": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},
@@ -382,7 +385,8 @@ def plan(spec: JobSpec) -> Plan:
             write_grid(staging, grid.shape, spec.tile_size_cells, grid.transform, grid.crs.to_wkt())
         workflow = render_workflow(spec, job, files, n_az)
         job["n_rules"] = count_rules(workflow)
-        job["largest_task_memory_mb"] = max(r["memory_mb"] for r in job_resources(job, n_az).values())
+        # of the rules the workflow has (a fast-engine job has no r.sun categories)
+        job["largest_task_memory_mb"] = max(int(m) for m in re.findall(r"^\.MAKEFLOW MEMORY (\d+)$", workflow, re.M))
         (staging / WORKFLOW_FILE).write_text(workflow)
         (staging / JOB_FILE).write_text(json.dumps(job, indent=2))
         if workdir.exists():

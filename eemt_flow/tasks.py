@@ -12,10 +12,14 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio import Affine
+from rasterio.windows import Window
 
-from .dem import write_geotiff
+from .dem import read_float32, write_geotiff
 from .solar import grass
 from .tiles import Tile, crop_core
+
+#: GDAL's block cache in a task [MiB] (GDAL_CACHEMAX, unless the environment sets it).
+TASK_GDAL_CACHE_MB = 64
 
 #: Daily maps kept with keep_daily, in the order the monthly bands use.
 DAILY_KEYS = ("glob_rad_wh_m2", "flat_glob_rad_wh_m2", "insol_time_h")
@@ -165,15 +169,20 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     files = entry["files"]
     tile = Tile.from_dict(entry)
     days_in_month = next(c["days_in_month"] for c in meta["climate"] if c["year"] == year)
+    # the core and one ring of the halo (Horn's slope at the core's edge), not the whole halo window
+    rows, cols = tile.core_in_halo
     with rasterio.open(files["dem"]) as src:
-        elevation = src.read(1, masked=True).astype("float32").filled(np.nan)
-        transform, crs = src.transform, src.crs
+        r0, c0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
+        ring = Window(c0, r0, min(cols.stop + 1, src.width) - c0, min(rows.stop + 1, src.height) - r0)
+        elevation = read_float32(src, ring)
+        transform, crs = src.window_transform(ring), src.crs
+    in_ring = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
     with rasterio.open(files["alpha"]) as src:
-        alpha = src.read(1, masked=True).astype("float32").filled(np.nan)
+        alpha = read_float32(src)
     rasters = dict(zip(meta["rasters"], _read_stack(files["rasters"]))) if meta.get("rasters") else {}
-    static = tile_static(elevation, transform, crs, tile.core_in_halo, alpha, rasters)
+    static = tile_static(elevation, transform, crs, in_ring, alpha, rasters)
     core_transform = window_transform(tile.core_window, Affine(*job["grid"]["transform"]))
-    core = Dem(elevation[tile.core_in_halo], core_transform, crs)
+    core = Dem(elevation[in_ring], core_transform, crs)
     climate = climate_stack(load_prepared(Path(meta["climate_files"][year])).on_dem(core))
     solar = {month: crop_core(tile, _read_stack(files["solar"][str(month)])) for month in range(1, 13)}
     n_requested = {month: len(job["months"][f"{month:02d}"]) for month in range(1, 13)}
@@ -299,7 +308,7 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     files, tile = entry["files"], Tile.from_dict(entry)
     p = job["parameters"]
     with rasterio.open(files["dem"]) as src:
-        elevation = src.read(1, masked=True).astype("float64").filled(np.nan)
+        elevation = read_float32(src)  # the horizons read float32 (as r.horizon does), not a float64 copy
         transform, crs = src.transform, src.crs
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
     days, core_transform = tile_daily_radiation(
