@@ -284,10 +284,10 @@ def largest_tile(args) -> None:
             raise SystemExit(proc.stderr)
         results[task] = (seconds, peak)
         print(f"task {task}: {seconds:.1f} s, peak RSS {peak:.0f} MiB", flush=True)
-    cut = Path(tile["files"]["dem"])
-    cut_mb = (cut if cut.is_absolute() else work / cut).stat().st_size / 1e6
-    print(f"the tile's cut: {cut_mb:.0f} MB on disk (deflate); all {len(tiles)} tiles' cuts about "
-          f"{cut_mb * len(tiles) / 1e3:.0f} GB")
+    cut = [Path(tile["files"][k]) for k in ("dem", "halo") if tile["files"].get(k)]
+    cut_mb = sum((p if p.is_absolute() else work / p).stat().st_size for p in cut) / 1e6
+    print(f"the tile's cut ({', '.join(p.name for p in cut)}): {cut_mb:.1f} MB on disk; all {len(tiles)} tiles' "
+          f"cuts about {cut_mb * len(tiles) / 1e3:.1f} GB")
     print(f"declared MEMORY by category [MB]: {declared}")
     fast_s = results["solar-fast"][0]
     print(f"projected solar stage of the whole job on this machine, one 2-thread task at a time: "

@@ -84,11 +84,17 @@ def terrain_result_files(shape: tuple[int, int], tile_size_cells: int) -> list[s
 
 
 def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str], rasters: bool,
-               tile_size_cells: int) -> dict:
+               tile_size_cells: int, reduced_halo: bool = False) -> dict:
+    """A tile's files. ``dem`` holds its halo window, or, with a ``reduced_halo`` (the hull's
+    :class:`~eemt_flow.solar.far_field.HaloTerrain` in ``halo``), its core and one ring;
+    ``dem_window`` is the window of the DEM it holds (col_off, row_off, width, height)."""
     base = f"tiles/{tile.name}"
+    dem_window = tile.near_window(1) if reduced_halo else tile.halo_window
     return {
         "name": tile.name,
         "dem": f"{base}/dem.tif",
+        "dem_window": [int(v) for v in (dem_window.col_off, dem_window.row_off, dem_window.width, dem_window.height)],
+        "halo": f"{base}/halo.npz" if reduced_halo else None,
         "terrain": f"{base}/terrain.tif",
         "horizons": f"{base}/horizons.tif",
         "solar": {m: f"{base}/solar_m{m:02d}.tif" for m in months},
@@ -123,12 +129,15 @@ def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: li
     return files
 
 
-def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_task: int) -> dict:
+def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_task: int,
+               fast_tile_cells: int | None = None) -> dict:
     """CATEGORY resources [MB]: terrain holds the horizon stack; solar the daily stack.
 
     ``tile_cells``: the largest halo window; ``core_cells``: the largest core (the fast
-    engine computes horizons and radiation for the core only).
+    engine computes horizons and radiation for the core only); ``fast_tile_cells``: the
+    cells of the halo the fast engine holds (a reduced halo's; default the whole window).
     """
+    fast_tile_cells = tile_cells if fast_tile_cells is None else fast_tile_cells
     from .solar.horizon import AZIMUTH_CHUNK
 
     mb = 1024 * 1024
@@ -145,12 +154,12 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
         # fast engine: the halo window's float32 terrain, its transpose and two max pyramids
         # (4 + 4 + 2 x 4/3 bytes a cell, 2 more while it is read), the core's byte horizons
         # and one float32 chunk of directions, and one month of the core's daily maps in memory
-        "fast": {"memory_mb": int(500 + tile_cells * 16 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
+        "fast": {"memory_mb": int(500 + fast_tile_cells * 16 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
                  "disk_mb": int(100 + 2 * core_month_mb)},
         # the reducer holds one tile's core at a time (all its months' or years' bands)
         "reduce": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},
-        # a halo window of float32, read and written
-        "cut": {"memory_mb": int(300 + tile_cells * 8 / mb), "disk_mb": int(100 + tile_cells * 4 / mb)},
+        # a halo window of float32 read and written (and its max pyramid for a reduced halo)
+        "cut": {"memory_mb": int(300 + tile_cells * 14 / mb), "disk_mb": int(100 + tile_cells * 4 / mb)},
     }
 
 
@@ -159,7 +168,16 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
     max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
     max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
     max_days = max((len(d) for d in job["months"].values()), default=1)
-    out = _resources(max_cells, max_core_cells, n_azimuths, max_days)
+    from .solar.far_field import pyramid_levels
+
+    fast_cells = None
+    if job.get("reduced_halo"):
+        # the near part (core + the far field's full reach) and at most as much for each pyramid level
+        reach = max(job["reduced_halo"]["far_field_cells"], job["reduced_halo"]["near_field_cells"]) + 2
+        near = max((t["height"] + 2 * reach) * (t["width"] + 2 * reach) for t in job["tiles"])
+        cell = job["grid"]["cell_size_m"][0]
+        fast_cells = near * pyramid_levels(job["halo_m"] / cell, job["reduced_halo"]["far_field_cells"])
+    out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
     if job["eemt"]:
         for group in terrain_rules(job):
             out[group["category"]] = {"memory_mb": group["memory_mb"], "disk_mb": group["disk_mb"]}
@@ -343,8 +361,12 @@ def plan(spec: JobSpec) -> Plan:
     with rasterio.Env(GDAL_CACHEMAX=PLANNER_GDAL_CACHE_MB):
         eemt = plan_eemt(spec, grid) if spec.climate else None
     years = eemt.years if eemt else []
-    files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters), spec.tile_size_cells)
-             for t in tiles]
+    from .solar.horizon import FAR_FIELD_CELLS, NEAR_FIELD_CELLS, resolved_method
+
+    # the hull reads the halo at full resolution only near the core: tiles keep that and a max pyramid
+    reduced_halo = spec.engine == "fast" and resolved_method(spec.horizon_method, halo_m, grid.cell_size_m[0]) == "hull"
+    files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters), spec.tile_size_cells,
+                        reduced_halo) for t in tiles]
     n_az = round(360 / spec.horizon_step_deg)
     job = {
         "eemt_flow_job": 1,
@@ -362,6 +384,8 @@ def plan(spec: JobSpec) -> Plan:
             "scanned": scan.source,
         },
         "halo_m": halo_m,
+        "reduced_halo": {"far_field_cells": FAR_FIELD_CELLS, "near_field_cells": NEAR_FIELD_CELLS} if reduced_halo
+        else None,
         "threads_per_task": threads_per_task(spec),
         "fast_reference": fast_reference(scan) if spec.engine == "fast" else None,
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",

@@ -20,6 +20,7 @@ from rasterio import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from .dem import read_float32
 from .plan import SOLAR_VARIABLES
 from .tiles import Tile, crop_core
 
@@ -101,9 +102,12 @@ class MapWriter:
 
 
 def tile_nodata(workdir: Path, entry: dict) -> np.ndarray:
-    """Where the tile's core is nodata in the DEM it was computed from."""
+    """Where the tile's core is nodata in the DEM it was computed from (its core window only is read)."""
     tile = Tile.from_dict(entry)
-    return ~np.isfinite(crop_core(tile, _read(workdir / entry["files"]["dem"])[0]))
+    staged = entry["files"].get("dem_window")
+    rows, cols = tile.core_in(Window(*staged)) if staged else tile.core_in_halo
+    with rasterio.open(workdir / entry["files"]["dem"]) as src:
+        return ~np.isfinite(read_float32(src, Window(cols.start, rows.start, tile.width, tile.height)))
 
 
 def tile_core(workdir: Path, entry: dict, file_key: str, key, nodata: np.ndarray) -> np.ndarray:

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio import Affine
+from rasterio.crs import CRS
 from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 
 from .dem import read_float32, write_geotiff
 from .solar import grass
@@ -37,8 +39,6 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
     """
     import json
 
-    from rasterio.windows import transform as window_transform
-
     from .dem import DemGrid, dem_fingerprint
     from .errors import UserError
 
@@ -53,7 +53,20 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
         raise UserError(f"{grid.path} changed after the job was planned; restore it or plan a new job in a new --workdir")
     tile = Tile.from_dict(entry)
     block = grid.read(tile.halo_window)
-    write_geotiff(Path(entry["files"]["dem"]), block, window_transform(tile.halo_window, grid.transform), grid.crs)
+    files = entry["files"]
+    if files.get("halo"):
+        # the halo as the hull reads it (full resolution near the core, a max pyramid beyond);
+        # dem.tif then holds the core and one ring (slope at the core's edge)
+        from .solar.far_field import HaloTerrain
+
+        reduced = job["reduced_halo"]
+        HaloTerrain.of_window(block, tile.core_in_halo, max_distance_cells=job["halo_m"] / abs(grid.transform.a),
+                              far_field_cells=reduced["far_field_cells"],
+                              near_field_cells=reduced["near_field_cells"]).save(Path(files["halo"]))
+    staged = Window(*files["dem_window"])
+    rows = slice(int(staged.row_off) - tile.halo_row, int(staged.row_off) - tile.halo_row + int(staged.height))
+    cols = slice(int(staged.col_off) - tile.halo_col, int(staged.col_off) - tile.halo_col + int(staged.width))
+    write_geotiff(Path(files["dem"]), block[rows, cols], window_transform(staged, grid.transform), grid.crs)
     rasters = (job.get("eemt") or {}).get("rasters") or {}
     if rasters:
         from .dem import Dem
@@ -156,8 +169,6 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     """
     import json
 
-    from rasterio.windows import transform as window_transform
-
     from .climate.prepared import load_prepared
     from .dem import Dem
     from .eemt_inputs import climate_stack, tile_static
@@ -170,7 +181,7 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     tile = Tile.from_dict(entry)
     days_in_month = next(c["days_in_month"] for c in meta["climate"] if c["year"] == year)
     # the core and one ring of the halo (Horn's slope at the core's edge), not the whole halo window
-    rows, cols = tile.core_in_halo
+    rows, cols = tile.core_in(Window(*files["dem_window"]))
     with rasterio.open(files["dem"]) as src:
         r0, c0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
         ring = Window(c0, r0, min(cols.stop + 1, src.width) - c0, min(rows.stop + 1, src.height) - r0)
@@ -307,15 +318,27 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
     files, tile = entry["files"], Tile.from_dict(entry)
     p = job["parameters"]
-    with rasterio.open(files["dem"]) as src:
-        elevation = read_float32(src)  # the horizons read float32 (as r.horizon does), not a float64 copy
-        transform, crs = src.transform, src.crs
+    halo = None
+    if files.get("halo"):  # the halo as the hull reads it: full resolution near the core, a pyramid beyond
+        from .solar.far_field import HaloTerrain
+
+        halo = HaloTerrain.load(Path(files["halo"]))
+        grid_transform = Affine(*job["grid"]["transform"])
+        near = Window(tile.halo_col + halo.near_col0, tile.halo_row + halo.near_row0, halo.near.shape[1],
+                      halo.near.shape[0])
+        elevation, transform, core = halo.near, window_transform(near, grid_transform), tile.core_in(near)
+        crs = CRS.from_wkt(job["grid"]["crs_wkt"])
+    else:
+        with rasterio.open(files["dem"]) as src:
+            elevation = read_float32(src)  # the horizons read float32 (as r.horizon does), not a float64 copy
+            transform, crs = src.transform, src.crs
+        core = tile.core_in_halo
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
     days, core_transform = tile_daily_radiation(
         elevation, transform, crs, sorted(month_of_day), SunReference.from_dict(job["fast_reference"]),
         step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
-        n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=tile.core_in_halo,
-        horizon_method=p["horizon_method"], n_threads=job["threads_per_task"], what=files["dem"])
+        n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=core,
+        horizon_method=p["horizon_method"], halo=halo, n_threads=job["threads_per_task"], what=files["dem"])
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
         month = list(month)
         m = str(int(mm))

@@ -41,6 +41,18 @@ class Tile:
         r0, c0 = self.row - self.halo_row, self.col - self.halo_col
         return slice(r0, r0 + self.height), slice(c0, c0 + self.width)
 
+    def core_in(self, window: Window) -> tuple[slice, slice]:
+        """(rows, cols) slices of the core inside a window of the DEM that holds it."""
+        r0, c0 = self.row - int(window.row_off), self.col - int(window.col_off)
+        return slice(r0, r0 + self.height), slice(c0, c0 + self.width)
+
+    def near_window(self, margin_cells: int) -> Window:
+        """The core and ``margin_cells`` around it, within the halo window."""
+        r0, c0 = max(self.row - margin_cells, self.halo_row), max(self.col - margin_cells, self.halo_col)
+        r1 = min(self.row + self.height + margin_cells, self.halo_row + self.halo_height)
+        c1 = min(self.col + self.width + margin_cells, self.halo_col + self.halo_width)
+        return Window(c0, r0, c1 - c0, r1 - r0)
+
     @property
     def halo_cells(self) -> int:
         return self.halo_height * self.halo_width

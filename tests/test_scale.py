@@ -100,3 +100,41 @@ def test_scan_equals_the_dem_in_memory(tmp_path, monkeypatch):
     lat = cell_latitudes_deg(dem.crs, dem.transform, dem.shape)[valid]
     assert scan.lat_deg[1:] == (lat.min(), lat.max())
     assert abs(scan.lat_deg[0] - lat.mean()) < 1e-10
+
+
+def test_tiles_keep_the_halo_as_the_hull_reads_it(tmp_path):
+    """With the hull method a tile keeps its halo reduced (halo.npz: full resolution within 130 cells of
+    the core, max pyramid levels beyond) and dem.tif holds only its core and one ring; the solar-fast
+    task's monthly sums equal, bit for bit, the same function run on the tile's whole halo window."""
+    from conftest import run_cli
+
+    from eemt_flow.solar.fast_tile import SunReference, tile_daily_radiation
+    from eemt_flow.tiles import Tile
+
+    dem = tmp_path / "dem.tif"
+    _write_synthetic(dem, 500, hole=(300, 310, 20, 120))
+    work = tmp_path / "work"
+    # 2.5 km of halo on 10 m cells: past 128 cells the lines read pyramid levels 1 and 2
+    run_cli("run", "--dem", dem, "--workdir", work, "--days", "172,355", "--step-minutes", "60",
+            "--horizon-step", "10", "--halo", "2500", "--tile-size", "250", "--horizon-method", "hull", "--quiet")
+    job = json.loads((work / "job.json").read_text())
+    assert job["reduced_halo"] == {"far_field_cells": 128, "near_field_cells": 64}
+    assert len(job["tiles"]) == 4
+    entry = job["tiles"][0]
+    tile = Tile.from_dict(entry)
+    with rasterio.open(work / entry["files"]["dem"]) as src:
+        assert (src.height, src.width) == (tile.height + 1, tile.width + 1)  # core + the ring inside the DEM
+    with np.load(work / entry["files"]["halo"]) as f:  # a corner tile: its core and 130 cells inside the DEM
+        assert f["near"].shape == (250 + 130, 250 + 130) and tuple(f["shape"]) == (500, 500)
+    grid = open_dem(dem, max_cells=10**7)
+    window = grid.read(tile.halo_window)
+    days, _ = tile_daily_radiation(window, grid.transform @ rasterio.Affine.translation(tile.halo_col, tile.halo_row),
+                                   grid.crs, [172, 355], SunReference.from_dict(job["fast_reference"]),
+                                   step_minutes=60.0, linke=3.0, albedo=0.2, n_azimuths=36, max_distance_m=2500.0,
+                                   core=tile.core_in_halo, horizon_method="hull")
+    expected = {r.day: r.glob_rad_wh_m2 for r in days}
+    for month, day in (("6", 172), ("12", 355)):
+        with rasterio.open(work / entry["files"]["solar"][month]) as src:
+            got = src.read(src.descriptions.index("glob_rad_wh_m2") + 1)
+        np.testing.assert_array_equal(got, expected[day].astype("float32"))
+        assert np.isfinite(got).mean() > 0.9 and np.nanstd(got) > 10  # shaded and sunny cells alike

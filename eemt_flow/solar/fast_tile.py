@@ -15,6 +15,7 @@ import numpy as np
 from rasterio import Affine
 
 from eemt_flow.solar import fast, geography, horizon
+from eemt_flow.solar.far_field import HaloTerrain
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,19 @@ def square_cell_m(transform: Affine, what: str) -> float:
     return cell_x
 
 
-def tile_horizons(elevation_m: np.ndarray, transform: Affine, reference: SunReference, *, n_azimuths: int,
-                  max_distance_m: float, core: tuple[slice, slice] | None = None, method: str = "auto",
-                  resolution_rad: float | None = None, n_threads: int | None = None, what: str = "DEM") -> np.ndarray:
+def tile_horizons(elevation_m: np.ndarray | HaloTerrain, transform: Affine, reference: SunReference, *,
+                  n_azimuths: int, max_distance_m: float, core: tuple[slice, slice] | None = None,
+                  method: str = "auto", resolution_rad: float | None = None, n_threads: int | None = None,
+                  what: str = "DEM") -> np.ndarray:
     """Horizon angles of the core cells (default: all), rays searching the whole array.
 
-    float32 [rad], or with ``resolution_rad`` bytes as r.sun stores them (1 byte per cell and
-    direction); ``method`` as :func:`~eemt_flow.solar.horizon.horizon_angles`.
+    ``elevation_m``: the tile's window, or its halo as the hull reads it
+    (:class:`~eemt_flow.solar.far_field.HaloTerrain`, ``core`` then in cells of its whole
+    window). float32 [rad], or with ``resolution_rad`` bytes as r.sun stores them (1 byte per
+    cell and direction); ``method`` as :func:`~eemt_flow.solar.horizon.horizon_angles`.
     """
-    rows, cols = core or (slice(0, elevation_m.shape[0]), slice(0, elevation_m.shape[1]))
+    shape = elevation_m.shape
+    rows, cols = core or (slice(0, shape[0]), slice(0, shape[1]))
     window = (rows.start, cols.start, rows.stop - rows.start, cols.stop - cols.start)
     return horizon.horizon_angles(elevation_m, square_cell_m(transform, what), n_azimuths, max_distance_m,
                                   geographic_axes=reference.geographic_axes, n_threads=n_threads, window=window,
@@ -75,7 +80,7 @@ def tile_horizons(elevation_m: np.ndarray, transform: Affine, reference: SunRefe
 def tile_daily_radiation(elevation_m: np.ndarray, transform: Affine, crs, days: list[int], reference: SunReference, *,
                          step_minutes: float, linke: float, albedo: float, n_azimuths: int, max_distance_m: float,
                          core: tuple[slice, slice] | None = None, horizon_method: str = "auto",
-                         n_threads: int | None = None,
+                         halo: HaloTerrain | None = None, n_threads: int | None = None,
                          what: str = "DEM") -> tuple[Iterator[fast.DailySolarRadiation], Affine]:
     """Daily clear-sky radiation of a tile's core: r.sun's model with horizon shadows.
 
@@ -91,6 +96,8 @@ def tile_daily_radiation(elevation_m: np.ndarray, transform: Affine, crs, days: 
     max_distance_m : horizon search distance [m] (the halo)
     core : (rows, cols) slices of the core inside ``elevation_m``; None = all of it
     horizon_method : "auto", "hull" or "sweep" (:func:`~eemt_flow.solar.horizon.horizon_angles`)
+    halo : the tile's halo as the hull reads it (:class:`~eemt_flow.solar.far_field.HaloTerrain`),
+        whose full-resolution part is ``elevation_m``; None = ``elevation_m`` is the whole window
     n_threads : numba threads (None = all numba may use)
 
     Returns
@@ -111,9 +118,12 @@ def tile_daily_radiation(elevation_m: np.ndarray, transform: Affine, crs, days: 
     slope_ring, aspect_ring = slope_aspect(elevation_m[ring], (cell_m, cell_m))
     in_ring = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
     # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
-    horizons = tile_horizons(elevation_m, transform, reference, n_azimuths=n_azimuths, max_distance_m=max_distance_m,
-                             core=(rows, cols), method=horizon_method, resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD,
-                             n_threads=n_threads, what=what)
+    halo_core = (rows, cols) if halo is None else (
+        slice(rows.start + halo.near_row0, rows.stop + halo.near_row0),
+        slice(cols.start + halo.near_col0, cols.stop + halo.near_col0))
+    horizons = tile_horizons(elevation_m if halo is None else halo, transform, reference, n_azimuths=n_azimuths,
+                             max_distance_m=max_distance_m, core=halo_core, method=horizon_method,
+                             resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD, n_threads=n_threads, what=what)
     # one call for all the days, so the set-up (byte horizons, static terms) is done once
     return fast.daily_radiation(elevation_m[rows, cols], slope_ring[in_ring], aspect_ring[in_ring], lat_deg,
                                 horizons, sorted(days), step_minutes=step_minutes, linke=linke, albedo=albedo,

@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-from eemt_flow.solar import horizon_kernels
+from eemt_flow.solar import far_field, horizon_kernels
+from eemt_flow.solar.far_field import HaloTerrain
 from eemt_flow.solar.threads import set_numba_threads
 
 #: Earth radius used for the curvature drop of distant terrain [m] (r.horizon).
@@ -33,6 +34,13 @@ FAR_FIELD_CELLS = 128
 SWEEP_MAX_CELLS = 600
 #: Directions computed at a time when the horizons are stored as bytes.
 AZIMUTH_CHUNK = 16
+
+
+def resolved_method(method: str, max_distance_m: float, cell_size_m: float) -> str:
+    """The method that runs: "auto" is the sweep up to ``SWEEP_MAX_CELLS`` cells of search distance, the hull beyond."""
+    if method != "auto":
+        return method
+    return "sweep" if max_distance_m <= SWEEP_MAX_CELLS * cell_size_m else "hull"
 
 
 def grid_direction(azimuth_rad, geographic_axes):
@@ -135,7 +143,10 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
 
     Parameters
     ----------
-    dem_m : array (rows, cols), elevation [m], row 0 = north, NaN = nodata
+    dem_m : array (rows, cols), elevation [m], row 0 = north, NaN = nodata; or, for the
+        hull method, a tile's halo in the reduced form the hull reads
+        (:class:`~eemt_flow.solar.far_field.HaloTerrain`: full resolution around the window,
+        a max pyramid beyond), which gives the same angles as the whole array
     cell_size_m : float, side of the square cells [m]
     n_azimuths : int, number of directions (360 = r.horizon ``step=1``)
     max_distance_m : float, search distance [m] (the tile halo)
@@ -173,43 +184,51 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     References
     ----------
     """
-    dem = np.ascontiguousarray(dem_m, dtype=np.float32)  # r.horizon reads FCELL as well
+    reduced = dem_m if isinstance(dem_m, HaloTerrain) else None
+    dem = reduced.near if reduced else np.ascontiguousarray(dem_m, dtype=np.float32)  # r.horizon reads FCELL too
     if dem.ndim != 2:
         raise ValueError("dem_m must be 2-D")
+    shape = reduced.shape if reduced else dem.shape
     n_az = int(n_azimuths)
     if not cell_size_m > 0 or not max_distance_m > 0 or n_az < 4:
         raise ValueError("cell_size_m and max_distance_m must be > 0 and n_azimuths >= 4")
     axes = np.eye(2) if geographic_axes is None else np.asarray(geographic_axes, dtype=np.float64)
     if axes.shape != (2, 2):
         raise ValueError("geographic_axes must be a 2 x 2 array")
-    row0, col0, height, width_w = (0, 0) + dem.shape if window is None else (int(v) for v in window)
-    if not (0 <= row0 and 0 <= col0 and height > 0 and width_w > 0 and row0 + height <= dem.shape[0]
-            and col0 + width_w <= dem.shape[1]):
-        raise ValueError(f"window {window} is not inside the {dem.shape[0]} x {dem.shape[1]} grid")
+    row0, col0, height, width_w = (0, 0) + shape if window is None else (int(v) for v in window)
+    if not (0 <= row0 and 0 <= col0 and height > 0 and width_w > 0 and row0 + height <= shape[0]
+            and col0 + width_w <= shape[1]):
+        raise ValueError(f"window {window} is not inside the {shape[0]} x {shape[1]} grid")
     if method not in HORIZON_METHODS:
         raise ValueError(f"method must be one of {', '.join(HORIZON_METHODS)}, got {method!r}")
     set_numba_threads(n_threads)
     cell = float(cell_size_m)
     max_d = float(max_distance_m)
-    if method == "auto":
-        method = "sweep" if max_d <= SWEEP_MAX_CELLS * cell else "hull"
+    method = resolved_method(method, max_d, cell)
     # the sweep follows the rays to the search distance, the hull method only its near field
     if int(near_field_cells) < 1:
         raise ValueError("near_field_cells must be >= 1")
     near_m = max_d if method == "sweep" else min(max_d, int(near_field_cells) * cell)
-    # the hull reads directions nearer the rows from the transposed grid: transposed once
-    dem_t = horizon_kernels.transpose(dem) if near_m < max_d else None
     if far_field_cells is not None and int(far_field_cells) < 1:
         raise ValueError("far_field_cells must be >= 1 or None")
-    full_steps = -1 if far_field_cells is None else int(far_field_cells)
-    pyramids = None
-    if dem_t is not None:
-        # far-field levels up to the search distance: level L serves 2^(L-1) .. 2^L times far_field_cells
-        n_levels = 1 if full_steps < 0 else 2 + max(0, math.ceil(math.log2(max(1.0, max_d / cell / full_steps))))
-        pyramids = tuple(horizon_kernels.max_pyramid(grid, n_levels) for grid in (dem, dem_t))
+    if reduced is None:
+        full_steps = -1 if far_field_cells is None or near_m >= max_d else int(far_field_cells)
+        n_levels = 1 if full_steps < 0 else far_field.pyramid_levels(max_d / cell, full_steps)
+        reduced = HaloTerrain(dem, 0, 0, shape, far_field.MaxPyramid.of(dem, n_levels), full_steps)
+    elif method != "hull" or reduced.far_field_cells != far_field_cells:
+        raise ValueError(f"the reduced halo is for the hull method with far_field_cells={reduced.far_field_cells}, "
+                         f"not method={method!r}, far_field_cells={far_field_cells}")
+    elif not reduced.covers(row0, col0, height, width_w, max(int(near_field_cells), reduced.far_field_cells) + 1):
+        raise ValueError("the reduced halo's full-resolution part does not reach far enough around the window")
+    # the hull reads directions nearer the rows from the transposed grid: transposed once
+    transposed = None
+    if near_m < max_d:
+        transposed = HaloTerrain(horizon_kernels.transpose(reduced.near), reduced.near_col0, reduced.near_row0,
+                                 shape[::-1], reduced.pyramid.transposed(), reduced.far_field_cells)
+    grids = (reduced, transposed)
     if resolution_rad is None:
         out = np.empty((n_az, height, width_w), dtype=np.float32)
-        _horizons_tan(dem, dem_t, pyramids, axes, cell, near_m, max_d, full_steps, row0, col0, n_az, 0, out)
+        _horizons_tan(grids, axes, cell, near_m, max_d, row0, col0, n_az, 0, out)
         horizon_kernels.atan_inplace(out)
         return out
     out = np.empty((n_az, height, width_w), dtype=np.uint8)
@@ -217,30 +236,29 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     for k0 in range(0, n_az, AZIMUTH_CHUNK):
         k1 = min(k0 + AZIMUTH_CHUNK, n_az)
         part = chunk[:k1 - k0]
-        _horizons_tan(dem, dem_t, pyramids, axes, cell, near_m, max_d, full_steps, row0, col0, n_az, k0, part)
+        _horizons_tan(grids, axes, cell, near_m, max_d, row0, col0, n_az, k0, part)
         horizon_kernels.atan_inplace(part)
         horizon_kernels.quantize(part, float(resolution_rad), out[k0:k1])
     return out
 
 
-def _horizons_tan(dem, dem_t, pyramids, axes, cell_m, near_m, max_distance_m, full_steps, row0, col0, n_azimuths, k0,
-                  out_tan):
+def _horizons_tan(grids, axes, cell_m, near_m, max_distance_m, row0, col0, n_azimuths, k0, out_tan):
     """tan of the horizons of directions k0, k0 + 1, ... (as many as ``out_tan`` holds) of ``n_azimuths``.
 
-    ``dem_t`` is ``dem`` transposed (contiguous), for the hull's directions nearer the rows;
-    ``pyramids`` their max pyramids (:func:`eemt_flow.solar.horizon_kernels.max_pyramid`).
+    ``grids``: the terrain (:class:`~eemt_flow.solar.far_field.HaloTerrain`) and, for the
+    hull's directions nearer the rows, the same transposed (None for the sweep alone).
     """
+    terrain, transposed = grids
     azimuths_rad = 2.0 * math.pi * (k0 + np.arange(out_tan.shape[0])) / n_azimuths
-    _sweep(dem, axes, cell_m, near_m, azimuths_rad, row0, col0, out_tan)
+    _sweep(terrain.near, axes, cell_m, near_m, azimuths_rad, row0 - terrain.near_row0, col0 - terrain.near_col0,
+           out_tan)
     if near_m < max_distance_m:
         for k, azimuth in enumerate(azimuths_rad):
             d_row, d_col = grid_direction(azimuth, axes)
             if abs(d_col) >= abs(d_row):
-                _hull_far_field(dem, pyramids[0], d_col, d_row, cell_m, near_m, max_distance_m, full_steps, row0, col0,
-                                out_tan[k])
+                _hull_far_field(terrain, d_col, d_row, cell_m, near_m, max_distance_m, row0, col0, out_tan[k])
             else:  # lines along the rows: the same kernel on the transposed grid, reading it contiguously
-                _hull_far_field(dem_t, pyramids[1], d_row, d_col, cell_m, near_m, max_distance_m, full_steps, col0, row0,
-                                out_tan[k].T)
+                _hull_far_field(transposed, d_row, d_col, cell_m, near_m, max_distance_m, col0, row0, out_tan[k].T)
 
 
 def _sweep(dem, axes, cell_m, max_distance_m, azimuths_rad, row0, col0, out_tan):
@@ -264,17 +282,21 @@ def _sweep(dem, axes, cell_m, max_distance_m, azimuths_rad, row0, col0, out_tan)
                                  n_offsets, out_tan)
 
 
-def _hull_far_field(dem, pyramid, d_col, d_row, cell_m, near_m, max_distance_m, full_steps, row0, col0, out_tan):
+def _hull_far_field(terrain, d_col, d_row, cell_m, near_m, max_distance_m, row0, col0, out_tan):
     """Raise tan of one azimuth's horizons (``out_tan``, the window's) to what lies beyond ``near_m``.
 
     Dozier's method: the grid is cut into digital lines along the direction (one column per
     step, ``|d_row| <= |d_col|``), and along each line the upper convex hull of the terrain
-    ahead gives every cell its steepest view.
+    ahead gives every cell its steepest view; beyond ``terrain.far_field_cells`` past the
+    window the lines read its max pyramid.
     """
     slope = d_row / abs(d_col)  # rows per column step, |slope| <= 1
     step_m = cell_m * math.hypot(1.0, slope)
     first = max(1, int(near_m / step_m))
     last = int(math.ceil(max_distance_m / step_m))  # the first step at or beyond the search distance
-    off = np.floor(np.arange(dem.shape[1]) * slope + 0.5).astype(np.int64)
-    horizon_kernels.hull_kernel(dem, *pyramid, d_col > 0, off, slope, cell_m, first, last, full_steps,
+    n_q, n_p = terrain.shape
+    off = np.floor(np.arange(n_p) * slope + 0.5).astype(np.int64)
+    p = terrain.pyramid
+    horizon_kernels.hull_kernel(terrain.near, terrain.near_row0, terrain.near_col0, n_q, n_p, p.values, p.start, p.cols,
+                                p.row0, p.col0, d_col > 0, off, slope, cell_m, first, last, terrain.far_field_cells,
                                 1.0 / (2.0 * EARTH_RADIUS_M), row0, col0, out_tan)

@@ -262,12 +262,15 @@ def max_pyramid(dem, n_levels):
 
 
 @njit(parallel=True, cache=True)
-def hull_kernel(dem, pyramid, level_start, level_cols, forward, off, slope, cell_m, first, last, full_steps, inv_2r,
-                row0, col0, out_tan):
+def hull_kernel(near, near_q0, near_p0, n_q, n_p, pyramid, level_start, level_cols, level_q0, level_p0, forward, off,
+                slope, cell_m, first, last, full_steps, inv_2r, row0, col0, out_tan):
     """Far-field horizons of one azimuth by :func:`line_far_horizon` along digital lines; max into ``out_tan``.
 
-    The lines step one column at a time in the ray's direction (``forward``: towards higher
-    columns; directions nearer the columns than the rows come with ``dem`` transposed) and
+    The grid has ``n_q`` rows and ``n_p`` columns; ``near`` holds its cells at full
+    resolution from row ``near_q0``, column ``near_p0`` on (every cell the lines read at full
+    resolution: the window and ``full_steps`` around it). The lines step one column at a time
+    in the ray's direction (``forward``: towards higher columns; directions nearer the
+    columns than the rows come with the grid transposed) and
     ``off[t]`` rows after t steps (``floor(t s + 1/2)``, s = ``slope`` = rows per column of
     the direction, |s| <= 1). Line L holds the cells ``(L + off[t], t)``: for each t the
     map L -> L + off[t] is one-to-one, so every cell lies on exactly one line. Distances
@@ -279,14 +282,14 @@ def hull_kernel(dem, pyramid, level_start, level_cols, forward, off, slope, cell
     Coarser far field (as HORAYZON, Steger et al. 2022, simplifies distant terrain): up to
     ``full_steps`` steps past the window's last cell on a line every cell is a point; beyond,
     up to twice that distance the line is read from ``pyramid`` level 1 (the highest of 2 x 2
-    cells, :func:`max_pyramid`), up to four times from level 2 (4 x 4), and so on: one
+    cells, :func:`max_pyramid`, held from block (``level_q0``, ``level_p0``) of each level on,
+    in rows of ``level_cols``), up to four times from level 2 (4 x 4), and so on: one
     point per block of 2^L columns the line crosses, the highest of the 1 or 2 blocks its
     rows fall in, at the distance of the middle of its steps there. A block spans at most
     2 / ``full_steps`` of its distance from any origin, which bounds the error of the
     tangent it gives, and the points and reads per line grow with the logarithm of the
     search distance, not with it. ``full_steps`` < 0: every cell is a point.
     """
-    n_q, n_p = dem.shape
     n_levels = level_start.size
     out_rows, out_cols = out_tan.shape
     # the window in (row, t) coordinates
@@ -336,7 +339,7 @@ def hull_kernel(dem, pyramid, level_start, level_cols, forward, off, slope, cell
                 x = (i + (off[t] - off[t_a]) * slope) * proj
                 ks[i] = i
                 xs[i] = x
-                zc[i] = dem[line + off[t], p] - x * x * inv_2r
+                zc[i] = near[line + off[t] - near_q0, p - near_p0] - x * x * inv_2r
                 queried[i] = i <= i_last
                 best[i] = -np.inf
             n = n_full
@@ -357,7 +360,8 @@ def hull_kernel(dem, pyramid, level_start, level_cols, forward, off, slope, cell
                 q_b = (line + off[t_a + i_end]) >> level
                 z = np.nan
                 for qb in range(min(q_a, q_b), max(q_a, q_b) + 1):
-                    v = pyramid[level_start[level] + qb * level_cols[level] + block]
+                    v = pyramid[level_start[level] + (qb - level_q0[level]) * level_cols[level]
+                                + block - level_p0[level]]
                     if v > z or z != z:
                         z = v
                 i_mid = (i + i_end) // 2
