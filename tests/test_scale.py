@@ -115,8 +115,12 @@ def test_tiles_keep_the_halo_as_the_hull_reads_it(tmp_path):
     _write_synthetic(dem, 500, hole=(300, 310, 20, 120))
     work = tmp_path / "work"
     # 2.5 km of halo on 10 m cells: past 128 cells the lines read pyramid levels 1 and 2
-    run_cli("run", "--dem", dem, "--workdir", work, "--days", "172,355", "--step-minutes", "60",
-            "--horizon-step", "10", "--halo", "2500", "--tile-size", "250", "--horizon-method", "hull", "--quiet")
+    # one day a month (EEMT needs every month); June is day 172 alone, December day 355
+    run_cli("run", "--dem", dem, "--workdir", work, "--days", "15,46,75,105,135,172,196,227,258,288,319,355",
+            "--step-minutes", "60",
+            "--horizon-step", "10", "--halo", "2500", "--tile-size", "250", "--horizon-method", "hull",
+            "--climate", f"station:{REPO / 'examples/station_normals.csv'}", "--station-elevation", "2300",
+            "--model", "topo", "--quiet")
     job = json.loads((work / "job.json").read_text())
     assert job["reduced_halo"] == {"far_field_cells": 128, "near_field_cells": 64}
     assert len(job["tiles"]) == 4
@@ -138,3 +142,14 @@ def test_tiles_keep_the_halo_as_the_hull_reads_it(tmp_path):
             got = src.read(src.descriptions.index("glob_rad_wh_m2") + 1)
         np.testing.assert_array_equal(got, expected[day].astype("float32"))
         assert np.isfinite(got).mean() > 0.9 and np.nanstd(got) > 10  # shaded and sunny cells alike
+    # the tiled terrain reads the reduced cuts (core and ring) and still equals the whole-DEM terrain,
+    # and the EEMT tasks find their cores in them
+    from eemt_flow.terrain import compute_terrain
+
+    whole = compute_terrain(read_dem(dem, max_cells=10**7).elevation_m, 10.0)
+    with rasterio.open(work / "results/terrain/alpha.tif") as src:
+        np.testing.assert_allclose(src.read(1, masked=True).filled(np.nan), whole.alpha, rtol=1e-6, equal_nan=True)
+    with rasterio.open(work / "results/eemt/EEMT_TOPO_normals.tif") as src:
+        eemt = src.read(1, masked=True).filled(np.nan)
+    np.testing.assert_array_equal(np.isnan(eemt), np.isnan(whole.alpha))
+    assert np.nanmin(eemt) > 0
