@@ -22,8 +22,10 @@ prints tasks per second and the overhead per task as a share of a typical tile t
 tile (the most halo cells), each as its own process, and prints their wall time and peak
 RSS (VmHWM), the cut's size on disk and the solar stage projected from it.
 
-``job`` runs the full 10^8-cell job with ``eemt-flow run`` and prints the wall time, the
-planner's peak RSS and every task's peak RSS (from makeflow's resource monitor).
+``job`` plans the full 10^8-cell job and runs it with makeflow, reading every task's peak
+RSS (VmHWM) from /proc as it runs, and prints the wall time, the planner's peak RSS and the
+peak RSS of the tasks of each kind (``--cells 5000`` runs a quarter of it: the same tiles,
+fewer of them).
 """
 
 from __future__ import annotations
@@ -253,12 +255,54 @@ def dispatch(args) -> None:
 def job(args) -> None:
     dem = write_synthetic(CACHE / f"lidar_{args.cells}_1m.tif", args.cells, 1.0, args.relief_m, overviews=False)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eemt-scale-job-")) / "work"
-    cmd = [EEMT, "run", "--dem", str(dem), "--workdir", str(work), "--quiet", *lidar_job_args(args.cells)]
-    print(f"$ {' '.join(cmd)}")
-    seconds, peak, proc = run_measured(cmd)
-    print(proc.stderr[-3000:])
-    print(f"wall time {seconds / 60:.1f} min; exit {proc.returncode}; peak RSS of the eemt-flow run process "
-          f"(planner) {peak:.0f} MiB")
+    seconds_plan, peak, job_json = plan_measured(
+        [EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *lidar_job_args(args.cells)], work)
+    print(f"planning: {seconds_plan:.1f} s, planner peak RSS {peak:.0f} MiB; {len(job_json['tiles'])} tiles, halo "
+          f"{job_json['halo_m']:g} m, {job_json['n_rules']:,} rules; largest declared task memory "
+          f"{job_json['largest_task_memory_mb']:,} MB", flush=True)
+    # every task's peak RSS, read from /proc while makeflow runs them (each task is one process)
+    cmd = [shutil.which("makeflow"), "-T", "local", "-j", str(os.cpu_count()), "--log-verbose", "workflow.mf"]
+    print(f"$ (cd {work} && {' '.join(cmd)})", flush=True)
+    peaks: dict[str, float] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=task_peaks_mib, args=(stop, peaks), daemon=True)
+    watcher.start()
+    start = time.perf_counter()
+    env = dict(os.environ, PATH=f"{Path(EEMT).parent}{os.pathsep}{os.environ.get('PATH', '')}")  # the rules' $(EEMT)
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    stop.set()
+    watcher.join()
+    failed = sorted(work.glob("makeflow.failed.*"))
+    if proc.returncode != 0 or failed:
+        raise SystemExit(f"makeflow failed ({len(failed)} failed rules): {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    by_category: dict[str, list[float]] = {}
+    for task, peak in peaks.items():
+        by_category.setdefault(task.split()[0], []).append(peak)
+    print(f"wall time: plan {seconds_plan / 60:.1f} min + makeflow {seconds / 60:.1f} min")
+    for category, values in sorted(by_category.items()):
+        print(f"  {category:15s} {len(values):5d} tasks, peak RSS max {max(values):7.0f} MiB, median "
+              f"{sorted(values)[len(values) // 2]:7.0f} MiB")
+    print(f"largest task peak RSS: {max(peaks.values()):.0f} MiB ({max(peaks, key=peaks.get)})")
+
+
+def task_peaks_mib(stop: threading.Event, peaks: dict) -> None:
+    """Until ``stop``: the largest VmHWM [MiB] of every running ``eemt-flow task`` process, by
+    "TASK TILE [STAGE]" (its arguments after ``task``)."""
+    while not stop.is_set():
+        for proc_dir in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (proc_dir / "cmdline").read_bytes().decode(errors="replace").split("\0")
+                if "task" not in argv or not any(a.endswith("eemt-flow") for a in argv):
+                    continue
+                rest = argv[argv.index("task") + 1:]
+                key = " ".join([rest[0]] + [v for k, v in zip(rest, rest[1:]) if k in ("--tile", "--stage", "--year",
+                                                                                         "--tile-row", "--tile-col")])
+                hwm = int(re.search(r"VmHWM:\s+(\d+)", (proc_dir / "status").read_text()).group(1)) / 1024
+            except (OSError, AttributeError, IndexError, ValueError):
+                continue
+            peaks[key] = max(peaks.get(key, 0.0), hwm)
+        time.sleep(0.2)
 
 
 def largest_tile(args) -> None:

@@ -149,8 +149,9 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
     return {
         "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
-        # the core (and one ring of the halo): climate, monthly solar sums, static and output bands
-        "eemt": {"memory_mb": int(300 + core_cells * 4 * 400 / mb), "disk_mb": int(100 + core_cells * 4 * 150 / mb)},
+        # the core (and one ring of the halo): climate, monthly solar sums, static and output bands;
+        # measured 871 MB on a 500 x 500 core (benchmarks/scale.py job), 800 float32 a cell declared
+        "eemt": {"memory_mb": int(300 + core_cells * 4 * 800 / mb), "disk_mb": int(100 + core_cells * 4 * 150 / mb)},
         # fast engine: the halo window's float32 terrain, its transpose and two max pyramids
         # (4 + 4 + 2 x 4/3 bytes a cell, 2 more while it is read), the core's byte horizons
         # and one float32 chunk of directions, and one month of the core's daily maps in memory
