@@ -169,15 +169,16 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
     max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
     max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
     max_days = max((len(d) for d in job["months"].values()), default=1)
-    from .solar.far_field import pyramid_levels
+    from .solar.far_field import near_margin_cells, pyramid_levels
 
     fast_cells = None
-    if job.get("reduced_halo"):
+    reduced = job.get("reduced_halo")
+    if reduced:
         # the near part (core + the far field's full reach) and at most as much for each pyramid level
-        reach = max(job["reduced_halo"]["far_field_cells"], job["reduced_halo"]["near_field_cells"]) + 2
+        reach = near_margin_cells(reduced["far_field_cells"], reduced["near_field_cells"])
         near = max((t["height"] + 2 * reach) * (t["width"] + 2 * reach) for t in job["tiles"])
         cell = job["grid"]["cell_size_m"][0]
-        fast_cells = near * pyramid_levels(job["halo_m"] / cell, job["reduced_halo"]["far_field_cells"])
+        fast_cells = near * pyramid_levels(job["halo_m"] / cell, reduced["far_field_cells"])
     out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
     if job["eemt"]:
         for group in terrain_rules(job):

@@ -64,9 +64,8 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
                               far_field_cells=reduced["far_field_cells"],
                               near_field_cells=reduced["near_field_cells"]).save(Path(files["halo"]))
     staged = Window(*files["dem_window"])
-    rows = slice(int(staged.row_off) - tile.halo_row, int(staged.row_off) - tile.halo_row + int(staged.height))
-    cols = slice(int(staged.col_off) - tile.halo_col, int(staged.col_off) - tile.halo_col + int(staged.width))
-    write_geotiff(Path(files["dem"]), block[rows, cols], window_transform(staged, grid.transform), grid.crs)
+    in_block = Window(staged.col_off - tile.halo_col, staged.row_off - tile.halo_row, staged.width, staged.height)
+    write_geotiff(Path(files["dem"]), block[in_block.toslices()], window_transform(staged, grid.transform), grid.crs)
     rasters = (job.get("eemt") or {}).get("rasters") or {}
     if rasters:
         from .dem import Dem

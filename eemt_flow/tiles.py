@@ -38,8 +38,7 @@ class Tile:
 
     @property
     def core_in_halo(self) -> tuple[slice, slice]:
-        r0, c0 = self.row - self.halo_row, self.col - self.halo_col
-        return slice(r0, r0 + self.height), slice(c0, c0 + self.width)
+        return self.core_in(self.halo_window)
 
     def core_in(self, window: Window) -> tuple[slice, slice]:
         """(rows, cols) slices of the core inside a window of the DEM that holds it."""

@@ -33,6 +33,12 @@ def pyramid_levels(max_distance_cells: float, far_field_cells: int) -> int:
     return 2 + max(0, math.ceil(math.log2(max(1.0, max_distance_cells / far_field_cells))))
 
 
+def near_margin_cells(far_field_cells: int, near_field_cells: int) -> int:
+    """Cells kept at full resolution around the core: the hull's near field and its far field's
+    full reach, and a cell more than either reads."""
+    return max(far_field_cells, near_field_cells) + 2
+
+
 @dataclass(frozen=True)
 class MaxPyramid:
     """Levels 1 ... n_levels - 1 of the max pyramid of a grid, each whole or clipped to a box of blocks.
@@ -138,7 +144,7 @@ class HaloTerrain:
         dem = np.ascontiguousarray(dem_m, dtype=np.float32)
         pyramid = MaxPyramid.of(dem, pyramid_levels(max_distance_cells, far_field_cells))
         rows, cols = core
-        margin = max(far_field_cells, near_field_cells) + 2
+        margin = near_margin_cells(far_field_cells, near_field_cells)
         r0, c0 = max(rows.start - margin, 0), max(cols.start - margin, 0)
         near = np.ascontiguousarray(dem[r0:rows.stop + margin, c0:cols.stop + margin])
         return cls(near, r0, c0, dem.shape, pyramid.clipped((rows.start, rows.stop), (cols.start, cols.stop),

@@ -25,8 +25,8 @@ HORIZON_METHODS = ("auto", "hull", "sweep")
 #: within 0.5 degree of the sweep on the test DEMs (32: > 99.4 %).
 NEAR_FIELD_CELLS = 64
 #: Full-resolution far field of the hull method [cells]: along a line every cell up to this
-#: many steps past the tile core; beyond, the highest cell of every 2, 4, 8, ... (one
-#: doubling per doubling of the distance), so a group spans at most 2 / 128 of its
+#: many steps past the tile core; beyond, max-pyramid blocks of 2, 4, 8, ... cells a side
+#: (one doubling per doubling of the distance), so a block spans at most 2 / 128 of its
 #: distance (see :func:`eemt_flow.solar.horizon_kernels.hull_kernel`).
 FAR_FIELD_CELLS = 128
 #: Longest search distance [cells] for which "auto" takes the sweep: below about 600 cells
@@ -159,8 +159,8 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     method : "auto", "hull" or "sweep", see above
     near_field_cells : int, the hull method's near field [cells] (the sweep up to there)
     far_field_cells : int or None, the hull method takes every cell of a line up to this
-        many steps past the window, and coarser terrain beyond (the highest cell of
-        groups that double with each doubling of the distance); None = every cell
+        many steps past the window, and coarser terrain beyond (max-pyramid blocks whose
+        side doubles with each doubling of the distance); None = every cell
     resolution_rad : float or None, store the angles as bytes of this resolution, as
         r.sun keeps them (:data:`eemt_flow.solar.fast.R_SUN_HORIZON_RESOLUTION_RAD`):
         ``round(angle / resolution_rad)`` clipped to [0, 255], NaN -> 0. The directions
