@@ -129,8 +129,12 @@ def write_month(daily: dict[str, np.ndarray], days: list[int], transform, crs, *
     if daily_out is not None:
         names = [f"{k}_day{d:03d}" for k in DAILY_KEYS for d in days]
         write_geotiff(daily_out, np.concatenate([daily[k] for k in DAILY_KEYS]), transform, crs, descriptions=names)
-    sums = np.stack([daily[k].sum(axis=0, dtype="float64") for k in MONTHLY_BANDS])
-    write_geotiff(out, sums, transform, crs, descriptions=list(MONTHLY_BANDS))
+    write_month_sums({k: daily[k].sum(axis=0, dtype="float64") for k in MONTHLY_BANDS}, transform, crs, out=out)
+
+
+def write_month_sums(sums: dict[str, np.ndarray], transform, crs, *, out: Path) -> None:
+    """Write one tile-month's sums over its days (each of MONTHLY_BANDS, float64) to ``out``."""
+    write_geotiff(out, np.stack([sums[k] for k in MONTHLY_BANDS]), transform, crs, descriptions=list(MONTHLY_BANDS))
 
 
 def _read_stack(path: Path) -> np.ndarray:
@@ -339,7 +343,15 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
         n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=core,
         horizon_method=p["horizon_method"], halo=halo, n_threads=job["threads_per_task"], what=files["dem"])
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
-        month = list(month)
         m = str(int(mm))
-        write_month({k: np.stack([getattr(r, k) for r in month]) for k in MONTHLY_BANDS}, [r.day for r in month],
-                    core_transform, crs, out=files["solar"][m], daily_out=files["daily"][m] if p["keep_daily"] else None)
+        if p["keep_daily"]:
+            month = list(month)
+            write_month({k: np.stack([getattr(r, k) for r in month]) for k in MONTHLY_BANDS}, [r.day for r in month],
+                        core_transform, crs, out=files["solar"][m], daily_out=files["daily"][m])
+            continue
+        # the days' sums in order, in float64: equal to write_month's sum over the stacked days, without the stack
+        sums = {k: np.zeros((tile.height, tile.width), dtype="float64") for k in MONTHLY_BANDS}
+        for r in month:
+            for k in MONTHLY_BANDS:
+                sums[k] += getattr(r, k)
+        write_month_sums(sums, core_transform, crs, out=files["solar"][m])
