@@ -284,6 +284,26 @@ def job(args) -> None:
         print(f"  {category:15s} {len(values):5d} tasks, peak RSS max {max(values):7.0f} MiB, median "
               f"{sorted(values)[len(values) // 2]:7.0f} MiB")
     print(f"largest task peak RSS: {max(peaks.values()):.0f} MiB ({max(peaks, key=peaks.get)})")
+    print("task time by category (from makeflow's log; -j tasks at a time):")
+    for category, seconds in sorted(category_seconds(work / "workflow.mf.makeflowlog").items()):
+        print(f"  {category:17s} {len(seconds):5d} tasks, {sum(seconds) / 60:7.1f} task-min, mean {np.mean(seconds):6.1f} s, "
+              f"max {max(seconds):6.1f} s")
+
+
+def category_seconds(log: Path) -> dict[str, list[float]]:
+    """The run time [s] of every rule of a makeflow log, by category (RUNNING to COMPLETE)."""
+    category, started, seconds = {}, {}, {}
+    for line in log.read_text().splitlines():
+        if line.startswith("# CATEGORY"):
+            _, node, name = line.split("\t")[:3]
+            category[int(node.split()[-1])] = name
+        elif line[:1].isdigit():
+            stamp_us, node, state = (int(v) for v in line.split()[:3])
+            if state == 1:  # RUNNING
+                started[node] = stamp_us / 1e6
+            elif state == 2 and node in started:  # COMPLETE
+                seconds.setdefault(category.get(node, "?"), []).append(stamp_us / 1e6 - started[node])
+    return seconds
 
 
 def task_peaks_mib(stop: threading.Event, peaks: dict) -> None:
