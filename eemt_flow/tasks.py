@@ -321,27 +321,23 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
     files, tile = entry["files"], Tile.from_dict(entry)
     p = job["parameters"]
-    halo = None
     if files.get("halo"):  # the halo as the hull reads it: full resolution near the core, a pyramid beyond
         from .solar.far_field import HaloTerrain
 
-        halo = HaloTerrain.load(Path(files["halo"]))
-        grid_transform = Affine(*job["grid"]["transform"])
-        near = Window(tile.halo_col + halo.near_col0, tile.halo_row + halo.near_row0, halo.near.shape[1],
-                      halo.near.shape[0])
-        elevation, transform, core = halo.near, window_transform(near, grid_transform), tile.core_in(near)
+        terrain = HaloTerrain.load(Path(files["halo"]))
+        transform = window_transform(Window(tile.halo_col, tile.halo_row, tile.halo_width, tile.halo_height),
+                                     Affine(*job["grid"]["transform"]))
         crs = CRS.from_wkt(job["grid"]["crs_wkt"])
     else:
         with rasterio.open(files["dem"]) as src:
-            elevation = read_float32(src)  # the horizons read float32 (as r.horizon does), not a float64 copy
+            terrain = read_float32(src)  # the horizons read float32 (as r.horizon does), not a float64 copy
             transform, crs = src.transform, src.crs
-        core = tile.core_in_halo
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
     days, core_transform = tile_daily_radiation(
-        elevation, transform, crs, sorted(month_of_day), SunReference.from_dict(job["fast_reference"]),
+        terrain, transform, crs, sorted(month_of_day), SunReference.from_dict(job["fast_reference"]),
         step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
-        n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=core,
-        horizon_method=p["horizon_method"], halo=halo, n_threads=job["threads_per_task"], what=files["dem"])
+        n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=tile.core_in_halo,
+        horizon_method=p["horizon_method"], n_threads=job["threads_per_task"], what=files["dem"])
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
         m = str(int(mm))
         if p["keep_daily"]:

@@ -126,8 +126,13 @@ def test_results_are_cogs(mcn_tiled):
     with rasterio.open(mcn_tiled / "results/solar/monthly/glob_rad_12.tif") as src:
         assert src.driver == "GTiff"
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        # deflate with the floating-point predictor (reduce.COG_OPTIONS)
+        assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "3"
+        assert src.compression.value == "DEFLATE"
         assert np.isnan(src.nodata)
         assert src.crs.to_epsg() == 26913
+    # the reducer's uncompressed mosaics are gone once their COGs are written
+    assert not list((mcn_tiled / "results").rglob("*.mosaic.tif"))
 
 
 @pytest.fixture(scope="module")

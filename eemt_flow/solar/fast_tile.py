@@ -77,27 +77,27 @@ def tile_horizons(elevation_m: np.ndarray | HaloTerrain, transform: Affine, refe
                                   method=method, resolution_rad=resolution_rad)
 
 
-def tile_daily_radiation(elevation_m: np.ndarray, transform: Affine, crs, days: list[int], reference: SunReference, *,
-                         step_minutes: float, linke: float, albedo: float, n_azimuths: int, max_distance_m: float,
-                         core: tuple[slice, slice] | None = None, horizon_method: str = "auto",
-                         halo: HaloTerrain | None = None, n_threads: int | None = None,
+def tile_daily_radiation(terrain: np.ndarray | HaloTerrain, transform: Affine, crs, days: list[int],
+                         reference: SunReference, *, step_minutes: float, linke: float, albedo: float,
+                         n_azimuths: int, max_distance_m: float, core: tuple[slice, slice] | None = None,
+                         horizon_method: str = "auto", n_threads: int | None = None,
                          what: str = "DEM") -> tuple[Iterator[fast.DailySolarRadiation], Affine]:
     """Daily clear-sky radiation of a tile's core: r.sun's model with horizon shadows.
 
     Parameters
     ----------
-    elevation_m : array (rows, cols), the tile with its halo [m], NaN = nodata
-    transform : affine.Affine, the tile's geotransform (square cells, metres)
+    terrain : array (rows, cols), the tile with its halo [m], NaN = nodata; or the halo as the hull
+        reads it (:class:`~eemt_flow.solar.far_field.HaloTerrain`: full resolution near the core,
+        a max pyramid beyond)
+    transform : affine.Affine, the geotransform of the tile's whole window (square cells, metres)
     crs : the tile's CRS (projected, metres)
     days : days of year [1-366]
     reference : the whole DEM's :class:`SunReference`
     step_minutes, linke, albedo : r.sun's step [minutes], Linke turbidity [-], albedo [-]
     n_azimuths : horizon directions (360 / horizon step [degrees])
     max_distance_m : horizon search distance [m] (the halo)
-    core : (rows, cols) slices of the core inside ``elevation_m``; None = all of it
+    core : (rows, cols) slices of the core in cells of the whole window; None = all of it
     horizon_method : "auto", "hull" or "sweep" (:func:`~eemt_flow.solar.horizon.horizon_angles`)
-    halo : the tile's halo as the hull reads it (:class:`~eemt_flow.solar.far_field.HaloTerrain`),
-        whose full-resolution part is ``elevation_m``; None = ``elevation_m`` is the whole window
     n_threads : numba threads (None = all numba may use)
 
     Returns
@@ -108,21 +108,24 @@ def tile_daily_radiation(elevation_m: np.ndarray, transform: Affine, crs, days: 
     from eemt_flow.terrain import slope_aspect
 
     cell_m = square_cell_m(transform, what)
-    rows, cols = core or (slice(0, elevation_m.shape[0]), slice(0, elevation_m.shape[1]))
-    core_transform = transform @ Affine.translation(cols.start, rows.start)
-    core_shape = (rows.stop - rows.start, cols.stop - cols.start)
+    core = core or (slice(0, terrain.shape[0]), slice(0, terrain.shape[1]))
+    core_transform = transform @ Affine.translation(core[1].start, core[0].start)
+    core_shape = (core[0].stop - core[0].start, core[1].stop - core[1].start)
     lat_deg, _core_axes = geography.cell_geography(crs, core_transform, core_shape)
+    # the full-resolution cells: the whole window, or a reduced halo's near part
+    if isinstance(terrain, HaloTerrain):
+        elevation_m, r_off, c_off = terrain.near, terrain.near_row0, terrain.near_col0
+    else:
+        elevation_m, r_off, c_off = terrain, 0, 0
+    rows, cols = slice(core[0].start - r_off, core[0].stop - r_off), slice(core[1].start - c_off, core[1].stop - c_off)
     # slope at the core's edge needs one ring of the halo's cells (Horn's 3 x 3), no more
     r0, c0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
     ring = (slice(r0, min(rows.stop + 1, elevation_m.shape[0])), slice(c0, min(cols.stop + 1, elevation_m.shape[1])))
     slope_ring, aspect_ring = slope_aspect(elevation_m[ring], (cell_m, cell_m))
     in_ring = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
     # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
-    halo_core = (rows, cols) if halo is None else (
-        slice(rows.start + halo.near_row0, rows.stop + halo.near_row0),
-        slice(cols.start + halo.near_col0, cols.stop + halo.near_col0))
-    horizons = tile_horizons(elevation_m if halo is None else halo, transform, reference, n_azimuths=n_azimuths,
-                             max_distance_m=max_distance_m, core=halo_core, method=horizon_method,
+    horizons = tile_horizons(terrain, transform, reference, n_azimuths=n_azimuths,
+                             max_distance_m=max_distance_m, core=core, method=horizon_method,
                              resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD, n_threads=n_threads, what=what)
     # one call for all the days, so the set-up (byte horizons, static terms) is done once
     return fast.daily_radiation(elevation_m[rows, cols], slope_ring[in_ring], aspect_ring[in_ring], lat_deg,
