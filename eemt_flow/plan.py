@@ -181,11 +181,12 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
         fast_cells = near * pyramid_levels(job["halo_m"] / cell, reduced["far_field_cells"])
     out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
     # the reducer writes every result map: at most 4 bytes a cell each (QA maps have 3 bands), and
-    # while a group of maps is open, their uncompressed mosaics (a month of daily maps is the largest)
+    # while a group of maps is open, their uncompressed mosaics (a month of daily maps is the largest),
+    # and the float64 running sum of the months' global radiation (two maps' worth)
     grid_mb = job["grid"]["height"] * job["grid"]["width"] * 4 / (1024 * 1024)
     n_maps = sum(3 if Path(f).name.startswith("QA_") else 1 for f in job["results"] if f.endswith(".tif"))
     n_group = max(6, (1 + max_days) * len(SOLAR_VARIABLES) if job["parameters"]["keep_daily"] else 0)
-    out["reduce"]["disk_mb"] = int(1000 + grid_mb * (n_maps + n_group))
+    out["reduce"]["disk_mb"] = int(1000 + grid_mb * (n_maps + n_group + 2))
     if job["eemt"]:
         for group in terrain_rules(job):
             out[group["category"]] = {"memory_mb": group["memory_mb"], "disk_mb": group["disk_mb"]}

@@ -134,20 +134,71 @@ def tile_nodata(workdir: Path, entry: dict) -> np.ndarray:
         return ~np.isfinite(read_float32(src, Window(cols.start, rows.start, tile.width, tile.height)))
 
 
-def tile_core(workdir: Path, entry: dict, file_key: str, key, nodata: np.ndarray,
+class NodataMasks:
+    """Each tile's nodata mask (None where it has none), read from its DEM core at most once per
+    group. A tile found to have no nodata is remembered by its name and not read again, so the
+    many groups of a job read the DEM of its edge tiles only (measured at 10^8 cells: re-reading
+    every tile's DEM in each of 27 groups cost about 7 of the reducer's minutes, cold from disk).
+    It holds names, not cells: memory grows with the number of tiles."""
+
+    def __init__(self, workdir: Path):
+        self.workdir, self.clean = workdir, set()
+
+    def __call__(self, entry: dict) -> np.ndarray | None:
+        if entry["name"] in self.clean:
+            return None
+        mask = tile_nodata(self.workdir, entry)
+        if not mask.any():
+            self.clean.add(entry["name"])
+            return None
+        return mask
+
+
+def tile_core(workdir: Path, entry: dict, file_key: str, key, nodata: np.ndarray | None,
               indexes: list[int] | None = None) -> np.ndarray:
     """The core of bands ``indexes`` (1-based; default all) of the tile's ``file_key`` file
-    (month or year ``key``), NaN where the DEM is nodata."""
+    (month or year ``key``), NaN where the DEM is nodata (``nodata``; None: nowhere)."""
     tile = Tile.from_dict(entry)
     data = crop_core(tile, _read(workdir / entry["files"][file_key][str(key)], indexes))  # JSON keys are strings
-    data[:, nodata] = np.nan
+    if nodata is not None:
+        data[:, nodata] = np.nan
     return data
 
 
-def tiles_with_nodata(workdir: Path, job: dict):
-    """(entry, core window, nodata mask) of each tile, one at a time."""
+def tiles_with_nodata(job: dict, masks: NodataMasks):
+    """(entry, core window, nodata mask or None) of each tile, one at a time."""
     for entry in job["tiles"]:
-        yield entry, Tile.from_dict(entry).core_window, tile_nodata(workdir, entry)
+        yield entry, Tile.from_dict(entry).core_window, masks(entry)
+
+
+class RunningSum:
+    """A float64 map of the DEM grid that windows are added into, on disk (an uncompressed tiled
+    GeoTIFF, 8 bytes a cell): the months' global radiation summed as the month groups are
+    written, instead of reading every tile's months again (3.6 min at 10^8 cells, measured)."""
+
+    def __init__(self, grid: dict, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.dst = rasterio.open(path, "w+", driver="GTiff", width=grid["width"], height=grid["height"], count=1,
+                                 dtype="float64", crs=CRS.from_wkt(grid["crs_wkt"]), transform=Affine(*grid["transform"]),
+                                 tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
+        self.started: set[tuple] = set()
+
+    def add(self, window: Window, values: np.ndarray) -> None:
+        key = (window.row_off, window.col_off)
+        if key in self.started:
+            values = self.dst.read(1, window=window) + values
+        else:  # the first addend: 0.0 + values, as a float64 array would start from zeros
+            values = np.zeros(values.shape, dtype="float64") + values
+            self.started.add(key)
+        self.dst.write(values, 1, window=window)
+
+    def read(self, window: Window) -> np.ndarray:
+        return self.dst.read(1, window=window)
+
+    def close(self) -> None:
+        self.dst.close()
+        self.path.unlink()
 
 
 def reduce_job(workdir: Path) -> dict:
@@ -161,10 +212,13 @@ def reduce_job(workdir: Path) -> dict:
     solar_indexes = list(range(1, len(SOLAR_VARIABLES) + 1))
 
     month_stats = {mm: {"days": days, "n_days": len(days)} for mm, days in job["months"].items()}
+    masks = NodataMasks(workdir)
+    running = RunningSum(grid, results / ".total_glob_rad.f64.tif")
     for mm, days in job["months"].items():
         def write_month(maps: MapWriter, mm=mm, days=days) -> None:
-            for entry, window, nodata in tiles_with_nodata(workdir, job):
+            for entry, window, nodata in tiles_with_nodata(job, masks):
                 month = tile_core(workdir, entry, "solar", int(mm), nodata, solar_indexes)
+                running.add(window, month[0])
                 for var, band in zip(SOLAR_VARIABLES, month):
                     maps.add(results / "solar" / "monthly" / f"{var}_{mm}.tif", window, band)
                 if keep_daily:
@@ -179,15 +233,14 @@ def reduce_job(workdir: Path) -> dict:
             month_stats[mm][var] = written[results / "solar" / "monthly" / f"{var}_{mm}.tif"][0]
 
     def write_total(maps: MapWriter) -> None:  # the sum of the months' global radiation, for the quick look
-        for entry, window, nodata in tiles_with_nodata(workdir, job):
-            total = np.zeros(nodata.shape, dtype="float64")
-            for mm in job["months"]:
-                total += tile_core(workdir, entry, "solar", int(mm), nodata, [1])[0]
-            maps.add(total_path, window, total.astype("float32"))
+        for entry in job["tiles"]:
+            window = Tile.from_dict(entry).core_window
+            maps.add(total_path, window, running.read(window).astype("float32"))
 
     total_stats = write_group(grid, threads, write_total)[total_path][0]
+    running.close()
 
-    eemt_stats = reduce_eemt(job, workdir) if job.get("eemt") else None
+    eemt_stats = reduce_eemt(job, workdir, masks) if job.get("eemt") else None
 
     summary = {
         "eemt_flow_summary": 1,
@@ -224,7 +277,7 @@ def terrain_figures(workdir: Path) -> dict:
         return {"mean_wetness_index": float(f["mean"])}
 
 
-def reduce_eemt(job: dict, workdir: Path) -> dict:
+def reduce_eemt(job: dict, workdir: Path, masks: NodataMasks) -> dict:
     """Mosaic the EEMT tiles: annual and monthly maps per model and year, means, terrain, PNGs."""
     from .plan import TERRAIN_RESULTS
     from .tasks import QA_LAYERS, REAL_SKY_BANDS, eemt_bands
@@ -253,7 +306,7 @@ def reduce_eemt(job: dict, workdir: Path) -> dict:
     for year in years:
         def write_annual(maps: MapWriter, year=year) -> None:
             names = [(model, q) for model in models for q in ("EEMT", "E_PPT", "E_BIO", *QA_LAYERS)]
-            for entry, window, nodata in tiles_with_nodata(workdir, job):
+            for entry, window, nodata in tiles_with_nodata(job, masks):
                 data = dict(zip(names, tile_core(workdir, entry, "eemt", year, nodata,
                                                  [band(model, f"{q}_{model}") for model, q in names])))
                 for model in models:
@@ -270,7 +323,7 @@ def reduce_eemt(job: dict, workdir: Path) -> dict:
         for m in range(1, 13):
             def write_monthly(maps: MapWriter, year=year, m=m) -> None:
                 names = [(model, q) for model in models for q in ("E_PPT", "E_BIO")]
-                for entry, window, nodata in tiles_with_nodata(workdir, job):
+                for entry, window, nodata in tiles_with_nodata(job, masks):
                     data = tile_core(workdir, entry, "eemt", year, nodata,
                                      [band(model, f"{q}_{model}_m{m:02d}") for model, q in names])
                     for (model, q), values in zip(names, data):
@@ -279,7 +332,7 @@ def reduce_eemt(job: dict, workdir: Path) -> dict:
             write_group(grid, threads, write_monthly)
     if len(years) > 1:
         def write_mean(maps: MapWriter) -> None:
-            for entry, window, nodata in tiles_with_nodata(workdir, job):
+            for entry, window, nodata in tiles_with_nodata(job, masks):
                 for model in models:
                     annual = [tile_core(workdir, entry, "eemt", year, nodata, [band(model, f"EEMT_{model}")])[0]
                               for year in years]
@@ -296,7 +349,7 @@ def reduce_eemt(job: dict, workdir: Path) -> dict:
 
             def write_real(maps: MapWriter, m=m, path=path) -> None:
                 index = per_model * len(models) + REAL_SKY_BANDS.index(f"glob_rad_real_m{m:02d}") + 1
-                for entry, window, nodata in tiles_with_nodata(workdir, job):
+                for entry, window, nodata in tiles_with_nodata(job, masks):
                     real = [tile_core(workdir, entry, "eemt", year, nodata, [index])[0].astype("float64")
                             for year in years]
                     maps.add(path, window, np.mean(real, axis=0).astype("float32"))
