@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import UserError
+from .local_fit import local_shortfalls
 from .plan import JOB_FILE, WORKFLOW_FILE, Plan, plan
 from .processes import RUN_MARKER_ENV, end_run_processes
 from .spec import JobSpec
@@ -379,6 +380,12 @@ def run_workflow(spec: JobSpec, workdir: Path, *, on_progress: Callable[[Progres
     """
     workdir = Path(workdir)
     cmd = makeflow_command(spec, workdir)
+    shortfalls = local_shortfalls((workdir / WORKFLOW_FILE).read_text(), workdir / MAKEFLOW_LOG, workdir,
+                                  all_local=spec.executor == "local")
+    if shortfalls:
+        raise UserError(f"makeflow would never start some of this job's tasks here: {shortfalls}; "
+                        f"free space there (or plan into a work directory on a larger file system, or run on a "
+                        f"larger machine), then run the same command again")
     out_path = workdir / MAKEFLOW_OUTPUT
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if spec.executor == "slurm":

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+
 import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from conftest import run_cli
+from conftest import EEMT, cli_env, run_cli
 
 
 def _write(path, array, crs="EPSG:32613", nodata=float("nan")):
@@ -233,3 +236,33 @@ def test_damaged_job_file_in_the_workdir_is_one_line(example_dem, tmp_path):
     assert proc.stderr.strip() == (f"Error: --workdir {work}: its job.json is not an eemt-flow job file (damaged?); "
                                    "give a new --workdir to plan this job")
     assert (work / "job.json").read_bytes() == b"II*\x00\xf6\x00binary"
+
+
+def test_run_refused_when_the_reducer_cannot_fit_the_workdir_disk(example_dem, tmp_path):
+    """makeflow measures the work directory's free disk once when it starts and never starts a
+    LOCAL rule that declares more: it would end "nothing left to do" with exit 0, every time it
+    is run again. eemt-flow refuses before starting it, in one line naming the task, what it
+    declares and what is free. The work directory here is a 48 MB tmpfs (its own mount
+    namespace); the reducer declares at least 1,000 MB (plan.job_resources)."""
+    script = ('mount -t tmpfs -o size=48m tmpfs "$W" && cd "$W" && '
+              '"$EEMT" run --dem "$DEM" --workdir work --days 172 --step-minutes 60 --horizon-step 30 '
+              '--tile-size 60 --halo 300 --quiet; rc=$?; '
+              'test -e work/job.json && echo PLANNED; test -e work/workflow.mf.makeflowlog && echo MAKEFLOW-RAN; '
+              'exit $rc')
+    (tmp_path / "mnt").mkdir()
+    env = cli_env()
+    env.update(W=str(tmp_path / "mnt"), EEMT=EEMT, DEM=str(example_dem))
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    m = re.fullmatch(r"Error: makeflow would never start some of this job's tasks here: (.*) tasks declare "
+                     r"([\d,]+) MB of disk, and (\S+) has ([\d,]+) MB of disk free on a machine with [\d,]+ MB of "
+                     r"memory and \d+ cores; free space there \(or plan into a work directory on a larger file "
+                     r"system, or run on a larger machine\), then run the same command again", lines[0])
+    assert m, lines[0]
+    # the cut (100 MB) and solar-fast (105 MB) tasks do not fit either: listed before the reducer
+    assert m.group(1).startswith("cut tasks declare 100 MB of disk, ") and m.group(1).endswith(", reduce"), m.group(1)
+    declared, workdir, free = int(m.group(2).replace(",", "")), m.group(3), int(m.group(4).replace(",", ""))
+    assert declared >= 1000 and free < 48 and workdir == str(tmp_path / "mnt" / "work"), (declared, free, workdir)
+    assert proc.stdout.split() == ["PLANNED"], proc.stdout  # planned, and makeflow never started
