@@ -256,7 +256,8 @@ def job(args) -> None:
     dem = write_synthetic(CACHE / f"lidar_{args.cells}_1m.tif", args.cells, 1.0, args.relief_m, overviews=False)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eemt-scale-job-")) / "work"
     seconds_plan, peak, job_json = plan_measured(
-        [EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *lidar_job_args(args.cells)], work)
+        [EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *lidar_job_args(args.cells),
+         *(["--threads-per-task", str(args.threads_per_task)] if args.threads_per_task else [])], work)
     print(f"planning: {seconds_plan:.1f} s, planner peak RSS {peak:.0f} MiB; {len(job_json['tiles'])} tiles, halo "
           f"{job_json['halo_m']:g} m, {job_json['n_rules']:,} rules; largest declared task memory "
           f"{job_json['largest_task_memory_mb']:,} MB", flush=True)
@@ -377,6 +378,7 @@ def main():
     j.add_argument("--cells", type=int, default=10_000)
     j.add_argument("--relief-m", type=float, default=300.0)
     j.add_argument("--workdir")
+    j.add_argument("--threads-per-task", type=int, help="passed to plan (default: the planner's)")
     j.set_defaults(func=job)
     t = sub.add_parser("largest-tile")
     t.add_argument("--cells", type=int, default=10_000)
