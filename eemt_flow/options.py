@@ -30,7 +30,7 @@ JOB_OPTIONS = [
     click.option("--engine", type=click.Choice(["fast", "grass"]),
                  help="Solar engine: fast (eemt-flow's own r.sun kernel) or grass (GRASS r.sun). [default: fast]"),
     click.option("--threads-per-task", type=int, help="Fast engine: threads (declared CORES) per tile task; workers must offer as many cores. "
-                 "[default: local cores up to 8; 1 on wq and batch systems]"),
+                 "[default: local: the cores (up to 8) shared among the tiles, 1 once there are as many tiles as cores; 1 on wq and batch systems]"),
     click.option("--executor", type=click.Choice(["local", "wq", "slurm", "condor", "sge"]),
                  help="Where tasks run: local makeflow, Work Queue, or a batch system. [default: local]"),
     click.option("--jobs", type=int, help="Local executor: tasks at once. [default: one per core]"),

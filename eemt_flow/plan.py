@@ -193,18 +193,26 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
     return out
 
 
-def threads_per_task(spec: JobSpec) -> int:
+def threads_per_task(spec: JobSpec, n_tiles: int) -> int:
     """Threads (and declared CORES) of a fast-engine task.
 
-    Locally the task may use this machine's cores (at most 8); elsewhere tasks go to
-    workers or nodes of unknown size, and a task that asks for more cores than any worker
-    offers would wait forever, so one thread per task unless --threads-per-task says more.
+    Locally, this machine's cores (at most 8) shared among the tiles: one thread a task once
+    there are as many tiles as cores. Tasks then fill the cores by themselves, with no
+    threading overhead, and a one-core task (EEMT, terrain) runs beside a solar task instead of
+    waiting for a core it cannot have (measured on a 9-tile EEMT-TOPO job on 2 cores: the
+    solar task took 8.2 s on 2 threads and 10.6 s on one, and the whole run 2.8 min with 2
+    threads a task, 2.1 min with one; docs/performance.md). Fewer tiles than cores get the
+    spare cores as threads. Elsewhere tasks go to workers or nodes of unknown size, and a task
+    that asks for more cores than any worker offers would wait forever, so one thread per task
+    unless --threads-per-task says more.
     """
     if spec.engine != "fast":
         return 1
     if spec.threads_per_task:
         return spec.threads_per_task
-    return min(os.cpu_count() or 1, 8) if spec.executor == "local" else 1
+    if spec.executor != "local":
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8) // max(1, n_tiles))
 
 
 def fast_reference(scan: DemScan) -> dict:
@@ -395,7 +403,7 @@ def plan(spec: JobSpec) -> Plan:
         "halo_m": halo_m,
         "reduced_halo": {"far_field_cells": FAR_FIELD_CELLS, "near_field_cells": NEAR_FIELD_CELLS} if reduced_halo
         else None,
-        "threads_per_task": threads_per_task(spec),
+        "threads_per_task": threads_per_task(spec, len(tiles)),
         "fast_reference": fast_reference(scan) if spec.engine == "fast" else None,
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",
         "months": {f"{m:02d}": days for m, days in months.items()},

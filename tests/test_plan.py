@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -144,6 +145,24 @@ def test_auto_halo_from_relief(example_dem, tmp_path):
 def test_status_command(planned):
     proc = run_cli("status", planned)
     assert proc.stdout.strip() == "planned: 0/25 tasks done"  # 4 cuts + 4 terrain + 16 solar + 1 reducer
+
+
+def test_local_fast_tasks_share_the_cores_among_the_tiles(example_dem, tmp_path):
+    """Locally, a fast task's threads are the machine's cores (at most 8) shared among the tiles:
+    one thread a task once there are as many tiles as cores, all of them for a single tile."""
+    cores = min(os.cpu_count() or 1, 8)
+
+    def cores_declared(name, *args):
+        run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / name, "--days", "1-3", "--halo", "300", *args)
+        job = json.loads((tmp_path / name / "job.json").read_text())
+        block = (tmp_path / name / "workflow.mf").read_text().split(".MAKEFLOW CATEGORY solar-fast")[1]
+        return len(job["tiles"]), job["threads_per_task"], int(re.search(r"\.MAKEFLOW CORES (\d+)", block).group(1))
+
+    # the example DEM is 120 x 120 cells: 20-cell tiles make 36 of them, more than 8 cores
+    n_tiles, threads, declared = cores_declared("many", "--tile-size", "20")
+    assert n_tiles == 36 and threads == declared == 1
+    n_tiles, threads, declared = cores_declared("one", "--tile-size", "120")
+    assert n_tiles == 1 and threads == declared == cores
 
 
 def test_fast_engine_cores_fit_remote_workers(example_dem, tmp_path):
