@@ -137,8 +137,8 @@ def tile_nodata(workdir: Path, entry: dict) -> np.ndarray:
 class NodataMasks:
     """Each tile's nodata mask (None where it has none), read from its DEM core at most once per
     group. A tile found to have no nodata is remembered by its name and not read again, so the
-    many groups of a job read the DEM of its edge tiles only (measured at 10^8 cells: re-reading
-    every tile's DEM in each of 27 groups cost about 7 of the reducer's minutes, cold from disk).
+    many groups of a job read the DEM of its edge tiles only (profiled at 10^8 cells: reading
+    every tile's mask took 16 s of a 74 s month group, cold from disk, and a job has 27 groups).
     It holds names, not cells: memory grows with the number of tiles."""
 
     def __init__(self, workdir: Path):
