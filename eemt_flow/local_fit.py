@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tasklog import NODE_COMPLETE
+from .tasklog import pending_categories
 
 MB = 1024 * 1024
 _DIRECTIVE = re.compile(r"^\.MAKEFLOW\s+(CATEGORY|CORES|MEMORY|DISK)\s+(\S+)\s*$")
@@ -49,23 +49,6 @@ def declared_categories(workflow_text: str) -> dict[str, Declared]:
         elif current is not None and line.startswith("\t") and line.strip().startswith("LOCAL "):
             current.local = True
     return out
-
-
-def pending_categories(log_path: Path) -> set[str] | None:
-    """Categories with a rule not complete in the Makeflow log (None before the first run)."""
-    try:
-        text = Path(log_path).read_text(errors="replace")
-    except FileNotFoundError:
-        return None
-    category: dict[int, str] = {}
-    state: dict[int, int] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if line.startswith("# CATEGORY") and len(parts) >= 4 and parts[2].isdigit():
-            category[int(parts[2])] = parts[3]
-        elif len(parts) >= 3 and not line.startswith("#") and all(p.isdigit() for p in parts[:3]):
-            state[int(parts[1])] = int(parts[2])
-    return {name for node, name in category.items() if state.get(node) != NODE_COMPLETE}
 
 
 def machine_resources(workdir: Path) -> tuple[int, int, int]:

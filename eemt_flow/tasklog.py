@@ -52,28 +52,40 @@ class TaskAttempt:
         return None if self.finished_s is None else self.finished_s - self.started_s
 
 
+def _read_log(log_path: Path) -> str | None:
+    try:
+        return Path(log_path).read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+
+
+def _records(text: str):
+    """The log's ``# CATEGORY`` lines as ("category", node id, name) and its node lines as
+    ("state", time µs, node id, new state), in order; lines cut short while makeflow writes
+    them are left out."""
+    for line in text.splitlines():
+        parts = line.split()
+        if line.startswith("# CATEGORY"):
+            if len(parts) >= 4 and parts[2].isdigit():
+                yield "category", int(parts[2]), parts[3]
+        elif line and not line.startswith("#") and len(parts) >= 3 and all(p.isdigit() for p in parts[:3]):
+            yield "state", int(parts[0]), int(parts[1]), int(parts[2])
+
+
 def task_attempts(log_path: Path) -> list[TaskAttempt]:
     """Every attempt in the Makeflow log at ``log_path`` (empty when there is no log yet)."""
-    try:
-        text = Path(log_path).read_text(errors="replace")
-    except FileNotFoundError:
+    text = _read_log(log_path)
+    if text is None:
         return []
     categories: dict[int, str] = {}
     ended: list[TaskAttempt] = []
     open_attempts: dict[int, TaskAttempt] = {}
     attempts_of: dict[int, int] = {}
-    for line in text.splitlines():
-        if line.startswith("# CATEGORY"):
-            parts = line.split()
-            if len(parts) >= 4 and parts[2].isdigit():
-                categories[int(parts[2])] = parts[3]
+    for record in _records(text):
+        if record[0] == "category":
+            categories[record[1]] = record[2]
             continue
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split()
-        if len(parts) < 3 or not (parts[0].isdigit() and parts[1].isdigit() and parts[2].isdigit()):
-            continue  # a line cut short while makeflow writes it
-        time_s, node, state = int(parts[0]) / US_PER_S, int(parts[1]), int(parts[2])
+        time_s, node, state = record[1] / US_PER_S, record[2], record[3]
         current = open_attempts.pop(node, None)
         if state == NODE_RUNNING:
             if current is not None:  # started again with no end logged: the old attempt was lost
@@ -86,6 +98,22 @@ def task_attempts(log_path: Path) -> list[TaskAttempt]:
             else:  # back to waiting with no end logged (makeflow's recovery)
                 ended.append(_ended(current, ABORTED, time_s))
     return sorted(ended + list(open_attempts.values()), key=lambda a: (a.started_s, a.node_id))
+
+
+def pending_categories(log_path: Path) -> set[str] | None:
+    """Categories with a rule not complete in the Makeflow log at ``log_path`` (None when there
+    is no log yet: every category is)."""
+    text = _read_log(log_path)
+    if text is None:
+        return None
+    category: dict[int, str] = {}
+    state: dict[int, int] = {}
+    for record in _records(text):
+        if record[0] == "category":
+            category[record[1]] = record[2]
+        else:
+            state[record[2]] = record[3]
+    return {name for node, name in category.items() if state.get(node) != NODE_COMPLETE}
 
 
 def _ended(a: TaskAttempt, outcome: str, time_s: float) -> TaskAttempt:
