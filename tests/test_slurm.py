@@ -18,6 +18,7 @@ import pytest
 
 from conftest import EEMT, REPO, cli_env, free_port, read_raster, run_cli
 from eemt_flow.execute import read_progress
+from eemt_flow.local_fit import declared_categories
 from slurm_cluster import SlurmCluster
 
 # The example job (examples/job.yaml: 4 tiles, station normals, EEMT-TRAD and -TOPO) made
@@ -65,16 +66,7 @@ def assert_same_results(work: Path, reference: Path):
 
 def declared_resources(workflow: Path) -> dict[str, tuple[int, int]]:
     """CATEGORY -> (CORES, MEMORY MB) as the Makeflow file declares them."""
-    out, category = {}, None
-    cores = {}
-    for line in workflow.read_text().splitlines():
-        if m := re.match(r"\.MAKEFLOW CATEGORY (\S+)", line):
-            category = m.group(1)
-        elif m := re.match(r"\.MAKEFLOW CORES (\d+)", line):
-            cores[category] = int(m.group(1))
-        elif m := re.match(r"\.MAKEFLOW MEMORY (\d+)", line):
-            out[category] = (cores[category], int(m.group(1)))
-    return out
+    return {name: (d.cores, d.memory_mb) for name, d in declared_categories(workflow.read_text()).items()}
 
 
 def rule_categories(workflow: Path) -> tuple[list[str], list[str]]:
