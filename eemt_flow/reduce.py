@@ -182,16 +182,10 @@ class RunningSum:
         self.dst = rasterio.open(path, "w+", driver="GTiff", width=grid["width"], height=grid["height"], count=1,
                                  dtype="float64", crs=CRS.from_wkt(grid["crs_wkt"]), transform=Affine(*grid["transform"]),
                                  tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
-        self.started: set[tuple] = set()
 
     def add(self, window: Window, values: np.ndarray) -> None:
-        key = (window.row_off, window.col_off)
-        if key in self.started:
-            values = self.dst.read(1, window=window) + values
-        else:  # the first addend: 0.0 + values, as a float64 array would start from zeros
-            values = np.zeros(values.shape, dtype="float64") + values
-            self.started.add(key)
-        self.dst.write(values, 1, window=window)
+        # a block never written reads as 0.0 (the file has no nodata value): the sum starts from zeros
+        self.dst.write(self.dst.read(1, window=window) + values, 1, window=window)
 
     def read(self, window: Window) -> np.ndarray:
         return self.dst.read(1, window=window)
