@@ -57,7 +57,7 @@ def free_port() -> int:
 def mcn_dem() -> Path:
     path = SHARED_DATA / "mcn_10m.tif"
     if not path.exists():
-        pytest.skip(f"{path} is not present (the real 10 m test DEM lives in ../shared/data)")
+        pytest.fail(f"{path} is missing: the real 10 m test DEM lives in ../shared/data")
     return path
 
 
@@ -65,7 +65,7 @@ def mcn_dem() -> Path:
 def texas_dem() -> Path:
     path = SHARED_DATA / "dem_4326_texas.tif"
     if not path.exists():
-        pytest.skip(f"{path} is not present")
+        pytest.fail(f"{path} is missing: the real test DEMs live in ../shared/data")
     return path
 
 
