@@ -151,10 +151,10 @@ def calibrate(halo_cells: int, cell_m: float, relief_m: float, days: int = 30) -
     """Seconds per core cell on this machine (all its threads), each measured on its own: the
     horizons of a 500 x 500 core with ``halo_cells`` of search distance (bytes, as the tasks
     store them), and the radiation of one day at 60-minute steps (from ``days`` days)."""
+    from eemt_flow.dem.geography import cell_latitudes_deg
     from eemt_flow.solar import fast
     from eemt_flow.solar.fast_tile import SunReference, tile_horizons
-    from eemt_flow.solar.geography import cell_latitudes_deg
-    from eemt_flow.terrain import slope_aspect
+    from eemt_flow.terrain.slope import slope_aspect
 
     core = 500
     n = core + 2 * halo_cells
@@ -334,7 +334,7 @@ def largest_tile(args) -> None:
     seconds, peak, job = plan_measured(cmd, work)
     tiles = job["tiles"]
     tile = max(tiles, key=lambda t: (t["halo_height"] * t["halo_width"], t["height"] * t["width"]))
-    from eemt_flow.plan import job_resources
+    from eemt_flow.workflow.makeflow import job_resources
 
     n_az = round(360 / job["parameters"]["horizon_step_deg"])
     declared = {category: r["memory_mb"] for category, r in job_resources(job, n_az).items()}

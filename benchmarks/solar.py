@@ -33,12 +33,13 @@ import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eemt_flow.dem import read_dem, write_geotiff  # noqa: E402
-from eemt_flow.example import write_example_dem  # noqa: E402
-from eemt_flow.spec import parse_days  # noqa: E402
-from eemt_flow.solar import fast, geography, horizon  # noqa: E402
-from eemt_flow.tasks import solar_task, terrain_task  # noqa: E402
-from eemt_flow.terrain import slope_aspect  # noqa: E402
+from eemt_flow.dem import geography  # noqa: E402
+from eemt_flow.dem.example import write_example_dem  # noqa: E402
+from eemt_flow.dem.raster import read_dem, write_geotiff  # noqa: E402
+from eemt_flow.solar import fast, horizon
+from eemt_flow.solar.parameters import parse_days  # noqa: E402
+from eemt_flow.terrain.slope import slope_aspect  # noqa: E402
+from eemt_flow.workflow.tasks import solar_task, terrain_task  # noqa: E402
 
 
 def fast_engine(dem, days, step_minutes, halo_m, horizon_step_deg, threads, year=False):

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from eemt_flow.solar import fast, horizon, sun
-from eemt_flow.terrain import slope_aspect
+from eemt_flow.terrain.slope import slope_aspect
 
 
 def synthetic_dem_m(n_cells, cell_m):

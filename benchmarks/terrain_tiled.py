@@ -1,7 +1,7 @@
 """Tiled terrain against the whole-DEM terrain: wall time per stage, small-file sizes, exchange memory.
 
-Runs :func:`eemt_flow.terrain.compute_terrain` and the tiled stages of
-:mod:`eemt_flow.terrain_stages` (in Makeflow order, one process) on the same DEM, checks that
+Runs :func:`eemt_flow.terrain.whole_dem.compute_terrain` and the tiled stages of
+:mod:`eemt_flow.terrain.stages` (in Makeflow order, one process) on the same DEM, checks that
 the filled elevations are equal bit for bit and the catchment areas to 1e-6, and prints the
 seconds of each stage summed over tiles, the bytes of the small files the exchanges read, and
 each exchange's peak RSS rise in a fresh process. The numba kernels are compiled (or loaded
@@ -26,8 +26,8 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from eemt_flow import terrain as T
-from eemt_flow import terrain_stages as S
+from eemt_flow.terrain import stages as S
+from eemt_flow.terrain.whole_dem import compute_terrain
 
 CELL_M = 10.0
 
@@ -48,7 +48,7 @@ def synthetic_dem_m(n: int, lake: bool, seed: int = 0) -> np.ndarray:
 
 _EXCHANGE_RSS = """
 import sys
-from eemt_flow import terrain_stages as S
+from eemt_flow.terrain import stages as S
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
@@ -83,7 +83,7 @@ def main() -> None:
     S.run_tiled_terrain(dem_path, args.tile, tmp / "warm")
 
     t0 = time.perf_counter()
-    ref = T.compute_terrain(dem, cell)
+    ref = compute_terrain(dem, cell)
     t_whole = time.perf_counter() - t0
     work = tmp / "work"
     rules = S.stage_list(dem.shape, args.tile)

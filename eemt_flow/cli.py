@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import EXIT_USAGE, UserError
-from .options import job_options, verbosity_options
-from .spec import build_spec, load_yaml, parse_days
+from eemt_flow import __version__
+from eemt_flow.cli_options import job_options, verbosity_options
+from eemt_flow.errors import EXIT_USAGE, UserError
+from eemt_flow.solar.parameters import parse_days
+from eemt_flow.workflow.spec import build_spec, load_yaml
 
 
 class _UserErrorAsUsage(click.ClickException):
@@ -47,7 +48,7 @@ def cli():
 @verbosity_options
 def plan(jobfile, quiet, verbose, **flags):
     """Validate the job and write its work directory without running anything."""
-    from .plan import plan as make_plan
+    from eemt_flow.workflow.plan import plan as make_plan
 
     spec = spec_from(jobfile, flags)
     p = make_plan(spec)
@@ -63,7 +64,7 @@ def plan(jobfile, quiet, verbose, **flags):
 @verbosity_options
 def run(jobfile, quiet, verbose, **flags):
     """Plan, execute and reduce a job; re-running on the same work directory resumes."""
-    from .execute import failed_tasks, makeflow_command, run_job
+    from eemt_flow.workflow.execute import failed_tasks, makeflow_command, run_job
 
     spec = spec_from(jobfile, flags)
 
@@ -122,7 +123,7 @@ def _progress_bar(quiet):
 @click.argument("workdir", type=click.Path(exists=True, file_okay=False))
 def status(workdir):
     """Print the progress of the job in WORKDIR."""
-    from .execute import read_progress
+    from eemt_flow.workflow.execute import read_progress
 
     if not (Path(workdir) / "job.json").exists():
         raise UserError(f"{workdir} is not an eemt-flow work directory (no job.json)")
@@ -144,7 +145,7 @@ def status(workdir):
                    "new worker that looks the manager's address up again.")
 def worker(manager, cores, password_file, idle_timeout_s, workdir, exit_on_disconnect):
     """Start a Work Queue worker that joins the manager at MANAGER (HOST:PORT)."""
-    from .execute import PASSWORD_FILE_ENV, task_environment, worker_command
+    from eemt_flow.workflow.execute import PASSWORD_FILE_ENV, task_environment, worker_command
 
     password_file = password_file or os.environ.get(PASSWORD_FILE_ENV)
     if not password_file or not Path(password_file).is_file():
@@ -173,7 +174,7 @@ def workers(manager, batch_system, max_workers, cores, memory_mb, idle_timeout_s
             scratch_dir):
     """Keep up to --max Work Queue workers running as batch jobs while the manager at MANAGER
     (HOST:PORT) has tasks; idle workers exit. Runs CCTools' work_queue_factory until stopped."""
-    from .execute import PASSWORD_FILE_ENV, factory_command, factory_environment
+    from eemt_flow.workflow.execute import PASSWORD_FILE_ENV, factory_command, factory_environment
 
     password_file = password_file or os.environ.get(PASSWORD_FILE_ENV)
     if not password_file or not Path(password_file).is_file():
@@ -211,7 +212,7 @@ def workers(manager, batch_system, max_workers, cores, memory_mb, idle_timeout_s
 def serve(host, port, data_dir, max_concurrent_jobs, executor, wq_port, password_file, max_upload_mb,
           keep_succeeded_days, keep_failed_days, expected_workers):
     """Run the web interface and REST API (API token from $EEMT_API_TOKEN)."""
-    from .web.server import serve as serve_web
+    from eemt_flow.web.server import serve as serve_web
 
     serve_web(host=host, port=port, data_dir=data_dir, max_concurrent_jobs=max_concurrent_jobs, executor=executor,
               wq_port=wq_port, password_file=password_file, max_upload_mb=max_upload_mb,
@@ -225,7 +226,7 @@ def serve(host, port, data_dir, max_concurrent_jobs, executor, wq_port, password
 @click.option("--cell-size", "cell_size_m", type=float, default=30.0, show_default=True, help="Cell size in metres.")
 def example_dem(output, size_cells, cell_size_m):
     """Write the built-in synthetic example DEM (UTM 13N, steep ridges, a nodata corner)."""
-    from .example import write_example_dem
+    from eemt_flow.dem.example import write_example_dem
 
     write_example_dem(Path(output), size_cells=size_cells, cell_size_m=cell_size_m)
     click.echo(output)
@@ -234,7 +235,7 @@ def example_dem(output, size_cells, cell_size_m):
 @cli.group()
 def task():
     """Task entry points called by the Makeflow rules."""
-    from .tasks import TASK_GDAL_CACHE_MB
+    from eemt_flow.workflow.tasks import TASK_GDAL_CACHE_MB
 
     # a task reads each block of its tile once: GDAL's default cache (5 % of the machine's
     # memory) would only hold copies, and count against the task's declared memory
@@ -245,7 +246,7 @@ def task():
 @click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--tile", "tile_name", required=True)
 def task_cut_dem(job_file, tile_name):
-    from .tasks import cut_dem_task
+    from eemt_flow.workflow.tasks import cut_dem_task
 
     cut_dem_task(Path(job_file), tile_name)
 
@@ -256,7 +257,7 @@ def task_cut_dem(job_file, tile_name):
 @click.option("--tile-row", type=int)
 @click.option("--tile-col", type=int)
 def task_terrain_stage(job_file, stage, tile_row, tile_col):
-    from .tasks import terrain_stage_task
+    from eemt_flow.workflow.tasks import terrain_stage_task
 
     terrain_stage_task(Path(job_file), stage, tile_row, tile_col)
 
@@ -268,7 +269,7 @@ def task_terrain_stage(job_file, stage, tile_row, tile_col):
 @click.option("--search-distance-m", required=True, type=float)
 @click.option("--horizon-step-deg", required=True, type=float)
 def task_terrain(dem, terrain_out, horizons_out, search_distance_m, horizon_step_deg):
-    from .tasks import terrain_task
+    from eemt_flow.workflow.tasks import terrain_task
 
     terrain_task(Path(dem), Path(terrain_out), Path(horizons_out), search_distance_m=search_distance_m,
                  horizon_step_deg=horizon_step_deg)
@@ -286,7 +287,7 @@ def task_terrain(dem, terrain_out, horizons_out, search_distance_m, horizon_step
 @click.option("--out", required=True)
 @click.option("--daily-out")
 def task_solar(dem, terrain, horizons, days, step_minutes, linke, albedo, horizon_step_deg, out, daily_out):
-    from .tasks import solar_task
+    from eemt_flow.workflow.tasks import solar_task
 
     solar_task(Path(dem), Path(terrain), Path(horizons), parse_days(days), step_minutes=step_minutes, linke=linke,
                albedo=albedo, horizon_step_deg=horizon_step_deg, out=Path(out),
@@ -297,7 +298,7 @@ def task_solar(dem, terrain, horizons, days, step_minutes, linke, albedo, horizo
 @click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--tile", "tile_name", required=True)
 def task_solar_fast(job_file, tile_name):
-    from .tasks import solar_fast_task
+    from eemt_flow.workflow.tasks import solar_fast_task
 
     solar_fast_task(Path(job_file), tile_name)
 
@@ -307,7 +308,7 @@ def task_solar_fast(job_file, tile_name):
 @click.option("--tile", "tile_name", required=True)
 @click.option("--year", required=True)
 def task_eemt(job_file, tile_name, year):
-    from .tasks import eemt_task
+    from eemt_flow.workflow.tasks import eemt_task
 
     eemt_task(Path(job_file), tile_name, year)
 
@@ -315,7 +316,7 @@ def task_eemt(job_file, tile_name, year):
 @task.command("reduce")
 @click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
 def task_reduce(job_file):
-    from .reduce import reduce_job
+    from eemt_flow.workflow.reduce import reduce_job
 
     reduce_job(Path(job_file).resolve().parent)
 

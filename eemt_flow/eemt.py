@@ -1,11 +1,11 @@
 """EEMT as a library function for notebooks: ``eemt_flow.eemt.compute`` (xarray).
 
 The same steps as a planned job, in memory, with the whole DEM as one tile: the whole-DEM
-terrain (:func:`eemt_flow.terrain.compute_terrain`), the climate prepared and put on the
+terrain (:func:`eemt_flow.terrain.whole_dem.compute_terrain`), the climate prepared and put on the
 cells (:func:`eemt_flow.climate.load_climate`), the EEMT task's static layers
-(:func:`eemt_flow.eemt_inputs.tile_static`), the fast engine's per-tile radiation
+(:func:`eemt_flow.workflow.eemt_inputs.tile_static`), the fast engine's per-tile radiation
 (:func:`eemt_flow.solar.fast_tile.tile_daily_radiation`) summed per month, and the EEMT
-task's computation (:func:`eemt_flow.tasks.tile_eemt`). For DEMs that fit in memory;
+task's computation (:func:`eemt_flow.workflow.tasks.tile_eemt`). For DEMs that fit in memory;
 larger ones go through ``eemt-flow run``.
 """
 
@@ -56,13 +56,19 @@ def compute(dem, climate: str, models: str | Iterable[str] = ("trad", "topo"), *
     import xarray as xr
 
     from eemt_flow.climate import load_climate
-    from eemt_flow.eemt_inputs import USER_RASTERS, check_user_raster, climate_stack, tile_static, user_raster_on
     from eemt_flow.errors import UserError
     from eemt_flow.model.eemt import ModelParameters
     from eemt_flow.solar.api import _load, _max_distance_m, _with_crs, daily_radiation_of, monthly_sums
-    from eemt_flow.spec import build_spec
-    from eemt_flow.tasks import tile_eemt
-    from eemt_flow.terrain import compute_terrain
+    from eemt_flow.terrain.whole_dem import compute_terrain
+    from eemt_flow.workflow.eemt_inputs import (
+        USER_RASTERS,
+        check_user_raster,
+        climate_stack,
+        tile_static,
+        user_raster_on,
+    )
+    from eemt_flow.workflow.spec import build_spec
+    from eemt_flow.workflow.tasks import tile_eemt
 
     grid, coords = _load(dem)
     values = {"dem": str(dem) if not hasattr(dem, "dims") else "DataArray", "climate": climate,

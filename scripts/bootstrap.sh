@@ -22,7 +22,7 @@ APT_PACKAGES=(
 # containers; a one-node Slurm (munge, slurmctld, slurmd, slurm-client) that
 # tests/slurm_cluster.py starts with its own configuration, munge key and ports;
 # prometheus for promtool (checks and unit tests of monitoring/alerts.yml) and the console
-# templates (tests/test_monitoring.py). Where systemd runs, Debian also starts it as a
+# templates (tests/web/test_monitoring.py). Where systemd runs, Debian also starts it as a
 # service on 9090 that eemt-flow does not need: systemctl disable --now prometheus.
 if [ -z "${EEMT_NO_TEST_DEPS:-}" ]; then
   APT_PACKAGES+=(chromium podman runc mmdebstrap catatonit golang-github-containernetworking-plugin-dnsname

@@ -243,7 +243,7 @@ def test_run_refused_when_the_reducer_cannot_fit_the_workdir_disk(example_dem, t
     LOCAL rule that declares more: it would end "nothing left to do" with exit 0, every time it
     is run again. eemt-flow refuses before starting it, in one line naming the task, what it
     declares and what is free. The work directory here is a 48 MB tmpfs (its own mount
-    namespace); the reducer declares at least 1,000 MB (plan.job_resources)."""
+    namespace); the reducer declares at least 1,000 MB (makeflow.job_resources)."""
     script = ('mount -t tmpfs -o size=48m tmpfs "$W" && cd "$W" && '
               '"$EEMT" run --dem "$DEM" --workdir work --days 172 --step-minutes 60 --horizon-step 30 '
               '--tile-size 60 --halo 300 --quiet; rc=$?; '

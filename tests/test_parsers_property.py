@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 from eemt_flow.climate.station import STATION_COLUMNS, read_station_normals
 from eemt_flow.errors import UserError
+from eemt_flow.model.constants import DAYS_PER_YEAR
 from eemt_flow.model.eemt import ModelParameters
-from eemt_flow.spec import DAYS_PER_YEAR, JobSpec, build_spec, format_days, load_yaml, parse_days
+from eemt_flow.solar.parameters import format_days, parse_days
+from eemt_flow.workflow.spec import JobSpec, build_spec, load_yaml
 
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

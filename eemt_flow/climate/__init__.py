@@ -5,7 +5,7 @@
 lapse-corrected; EEMT-SPEC §2, §3, §8).
 """
 
-from .monthly import NORMALS, MonthlyClimate
-from .source import ClimateSource, load_climate, parse_climate_source
+from eemt_flow.climate.monthly import NORMALS, MonthlyClimate
+from eemt_flow.climate.source import ClimateSource, load_climate, parse_climate_source
 
 __all__ = ["NORMALS", "ClimateSource", "MonthlyClimate", "load_climate", "parse_climate_source"]

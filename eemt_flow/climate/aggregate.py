@@ -15,7 +15,7 @@ import numpy as np
 from eemt_flow.errors import UserError
 from eemt_flow.model.calendar import daymet_dates, days_in_month_from_dates, month_index_from_dates
 
-from .monthly import MONTHS_PER_YEAR
+from eemt_flow.climate.monthly import MONTHS_PER_YEAR
 
 MEAN = "mean"
 SUM = "sum"

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from rasterio.crs import CRS
 
-from eemt_flow.dem import Dem
+from eemt_flow.dem.raster import Dem
 
-from .monthly import (
+from eemt_flow.climate.monthly import (
     MonthlyClimate,
     check_cover,
     days_in_month_of,
@@ -25,7 +25,7 @@ from .monthly import (
     lapse_rates_tuple,
     mask_to_dem,
 )
-from .resample import CLIMATE_RESAMPLING, check_grid_covers_dem, footprint_mean_elevation, warp_to_dem
+from eemt_flow.climate.resample import CLIMATE_RESAMPLING, check_grid_covers_dem, footprint_mean_elevation, warp_to_dem
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def base_elevations(fields: dict[str, MonthlyField], dem, elevation: MonthlyFiel
     """Base elevation [m] of the temperature fields, each on a grid of its own.
 
     ``elevation``: the climate grid's own DEM (one band), used for both temperatures; if
-    None, the mean of ``dem`` (in memory, or on disk: :class:`eemt_flow.dem.DemGrid`) over
+    None, the mean of ``dem`` (in memory, or on disk: :class:`eemt_flow.dem.raster.DemGrid`) over
     each cell of each temperature grid (:func:`footprint_mean_elevation`; tmin and tmax
     usually share a grid and then share the computation).
     """

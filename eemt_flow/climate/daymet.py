@@ -35,17 +35,22 @@ import numpy as np
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 
-from eemt_flow.dem import Dem
+from eemt_flow.dem.raster import Dem
 from eemt_flow.errors import UserError
 from eemt_flow.model.calendar import daymet_dates
 
-from .aggregate import DAILY_TO_MONTHLY, daily_to_monthly
-from .assemble import MonthlyField, base_elevations
-from .prepared import GridClimate
-from .monthly import CLIMATE_VARIABLE_UNITS, MonthlyClimate
-from .netcdf import read_netcdf_variable
-from .resample import (BOUNDS_DENSIFY_POINTS, CLIMATE_RESAMPLING, check_grid_covers_dem, dem_bounds_in,
-                       read_geotiff_grid)
+from eemt_flow.climate.aggregate import DAILY_TO_MONTHLY, daily_to_monthly
+from eemt_flow.climate.assemble import MonthlyField, base_elevations
+from eemt_flow.climate.monthly import CLIMATE_VARIABLE_UNITS, MonthlyClimate
+from eemt_flow.climate.netcdf import read_netcdf_variable
+from eemt_flow.climate.prepared import GridClimate
+from eemt_flow.climate.resample import (
+    BOUNDS_DENSIFY_POINTS,
+    CLIMATE_RESAMPLING,
+    check_grid_covers_dem,
+    dem_bounds_in,
+    read_geotiff_grid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -511,7 +516,7 @@ def prepare_daymet(dem, years, *, lapse_tmin_table, lapse_tmax_table, base_eleva
 
     Parameters
     ----------
-    dem : Dem or eemt_flow.dem.DemGrid
+    dem : Dem or eemt_flow.dem.raster.DemGrid
         The whole DEM (in memory or on disk): the region and box to fetch, and the
         elevations of the footprint-mean base elevation.
     years : iterable of int

@@ -19,17 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from eemt_flow.dem import Dem
+from eemt_flow.dem.raster import Dem
 from eemt_flow.errors import UserError
 from eemt_flow.model.calendar import daymet_dates, month_index_from_dates
 from eemt_flow.model.constants import DAYS_PER_YEAR
 
-from .aggregate import DAILY_TO_MONTHLY, daily_to_monthly, year_of_dates
-from .assemble import MonthlyField, base_elevations
-from .monthly import CLIMATE_VARIABLE_UNITS, MONTHS_PER_YEAR, NORMALS, MonthlyClimate
-from .netcdf import read_netcdf_variable
-from .prepared import GridClimate
-from .resample import CLIMATE_RESAMPLING, check_grid_covers_dem, read_geotiff_grid
+from eemt_flow.climate.aggregate import DAILY_TO_MONTHLY, daily_to_monthly, year_of_dates
+from eemt_flow.climate.assemble import MonthlyField, base_elevations
+from eemt_flow.climate.monthly import CLIMATE_VARIABLE_UNITS, MONTHS_PER_YEAR, NORMALS, MonthlyClimate
+from eemt_flow.climate.netcdf import read_netcdf_variable
+from eemt_flow.climate.prepared import GridClimate
+from eemt_flow.climate.resample import CLIMATE_RESAMPLING, check_grid_covers_dem, read_geotiff_grid
 
 #: Variables a grids directory must hold.
 GRID_VARIABLES = tuple(CLIMATE_VARIABLE_UNITS)
@@ -141,7 +141,7 @@ def prepare_grids(directory, dem, *, year: int | None, lapse_tmin_table, lapse_t
     ----------
     directory : path-like
         The grids directory (layout in the module docstring).
-    dem : Dem or eemt_flow.dem.DemGrid
+    dem : Dem or eemt_flow.dem.raster.DemGrid
         The whole DEM (in memory or on disk): the extent to cover, and the elevations of the
         footprint-mean base elevation.
     year : int or None

@@ -20,12 +20,12 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 
-from eemt_flow.dem import Dem
+from eemt_flow.dem.raster import Dem
 
-from .assemble import MonthlyField, climate_on_dem
-from .monthly import NORMALS, MonthlyClimate, check_cover, days_in_month_of, mask_to_dem
-from .resample import CLIMATE_RESAMPLING, warp_to_dem
-from .station import StationNormals, station_climate, station_source
+from eemt_flow.climate.assemble import MonthlyField, climate_on_dem
+from eemt_flow.climate.monthly import NORMALS, MonthlyClimate, check_cover, days_in_month_of, mask_to_dem
+from eemt_flow.climate.resample import CLIMATE_RESAMPLING, warp_to_dem
+from eemt_flow.climate.station import StationNormals, station_climate, station_source
 
 
 @dataclass

@@ -19,7 +19,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.warp import transform as transform_xy
 
-from eemt_flow.dem import Dem
+from eemt_flow.dem.raster import Dem
 from eemt_flow.errors import UserError
 
 #: Ways to resample climate variables and their base elevation onto the DEM grid, by the name
@@ -142,7 +142,7 @@ def footprint_mean_elevation(dem: Dem, shape: tuple[int, int], transform, crs: C
 
     Parameters
     ----------
-    dem : Dem or eemt_flow.dem.DemGrid
+    dem : Dem or eemt_flow.dem.raster.DemGrid
         The DEM (elevation [m]), in memory or on disk (read in chunks).
     shape : tuple of int
         (rows, cols) of the climate grid.
@@ -184,7 +184,7 @@ def footprint_mean_elevation(dem: Dem, shape: tuple[int, int], transform, crs: C
         padded = np.pad(dem.elevation_m.astype("float32"), pad, constant_values=np.nan)
         reproject(source=padded, destination=out, src_transform=padded_transform, **warp)
     else:
-        # a DEM on disk (eemt_flow.dem.DemGrid): GDAL warps it in chunks from a padded view of
+        # a DEM on disk (eemt_flow.dem.raster.DemGrid): GDAL warps it in chunks from a padded view of
         # the file (nearest on the same grid: a copy), never the whole DEM in memory
         rows, cols = dem.shape
         with dem.open() as ds, WarpedVRT(ds, crs=dem.crs, transform=padded_transform, width=cols + 2 * pad,

@@ -13,16 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from eemt_flow.dem import Dem
+from eemt_flow.dem.raster import Dem
 from eemt_flow.errors import UserError
 from eemt_flow.model.constants import LAPSE_RATE
 
-from .daymet import prepare_daymet
-from .grids import prepare_grids
-from .resample import CLIMATE_RESAMPLING
-from .monthly import MonthlyClimate, is_finite_number, lapse_rate_table
-from .prepared import PreparedClimate, StationClimate
-from .station import read_station_normals
+from eemt_flow.climate.daymet import prepare_daymet
+from eemt_flow.climate.grids import prepare_grids
+from eemt_flow.climate.monthly import MonthlyClimate, is_finite_number, lapse_rate_table
+from eemt_flow.climate.prepared import PreparedClimate, StationClimate
+from eemt_flow.climate.resample import CLIMATE_RESAMPLING
+from eemt_flow.climate.station import read_station_normals
 
 STATION = "station"
 GRIDS = "grids"
@@ -114,7 +114,7 @@ def prepare_climate(source_text: str, dem, *, years=None, station_elevation_m: f
     ----------
     source_text : str
         Climate source (see :func:`parse_climate_source`).
-    dem : Dem or eemt_flow.dem.DemGrid
+    dem : Dem or eemt_flow.dem.raster.DemGrid
         The whole DEM, in memory or on disk (read in chunks where a base elevation needs it).
     years : iterable of int, optional
         Years: required for DAYMET (one result each); for grids at most one (the year of

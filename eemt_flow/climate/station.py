@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eemt_flow.dem import Dem
+from eemt_flow.dem.raster import Dem
 from eemt_flow.errors import UserError, shown
 
-from .monthly import (
+from eemt_flow.climate.monthly import (
     MONTHS_PER_YEAR,
     NORMALS,
     MonthlyClimate,

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eemt_flow.model.constants import (
-    DAYS_PER_YEAR,
-    DECLINATION_AMPLITUDE_RAD,
-    DECLINATION_PHASE_RAD,
-)
+from eemt_flow.model.constants import DAYS_PER_YEAR, DECLINATION_AMPLITUDE_RAD, DECLINATION_PHASE_RAD
 
 #: First day of year of each solar month, Jan..Dec (non-leap year; EEMT-SPEC §2).
 SOLAR_MONTH_FIRST_DOY = np.array([1, 32, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335])

@@ -287,7 +287,7 @@ def eemt_topo_month(tmin_c, tmax_c, prcp_mm, vp_pa, elevation_m, s_topo_wh_m2, s
     s_topo_wh_m2, s_flat_wh_m2 : array
         Solar-month sums of r.sun ``glob_rad`` on terrain and on a flat surface [Wh m⁻²].
     alpha : array
-        MCWI factor α from :func:`eemt_flow.terrain.compute_terrain` [-].
+        MCWI factor α from :func:`eemt_flow.terrain.whole_dem.compute_terrain` [-].
     northness : array
         n = cos(aspect_N)·sin β [-].
     month : int

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from eemt_flow.model.atmosphere import saturation_vapour_pressure_kpa
-from eemt_flow.model.constants import (CP_AIR, HAMON_K, HAMON_T_OFFSET_K, LAMBDA_V, THORNTHWAITE_A_COEFFS,
-                                      THORNTHWAITE_HEAT_EXPONENT, THORNTHWAITE_MM)
+from eemt_flow.model.constants import (
+    CP_AIR,
+    HAMON_K,
+    HAMON_T_OFFSET_K,
+    LAMBDA_V,
+    THORNTHWAITE_A_COEFFS,
+    THORNTHWAITE_HEAT_EXPONENT,
+    THORNTHWAITE_MM,
+)
 
 
 def hamon_pet_mm(t_mean_c, daylength_h, n_days=1, hamon_k=HAMON_K):

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from eemt_flow import __version__
-from eemt_flow.dem import Dem, dem_from_array, read_dem
-from eemt_flow.spec import DEFAULT_HORIZON_STEP_DEG, DEFAULT_MAX_CELLS, DEFAULT_STEP_MINUTES
+from eemt_flow.dem.raster import DEFAULT_MAX_CELLS, Dem, dem_from_array, read_dem
+from eemt_flow.solar.clearsky import DEFAULT_ALBEDO, DEFAULT_LINKE
+from eemt_flow.solar.parameters import DEFAULT_HORIZON_STEP_DEG, DEFAULT_STEP_MINUTES, SolarParameters, auto_halo_m
 
 if TYPE_CHECKING:
     import xarray
@@ -32,8 +33,6 @@ RADIATION_VARIABLES = {
     "flat_glob_rad": ("flat_glob_rad_wh_m2", "Wh m-2", "global irradiation of a horizontal unshadowed surface"),
     "insol_time": ("insol_time_h", "h", "time with direct beam on the surface"),
 }
-DEFAULT_LINKE = 3.0
-DEFAULT_ALBEDO = 0.2
 
 
 def _load(dem) -> tuple[Dem, dict]:
@@ -60,8 +59,6 @@ def _load(dem) -> tuple[Dem, dict]:
 
 def _max_distance_m(grid: Dem, max_distance_m: float | None) -> float:
     if max_distance_m is None:
-        from eemt_flow.plan import auto_halo_m
-
         return auto_halo_m(grid.relief_m, grid.cell_size_m)
     if not (max_distance_m > 0 and math.isfinite(max_distance_m)):
         raise ValueError(f"max_distance_m must be positive metres, got {max_distance_m}")
@@ -91,7 +88,7 @@ def monthly_sums(daily: list) -> dict[int, np.ndarray]:
     components summed over the month's days: the bands of the workflow's monthly files (MONTHLY_BANDS;
     summed in float64, stored as float32)."""
     from eemt_flow.model.calendar import month_of_doy
-    from eemt_flow.tasks import MONTHLY_BANDS
+    from eemt_flow.solar.bands import MONTHLY_BANDS
 
     out = {}
     for month in sorted({int(month_of_doy(r.day)) for r in daily}):
@@ -134,14 +131,13 @@ def radiation(dem, days: str | int | Iterable[int] = "1-365", step_minutes: floa
     """
     import xarray as xr
 
-    from eemt_flow.spec import JobSpec
-
     if per not in ("day", "month"):
         raise ValueError(f"per must be 'day' or 'month', got {per!r}")
-    # the job specification's checks, so the API accepts what the command line accepts
-    spec = JobSpec(dem="in-memory", days=days if isinstance(days, (str, int)) else list(days),
-                   step_minutes=step_minutes, linke=linke, albedo=albedo, horizon_step_deg=horizon_step_deg,
-                   horizon_method=horizon_method)
+    # the job specification's checks (eemt_flow.solar.parameters), so the API accepts what
+    # the command line accepts
+    spec = SolarParameters(days=days if isinstance(days, (str, int)) else list(days),
+                           step_minutes=step_minutes, linke=linke, albedo=albedo,
+                           horizon_step_deg=horizon_step_deg, horizon_method=horizon_method)
     grid, coords = _load(dem)
     distance_m = _max_distance_m(grid, max_distance_m)
     daily = daily_radiation_of(grid, spec, distance_m, n_threads)

@@ -48,14 +48,21 @@ import numpy as np
 from numba import njit, prange
 
 from eemt_flow.solar import sun
-from eemt_flow.solar.clearsky import (AIR_MASS_SCALE_HEIGHT_M, DEFAULT_ALBEDO, DEFAULT_LINKE, LINKE_FACTOR,
-                                      LOW_SUN_ALTITUDE_RAD, MAX_LINKE, MUNEER_N_SHADOW, diffuse_coefficients,
-                                      relative_air_mass_sea_level)
+from eemt_flow.solar.clearsky import (
+    AIR_MASS_SCALE_HEIGHT_M,
+    DEFAULT_ALBEDO,
+    DEFAULT_LINKE,
+    LINKE_FACTOR,
+    LOW_SUN_ALTITUDE_RAD,
+    MAX_LINKE,
+    MUNEER_N_SHADOW,
+    diffuse_coefficients,
+    relative_air_mass_sea_level,
+)
 from eemt_flow.solar.horizon_kernels import quantize
+from eemt_flow.solar.parameters import DEFAULT_STEP_MINUTES
 from eemt_flow.solar.threads import set_numba_threads
 
-#: Default integration step [minutes] (EEMT-SPEC §7 allows any value up to 60).
-DEFAULT_STEP_MINUTES = 15.0
 #: Resolution at which r.sun 8.2.1 stores horizon angles [rad]: it keeps them as
 #: bytes of 1/150 rad, rounded to nearest (measured: a constant horizon of 0.2032 rad
 #: lets a Sun at 0.20002 rad through, 0.2034 rad does not; threshold 30.5/150).

@@ -14,7 +14,8 @@ from typing import Iterator
 import numpy as np
 from rasterio import Affine
 
-from eemt_flow.solar import fast, geography, horizon
+from eemt_flow.dem import geography
+from eemt_flow.solar import fast, horizon
 from eemt_flow.solar.far_field import HaloTerrain
 
 
@@ -105,7 +106,7 @@ def tile_daily_radiation(terrain: np.ndarray | HaloTerrain, transform: Affine, c
     (days, core_transform): an iterator of :class:`~eemt_flow.solar.fast.DailySolarRadiation`
     on the core, in day order, and the core's geotransform
     """
-    from eemt_flow.terrain import slope_aspect
+    from eemt_flow.terrain.slope import slope_aspect
 
     cell_m = square_cell_m(transform, what)
     core = core or (slice(0, terrain.shape[0]), slice(0, terrain.shape[1]))

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from ..dem import write_geotiff
-from ..processes import children_end_with_me
+from eemt_flow.dem.raster import write_geotiff
+from eemt_flow.processes import children_end_with_me
 
 #: Band order of the terrain file a terrain task writes.
 TERRAIN_BANDS = ("slope_deg", "aspect_grass_deg")

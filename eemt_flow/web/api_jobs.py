@@ -1,9 +1,9 @@
 """The jobs API: submit a DEM (with a station CSV and user rasters), list, read, cancel and delete jobs.
 
-A submission is checked with the same :func:`~eemt_flow.dem.read_dem`,
-:func:`~eemt_flow.spec.build_spec` and :func:`~eemt_flow.eemt_inputs.check_user_raster` as
+A submission is checked with the same :func:`~eemt_flow.dem.raster.read_dem`,
+:func:`~eemt_flow.workflow.spec.build_spec` and :func:`~eemt_flow.workflow.eemt_inputs.check_user_raster` as
 the command line before it is queued; the
-:class:`~eemt_flow.web.runner.Runner` then runs it with :func:`~eemt_flow.execute.run_job`.
+:class:`~eemt_flow.web.runner.Runner` then runs it with :func:`~eemt_flow.workflow.execute.run_job`.
 """
 
 from __future__ import annotations
@@ -17,16 +17,26 @@ import anyio
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
-from ..dem import Dem, read_dem
-from ..eemt_inputs import USER_RASTERS, check_user_raster
-from ..errors import UserError
-from ..spec import JobSpec, format_days
-from .context import Authorized, Job, JobId, ServicesDep, job_record, summary
-from .models import (ERRORS, RASTER_MODELS, STATION_CSV_HELP, JobCreated, JobDetail, JobList, JobSummary,
-                     check_eemt_parameters, parse_parameters)
-from .runner import RASTER_FIELDS, job_spec
-from .store import QUEUED
-from .uploads import DiskFile, Upload, check_filename, display_name
+from eemt_flow.dem.raster import Dem, read_dem
+from eemt_flow.errors import UserError
+from eemt_flow.solar.parameters import format_days
+from eemt_flow.web.context import Authorized, Job, JobId, ServicesDep, job_record, summary
+from eemt_flow.web.models import (
+    ERRORS,
+    RASTER_MODELS,
+    STATION_CSV_HELP,
+    JobCreated,
+    JobDetail,
+    JobList,
+    JobSummary,
+    check_eemt_parameters,
+    parse_parameters,
+)
+from eemt_flow.web.runner import RASTER_FIELDS, job_spec
+from eemt_flow.web.store import QUEUED
+from eemt_flow.web.uploads import DiskFile, Upload, check_filename, display_name
+from eemt_flow.workflow.eemt_inputs import USER_RASTERS, check_user_raster
+from eemt_flow.workflow.spec import JobSpec
 
 log = logging.getLogger("eemt_flow.web")
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -75,10 +85,10 @@ def check_climate(spec: JobSpec, dem: Dem) -> None:
     the years and that the DEM lies inside DAYMET coverage (nothing is fetched here; the
     server's Earthdata credentials are used when the job runs).
     """
-    from ..climate.daymet import check_years, daymet_region
-    from ..climate.monthly import is_finite_number, lapse_rate_table
-    from ..climate.source import DAYMET, STATION, parse_climate_source
-    from ..climate.station import read_station_normals
+    from eemt_flow.climate.daymet import check_years, daymet_region
+    from eemt_flow.climate.monthly import is_finite_number, lapse_rate_table
+    from eemt_flow.climate.source import DAYMET, STATION, parse_climate_source
+    from eemt_flow.climate.station import read_station_normals
 
     source = parse_climate_source(spec.climate)
     lapse_rate_table(spec.lapse_tmin_c_per_km, "lapse_tmin_c_per_km")

@@ -18,12 +18,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from .. import __version__
-from ..errors import UserError
-from . import api_jobs, metrics, pages, results, service
-from .context import TOKEN_ENV, Services, Settings
-from .runner import DataDir, Runner
-from .store import JobStore
+from eemt_flow import __version__
+from eemt_flow.errors import UserError
+from eemt_flow.web import api_jobs, metrics, pages, results, service
+from eemt_flow.web.context import TOKEN_ENV, Services, Settings
+from eemt_flow.web.runner import DataDir, Runner
+from eemt_flow.web.store import JobStore
 
 __all__ = ["TOKEN_ENV", "Settings", "create_app"]
 log = logging.getLogger("eemt_flow.web")

@@ -12,9 +12,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path as PathParam, Request
 
-from .models import JobDetail, JobSummary, MapImage, ResultFile, stored_parameters
-from .runner import DataDir, ExecutorSettings, Runner, log_tail
-from .store import SUCCEEDED, JobRecord, JobStore
+from eemt_flow.web.models import JobDetail, JobSummary, MapImage, ResultFile, stored_parameters
+from eemt_flow.web.runner import DataDir, ExecutorSettings, Runner, log_tail
+from eemt_flow.web.store import SUCCEEDED, JobRecord, JobStore
 
 #: Environment variable holding the API token that guards mutating endpoints.
 TOKEN_ENV = "EEMT_API_TOKEN"

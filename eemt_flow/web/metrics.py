@@ -3,7 +3,7 @@ jobs' Work Queue managers and the data directory's file systems.
 
 Nothing here keeps state of its own: counters and histograms are sums over the store's
 ``job_starts`` and ``task_attempts`` tables, which the runner fills from each job's Makeflow
-log (:mod:`eemt_flow.tasklog`) and which outlive deleted jobs, so they only grow, across
+log (:mod:`eemt_flow.workflow.tasklog`) and which outlive deleted jobs, so they only grow, across
 restarts too. docs/monitoring.md says what each metric means.
 """
 
@@ -17,11 +17,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from .. import __version__
-from ..tasklog import DONE, FAILED, template_categories
-from .runner import DataDir, ExecutorSettings
-from .store import JobStore
-from .workqueue import workqueue_status
+from eemt_flow import __version__
+from eemt_flow.web.runner import DataDir, ExecutorSettings
+from eemt_flow.web.store import JobStore
+from eemt_flow.web.workqueue import workqueue_status
+from eemt_flow.workflow.tasklog import DONE, FAILED, template_categories
 
 #: Upper bounds of the task-duration histogram's buckets [s]: a coarse terrain or EEMT task
 #: takes seconds, a year of r.sun on a large tile hours.

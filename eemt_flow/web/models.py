@@ -2,7 +2,7 @@
 
 The OpenAPI schema is made from these models; a client's ``parameters`` JSON becomes a
 :class:`JobParameters` (or a 422 with one line), which :func:`~eemt_flow.web.runner.job_spec`
-turns into the same :class:`~eemt_flow.spec.JobSpec` the command line builds.
+turns into the same :class:`~eemt_flow.workflow.spec.JobSpec` the command line builds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Literal
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..spec import DEFAULT_HORIZON_STEP_DEG, DEFAULT_STEP_MINUTES, DEFAULT_TILE_SIZE_CELLS
+from eemt_flow.solar.parameters import DEFAULT_HORIZON_STEP_DEG, DEFAULT_STEP_MINUTES
+from eemt_flow.workflow.spec import DEFAULT_TILE_SIZE_CELLS
 
 YEARS_PATTERN = re.compile(r"\s*\d{4}(-\d{4})?(\s*,\s*\d{4}(-\d{4})?)*\s*")
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from .context import Job, ServicesDep, summary
-from .models import JobParameters
-from .store import ACTIVE_STATES
+from eemt_flow.web.context import Job, ServicesDep, summary
+from eemt_flow.web.models import JobParameters
+from eemt_flow.web.store import ACTIVE_STATES
 
 HERE = Path(__file__).resolve().parent
 #: Our pages load nothing but their own script, style and images (defence in depth against markup in names).

@@ -10,8 +10,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from .context import Job, JobId, ServicesDep
-from .models import ERRORS
+from eemt_flow.web.context import Job, JobId, ServicesDep
+from eemt_flow.web.models import ERRORS
 
 router = APIRouter(prefix="/api/jobs/{job_id}", tags=["results"])
 MEDIA_TYPES = {".tif": "image/tiff", ".png": "image/png", ".json": "application/json"}

@@ -19,14 +19,14 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..eemt_inputs import USER_RASTERS
-from ..errors import UserError
-from ..execute import MAKEFLOW_LOG, MAKEFLOW_OUTPUT, Progress, run_job
-from ..processes import end_run_processes
-from ..plan import Plan
-from ..spec import YAML_ALIASES, JobSpec, build_spec
-from ..tasklog import task_attempts
-from .store import CANCELLED, FAILED, SUCCEEDED, JobRecord, JobStore
+from eemt_flow.errors import UserError
+from eemt_flow.processes import end_run_processes
+from eemt_flow.web.store import CANCELLED, FAILED, SUCCEEDED, JobRecord, JobStore
+from eemt_flow.workflow.eemt_inputs import USER_RASTERS
+from eemt_flow.workflow.execute import MAKEFLOW_LOG, MAKEFLOW_OUTPUT, Progress, run_job
+from eemt_flow.workflow.plan import Plan
+from eemt_flow.workflow.spec import YAML_ALIASES, JobSpec, build_spec
+from eemt_flow.workflow.tasklog import task_attempts
 
 log = logging.getLogger("eemt_flow.web")
 

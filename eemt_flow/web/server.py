@@ -15,10 +15,10 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from ..errors import UserError
-from ..execute import PASSWORD_FILE_ENV
-from .app import TOKEN_ENV, Settings, create_app
-from .runner import DataDir, ExecutorSettings
+from eemt_flow.errors import UserError
+from eemt_flow.web.app import TOKEN_ENV, Settings, create_app
+from eemt_flow.web.runner import DataDir, ExecutorSettings
+from eemt_flow.workflow.execute import PASSWORD_FILE_ENV
 
 log = logging.getLogger("eemt_flow.web")
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import __version__
-from .context import ServicesDep
-from .models import Health
+from eemt_flow import __version__
+from eemt_flow.web.context import ServicesDep
+from eemt_flow.web.models import Health
 
 router = APIRouter(tags=["service"])
 

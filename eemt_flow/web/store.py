@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS job_starts (
     started_at REAL NOT NULL,
     PRIMARY KEY (job_id, attempt)
 );
--- Every attempt of a Makeflow rule, read from the job's Makeflow log (eemt_flow.tasklog).
+-- Every attempt of a Makeflow rule, read from the job's Makeflow log (eemt_flow.workflow.tasklog).
 CREATE TABLE IF NOT EXISTS task_attempts (
     job_id      TEXT NOT NULL,
     node_id     INTEGER NOT NULL,
@@ -298,7 +298,7 @@ class JobStore:
     # -- what the metrics count ------------------------------------------------------------
 
     def record_task_attempts(self, job_id: str, attempts) -> None:
-        """Add or complete a job's rule attempts (:class:`eemt_flow.tasklog.TaskAttempt`).
+        """Add or complete a job's rule attempts (:class:`eemt_flow.workflow.tasklog.TaskAttempt`).
 
         An attempt is written once when it starts and once more when it ends; an ended
         attempt never changes again, so reading the same log twice counts nothing twice.

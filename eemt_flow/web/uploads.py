@@ -26,8 +26,8 @@ from streaming_form_data.parser import ParseFailedException, UnexpectedPartExcep
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
 
-from .context import ServicesDep
-from .runner import RASTER_FIELDS
+from eemt_flow.web.context import ServicesDep
+from eemt_flow.web.runner import RASTER_FIELDS
 
 #: Largest non-file form field (the parameters JSON) [bytes].
 MAX_FIELD_BYTES = 64 * 1024

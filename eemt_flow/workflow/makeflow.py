@@ -1,0 +1,167 @@
+"""The Makeflow file: the rules of a planned job, rendered from ``makeflows/solar.mf.j2``,
+and what each category of rule declares (cores, memory, disk).
+
+Declarations are bounded by the job's largest tile or group, and are what the task needs:
+makeflow silently refuses a rule that declares more than a worker has, so they must stay
+honest (:mod:`.local_fit` checks them against this machine before a local run).
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from eemt_flow import __version__
+from eemt_flow.solar.parameters import format_days
+from eemt_flow.workflow.layout import SOLAR_VARIABLES, terrain_result_files, terrain_tile_cuts
+from eemt_flow.workflow.spec import JobSpec
+
+
+def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_task: int,
+               fast_tile_cells: int | None = None) -> dict:
+    """CATEGORY resources [MB]: terrain holds the horizon stack; solar the daily stack.
+
+    ``tile_cells``: the largest halo window; ``core_cells``: the largest core (the fast
+    engine computes horizons and radiation for the core only); ``fast_tile_cells``: the
+    cells of the halo the fast engine holds (a reduced halo's; default the whole window).
+    """
+    fast_tile_cells = tile_cells if fast_tile_cells is None else fast_tile_cells
+    from eemt_flow.solar.horizon import AZIMUTH_CHUNK
+
+    mb = 1024 * 1024
+    horizons_mb = tile_cells * n_azimuths * 4 / mb
+    daily_mb = tile_cells * 6 * max_days_per_task * 4 / mb  # the MONTHLY_BANDS of each day
+    core_horizons_mb = core_cells * n_azimuths / mb  # uint8, as r.sun stores them
+    horizon_chunk_mb = core_cells * min(AZIMUTH_CHUNK, n_azimuths) * 4 / mb  # float32 directions in flight
+    core_month_mb = core_cells * 6 * 31 * 4 / mb
+    return {
+        "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
+        "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
+        # the core (and one ring of the halo): climate, monthly solar sums, static and output bands;
+        # measured 871 MB on a 500 x 500 core (benchmarks/scale.py job), 800 float32 a cell declared
+        "eemt": {"memory_mb": int(300 + core_cells * 4 * 800 / mb), "disk_mb": int(100 + core_cells * 4 * 150 / mb)},
+        # fast engine: the halo window's float32 terrain, its transpose and two max pyramids
+        # (4 + 4 + 2 x 4/3 bytes a cell, 2 more while it is read), the core's byte horizons
+        # and one float32 chunk of directions, and one month of the core's daily maps in memory
+        "fast": {"memory_mb": int(500 + fast_tile_cells * 16 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
+                 "disk_mb": int(100 + 2 * core_month_mb)},
+        # the reducer holds one tile's core at a time (all its months' or years' bands)
+        "reduce": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},
+        # a halo window of float32 read and written (and its max pyramid for a reduced halo)
+        "cut": {"memory_mb": int(300 + tile_cells * 14 / mb), "disk_mb": int(100 + tile_cells * 4 / mb)},
+    }
+
+
+def job_resources(job: dict, n_azimuths: int) -> dict:
+    """The CATEGORY resources of a planned job, from its largest tile (:func:`_resources`)."""
+    max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
+    max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
+    max_days = max((len(d) for d in job["months"].values()), default=1)
+    from eemt_flow.solar.far_field import near_margin_cells, pyramid_levels
+
+    fast_cells = None
+    reduced = job.get("reduced_halo")
+    if reduced:
+        # the near part (core + the far field's full reach) and at most as much for each pyramid level
+        reach = near_margin_cells(reduced["far_field_cells"], reduced["near_field_cells"])
+        near = max((t["height"] + 2 * reach) * (t["width"] + 2 * reach) for t in job["tiles"])
+        cell = job["grid"]["cell_size_m"][0]
+        fast_cells = near * pyramid_levels(job["halo_m"] / cell, reduced["far_field_cells"])
+    out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
+    # the reducer writes every result map: at most 4 bytes a cell each (QA maps have 3 bands), and
+    # while a group of maps is open, their uncompressed mosaics (a month of daily maps is the largest),
+    # and the float64 running sum of the months' global radiation (two maps' worth)
+    grid_mb = job["grid"]["height"] * job["grid"]["width"] * 4 / (1024 * 1024)
+    n_maps = sum(3 if Path(f).name.startswith("QA_") else 1 for f in job["results"] if f.endswith(".tif"))
+    n_group = max(6, (1 + max_days) * len(SOLAR_VARIABLES) if job["parameters"]["keep_daily"] else 0)
+    out["reduce"]["disk_mb"] = int(1000 + grid_mb * (n_maps + n_group + 2))
+    if job["eemt"]:
+        for group in terrain_rules(job):
+            out[group["category"]] = {"memory_mb": group["memory_mb"], "disk_mb": group["disk_mb"]}
+    return out
+
+
+def count_rules(workflow: str) -> int:
+    """Rules in a rendered Makeflow file: lines that start a command (a tab after a rule line)."""
+    return sum(1 for line in workflow.splitlines() if line.startswith("\t"))
+
+
+def terrain_rules(job: dict) -> list[dict]:
+    """The tiled terrain's Makeflow rules (:func:`eemt_flow.terrain.stages.stage_list`) in two
+    categories, ``terrain`` (the per-tile stages) and ``terrain-exchange`` (the exchanges of
+    the tiles' edges and the mean wetness index), each declaring the largest memory and disk
+    of its rules [MB], in execution order.
+
+    Terrain tiles are the job's tiles (same size, same origin); a tile the planner dropped
+    (no valid cell) still runs its trivial terrain stages, on no DEM. The DEM comes from each
+    tile's cut (its halo holds the 1-cell ring the stages need). The grid file is written
+    by the planner.
+    """
+    from eemt_flow.terrain.stages import stage_list
+
+    size = job["parameters"]["tile_size_cells"]
+    cut = terrain_tile_cuts(job)
+    mb = 1024 * 1024
+    groups: list[dict] = []
+    for rule in stage_list((job["grid"]["height"], job["grid"]["width"]), size):
+        if rule.stage == "grid":
+            continue
+        inputs = [i for i in rule.inputs if i != "DEM"]
+        command = f"$(EEMT) task terrain-stage --job job.json --stage {rule.stage}"
+        if rule.tile is not None:
+            command += f" --tile-row {rule.tile.ti} --tile-col {rule.tile.tj}"
+            if rule.reads_dem and (rule.tile.ti, rule.tile.tj) in cut:
+                inputs.append(cut[rule.tile.ti, rule.tile.tj])
+        category = "terrain" if rule.tile is not None else "terrain-exchange"
+        if not groups or groups[-1]["stage"] != rule.stage:
+            groups.append({"stage": rule.stage, "category": category, "rules": []})
+        groups[-1]["rules"].append({"outputs": " ".join(rule.outputs), "inputs": " ".join(["job.json", *inputs]),
+                                    "command": command, "memory_mb": math.ceil(rule.memory_bytes / mb),
+                                    "disk_mb": math.ceil(rule.disk_bytes / mb)})
+    for category in ("terrain", "terrain-exchange"):
+        rules = [r for g in groups if g["category"] == category for r in g["rules"]]
+        first = True
+        for g in groups:
+            if g["category"] == category:
+                g["memory_mb"] = max(r["memory_mb"] for r in rules)
+                g["disk_mb"] = max(r["disk_mb"] for r in rules)
+                g["first"], first = first, False  # a category's resources are declared once
+    return groups
+
+
+def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: resources.files("eemt_flow.makeflows").joinpath(name).read_text()),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+    )
+    months = [{"month": int(m), "days_text": format_days(d)} for m, d in job["months"].items()]
+    return env.get_template("solar.mf.j2").render(
+        version=__version__,
+        dem_shape=(job["grid"]["height"], job["grid"]["width"]),
+        tiles=files,
+        tile_size_cells=spec.tile_size_cells,
+        halo_m=f"{job['halo_m']:g}",
+        n_days=len(spec.days),
+        step_minutes=f"{spec.step_minutes:g}",
+        linke=f"{spec.linke:g}",
+        albedo=f"{spec.albedo:g}",
+        horizon_step_deg=f"{spec.horizon_step_deg:g}",
+        engine=spec.engine,
+        keep_daily=spec.keep_daily,
+        months=months,
+        n_azimuths=n_azimuths,
+        threads_per_task=job["threads_per_task"],
+        years=(job["eemt"] or {}).get("years", []),
+        resources=job_resources(job, n_azimuths),
+        reduce_outputs=job["results"],
+        terrain_stages=terrain_rules(job) if job["eemt"] else [],
+        terrain_results=terrain_result_files((job["grid"]["height"], job["grid"]["width"]),
+                                             spec.tile_size_cells) if job["eemt"] else [],
+        climate_files=(job["eemt"] or {}).get("climate_files", {}),
+        eemt_command="eemt-flow",
+    )
