@@ -62,26 +62,27 @@ def square_cell_m(transform: Affine, what: str) -> float:
 def tile_horizons(elevation_m: np.ndarray | HaloTerrain, transform: Affine, reference: SunReference, *,
                   n_azimuths: int, max_distance_m: float, core: tuple[slice, slice] | None = None,
                   method: str = "auto", resolution_rad: float | None = None, n_threads: int | None = None,
-                  what: str = "DEM") -> np.ndarray:
+                  origin: tuple[int, int] = (0, 0), what: str = "DEM") -> np.ndarray:
     """Horizon angles of the core cells (default: all), rays searching the whole array.
 
     ``elevation_m``: the tile's window, or its halo as the hull reads it
     (:class:`~eemt_flow.solar.far_field.HaloTerrain`, ``core`` then in cells of its whole
     window). float32 [rad], or with ``resolution_rad`` bytes as r.sun stores them (1 byte per
-    cell and direction); ``method`` as :func:`~eemt_flow.solar.horizon.horizon_angles`.
+    cell and direction); ``method`` as :func:`~eemt_flow.solar.horizon.horizon_angles`;
+    ``origin``: the DEM's cell (row, col) that is the window's cell (0, 0).
     """
     shape = elevation_m.shape
     rows, cols = core or (slice(0, shape[0]), slice(0, shape[1]))
     window = (rows.start, cols.start, rows.stop - rows.start, cols.stop - cols.start)
     return horizon.horizon_angles(elevation_m, square_cell_m(transform, what), n_azimuths, max_distance_m,
                                   geographic_axes=reference.geographic_axes, n_threads=n_threads, window=window,
-                                  method=method, resolution_rad=resolution_rad)
+                                  method=method, resolution_rad=resolution_rad, origin=origin)
 
 
 def tile_daily_radiation(terrain: np.ndarray | HaloTerrain, transform: Affine, crs, days: list[int],
                          reference: SunReference, *, step_minutes: float, linke: float, albedo: float,
                          n_azimuths: int, max_distance_m: float, core: tuple[slice, slice] | None = None,
-                         horizon_method: str = "auto", n_threads: int | None = None,
+                         horizon_method: str = "auto", n_threads: int | None = None, origin: tuple[int, int] = (0, 0),
                          what: str = "DEM") -> tuple[Iterator[fast.DailySolarRadiation], Affine]:
     """Daily clear-sky radiation of a tile's core: r.sun's model with horizon shadows.
 
@@ -100,6 +101,8 @@ def tile_daily_radiation(terrain: np.ndarray | HaloTerrain, transform: Affine, c
     core : (rows, cols) slices of the core in cells of the whole window; None = all of it
     horizon_method : "auto", "hull" or "sweep" (:func:`~eemt_flow.solar.horizon.horizon_angles`)
     n_threads : numba threads (None = all numba may use)
+    origin : the DEM's cell (row, col) that is the window's cell (0, 0), so that the horizons
+        are the DEM's whatever the tiling (:func:`~eemt_flow.solar.horizon.horizon_angles`)
 
     Returns
     -------
@@ -127,7 +130,8 @@ def tile_daily_radiation(terrain: np.ndarray | HaloTerrain, transform: Affine, c
     # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
     horizons = tile_horizons(terrain, transform, reference, n_azimuths=n_azimuths,
                              max_distance_m=max_distance_m, core=core, method=horizon_method,
-                             resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD, n_threads=n_threads, what=what)
+                             resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD, n_threads=n_threads, origin=origin,
+                             what=what)
     # one call for all the days, so the set-up (byte horizons, static terms) is done once
     return fast.daily_radiation(elevation_m[rows, cols], slope_ring[in_ring], aspect_ring[in_ring], lat_deg,
                                 horizons, sorted(days), step_minutes=step_minutes, linke=linke, albedo=albedo,

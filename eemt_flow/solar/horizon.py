@@ -106,7 +106,7 @@ def ray_stencil(azimuth_rad, geographic_axes, cell_size_m, max_distance_m):
 
 def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distance_m=2000.0,
                    geographic_axes=None, n_threads=None, window=None, method="auto", resolution_rad=None,
-                   near_field_cells=NEAR_FIELD_CELLS, far_field_cells=FAR_FIELD_CELLS):
+                   near_field_cells=NEAR_FIELD_CELLS, far_field_cells=FAR_FIELD_CELLS, origin=(0, 0)):
     """Horizon elevation angles of every cell (or of a window) for ``n_azimuths`` equally spaced directions.
 
     Direction ``k`` has geographic azimuth ``k * 360 / n_azimuths`` degrees
@@ -159,8 +159,13 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     method : "auto", "hull" or "sweep", see above
     near_field_cells : int, the hull method's near field [cells] (the sweep up to there)
     far_field_cells : int or None, the hull method takes every cell of a line up to this
-        many steps past the window, and coarser terrain beyond (max-pyramid blocks whose
-        side doubles with each doubling of the distance); None = every cell
+        many steps past the cell's group of ``far_field.ORIGIN_GROUP_CELLS`` columns (rows),
+        and coarser terrain beyond (max-pyramid blocks whose side doubles with each doubling
+        of the distance); None = every cell
+    origin : (row, col), the DEM's cell that is ``dem_m``'s cell (0, 0) (a tile's window in
+        the DEM; ignored for a reduced halo, which knows its own). The hull's lines, groups
+        and blocks are fixed on the DEM's grid, so a cell gets the same horizons from any
+        window of the DEM that holds its search distance.
     resolution_rad : float or None, store the angles as bytes of this resolution, as
         r.sun keeps them (:data:`eemt_flow.solar.fast.R_SUN_HORIZON_RESOLUTION_RAD`):
         ``round(angle / resolution_rad)`` clipped to [0, 255], NaN -> 0. The directions
@@ -214,17 +219,20 @@ def horizon_angles(dem_m, cell_size_m, n_azimuths=DEFAULT_N_AZIMUTHS, max_distan
     if reduced is None:
         full_steps = -1 if far_field_cells is None or near_m >= max_d else int(far_field_cells)
         n_levels = 1 if full_steps < 0 else far_field.pyramid_levels(max_d / cell, full_steps)
-        reduced = HaloTerrain(dem, 0, 0, shape, far_field.MaxPyramid.of(dem, n_levels), full_steps)
+        origin = (int(origin[0]), int(origin[1]))
+        reduced = HaloTerrain(dem, 0, 0, shape, far_field.MaxPyramid.of(dem, n_levels, origin), full_steps, origin)
     elif method != "hull" or reduced.far_field_cells != far_field_cells:
         raise ValueError(f"the reduced halo is for the hull method with far_field_cells={reduced.far_field_cells}, "
                          f"not method={method!r}, far_field_cells={far_field_cells}")
-    elif not reduced.covers(row0, col0, height, width_w, max(int(near_field_cells), reduced.far_field_cells) + 1):
+    elif not reduced.covers(row0, col0, height, width_w,
+                            far_field.near_margin_cells(reduced.far_field_cells, int(near_field_cells)) - 1):
         raise ValueError("the reduced halo's full-resolution part does not reach far enough around the window")
     # the hull reads directions nearer the rows from the transposed grid: transposed once
     transposed = None
     if near_m < max_d:
         transposed = HaloTerrain(horizon_kernels.transpose(reduced.near), reduced.near_col0, reduced.near_row0,
-                                 shape[::-1], reduced.pyramid.transposed(), reduced.far_field_cells)
+                                 shape[::-1], reduced.pyramid.transposed(), reduced.far_field_cells,
+                                 reduced.origin[::-1])
     grids = (reduced, transposed)
     if resolution_rad is None:
         out = np.empty((n_az, height, width_w), dtype=np.float32)
@@ -287,16 +295,25 @@ def _hull_far_field(terrain, d_col, d_row, cell_m, near_m, max_distance_m, row0,
 
     Dozier's method: the grid is cut into digital lines along the direction (one column per
     step, ``|d_row| <= |d_col|``), and along each line the upper convex hull of the terrain
-    ahead gives every cell its steepest view; beyond ``terrain.far_field_cells`` past the
-    window the lines read its max pyramid.
+    ahead gives every cell its steepest view; beyond ``terrain.far_field_cells`` past a
+    cell's group the lines read its max pyramid. Lines, groups and blocks are the DEM's
+    (``terrain.origin``), whatever window of it ``terrain`` is.
     """
     slope = d_row / abs(d_col)  # rows per column step, |slope| <= 1
     step_m = cell_m * math.hypot(1.0, slope)
     first = max(1, int(near_m / step_m))
     last = int(math.ceil(max_distance_m / step_m))  # the first step at or beyond the search distance
     n_q, n_p = terrain.shape
-    off = np.floor(np.arange(n_p) * slope + 0.5).astype(np.int64)
+    q_abs0, p_abs0 = terrain.origin
+    group = far_field.ORIGIN_GROUP_CELLS
+    # rows after t steps, as the DEM's line through the DEM's column u (forward: u = p_abs0 + t;
+    # backward the steps run from the last column, u = -(p_abs0 + n_p - 1 - t)), for
+    # t = -group ... n_p + group - 1 (a group's first step may lie before the grid)
+    t = np.arange(-group, n_p + group, dtype=np.int64)
+    u = (p_abs0 + t) if d_col > 0 else (t - (p_abs0 + n_p - 1))
+    off = np.floor(u * slope + 0.5).astype(np.int64)
     p = terrain.pyramid
     horizon_kernels.hull_kernel(terrain.near, terrain.near_row0, terrain.near_col0, n_q, n_p, p.values, p.start, p.cols,
-                                p.row0, p.col0, d_col > 0, off, slope, cell_m, first, last, terrain.far_field_cells,
-                                1.0 / (2.0 * EARTH_RADIUS_M), row0, col0, out_tan)
+                                p.row0, p.col0, d_col > 0, off, group, slope, cell_m, first, last,
+                                terrain.far_field_cells, 1.0 / (2.0 * EARTH_RADIUS_M), row0, col0, int(q_abs0),
+                                int(p_abs0), out_tan)

@@ -123,8 +123,8 @@ def _first_at_least(off, value, increasing):
 def line_far_horizon(ks, xs, zc, queried, first, last, best, hx, hz):
     """Steepest view from every point of a line to the points ``first`` ... ``last`` steps ahead.
 
-    ``ks`` are the points' steps along the line (strictly increasing integers; a coarse far
-    field leaves gaps), ``xs`` their distances along it [m] and
+    ``ks`` are the points' steps along the line (strictly increasing integers >= 0; a coarse
+    far field leaves gaps), ``xs`` their distances along it [m] and
     ``zc[u] = z[u] - xs[u]^2 / (2 R)``: then
     ``(z_u - z_t) / d - d / (2 R) = (zc_u - zc_t) / d + xs_t / R`` (d = xs_u - xs_t), so the
     Earth's curvature becomes a per-origin constant and the points can share one hull.
@@ -135,7 +135,7 @@ def line_far_horizon(ks, xs, zc, queried, first, last, best, hx, hz):
     The upper convex hull of the terrain ahead gives each origin its steepest view
     (Dozier 2022): a point joins the hull in amortised O(1), and the tangent from an origin
     is found by an uphill walk from the previous origin's. The steps are cut into blocks of
-    ``last - first + 1``; the window of an origin spans the suffix of one block, whose hull
+    ``last - first + 1`` (from step 0, whatever the first point); the window of an origin spans the suffix of one block, whose hull
     is built leftwards, and the prefix of the next, built rightwards. So no point beyond the
     search distance is ever seen, and the cost per point does not depend on the search
     distance. ``hx, hz`` hold a hull (stack; x order from index 0 = rightmost in the suffix
@@ -150,9 +150,10 @@ def line_far_horizon(ks, xs, zc, queried, first, last, best, hx, hz):
         last_origin -= 1
     if last_origin < 0:
         return
-    n_blocks = (ks[n - 1] - ks[0]) // width + 1
-    for blk in range(n_blocks):
-        b0 = ks[0] + blk * width
+    # blocks on multiples of the width (ks >= 0), so that they do not depend on the first point
+    blk_first = ks[0] // width
+    for blk in range(blk_first, ks[n - 1] // width + 1):
+        b0 = blk * width
         b1 = b0 + width  # the block's steps are [b0, b1)
         if b0 - last > ks[last_origin]:
             break  # no origin sees this far
@@ -185,7 +186,7 @@ def line_far_horizon(ks, xs, zc, queried, first, last, best, hx, hz):
         # in this one (ks[t] + last in [b0, b1 - 1)): queried before the first point past its end
         t0 = _first_at_least(ks, b0 - last, True)
         t1 = _first_at_least(ks, b1 - 1 - last, True)
-        if blk == 0 or t1 <= t0:
+        if blk == blk_first or t1 <= t0:
             continue
         h = 0
         i = 0
@@ -226,9 +227,11 @@ def transpose(grid):
 
 
 @njit(parallel=True, cache=True)
-def max_pyramid(dem, n_levels):
+def max_pyramid(dem, n_levels, pad_rows, pad_cols):
     """Levels 1 ... n_levels - 1 of the max pyramid of ``dem``: level L holds the highest of each 2^L x 2^L block.
 
+    The blocks start ``pad_rows`` rows and ``pad_cols`` columns before ``dem`` (so that they
+    lie on the DEM's grid whatever window of it ``dem`` is; those cells count as NaN).
     Returns the levels one after the other in one array, the index of each level's first
     value and each level's number of columns (level 0 is ``dem`` itself and is not stored:
     its entries are 0). NaN cells are skipped; a block of NaN only is NaN.
@@ -237,7 +240,7 @@ def max_pyramid(dem, n_levels):
     level_start = np.zeros(n_levels, dtype=np.int64)
     level_cols = np.zeros(n_levels, dtype=np.int64)
     level_rows = np.zeros(n_levels, dtype=np.int64)
-    level_rows[0], level_cols[0] = rows, cols
+    level_rows[0], level_cols[0] = rows + pad_rows, cols + pad_cols
     total = 0
     for lv in range(1, n_levels):
         level_rows[lv] = (level_rows[lv - 1] + 1) // 2
@@ -252,7 +255,9 @@ def max_pyramid(dem, n_levels):
                 for rr in range(2 * r, min(2 * r + 2, level_rows[lv - 1])):
                     for cc in range(2 * c, min(2 * c + 2, level_cols[lv - 1])):
                         if lv == 1:
-                            v = dem[rr, cc]
+                            if rr < pad_rows or cc < pad_cols:
+                                continue
+                            v = dem[rr - pad_rows, cc - pad_cols]
                         else:
                             v = pyramid[level_start[lv - 1] + rr * level_cols[lv - 1] + cc]
                         if v > z or z != z:
@@ -263,45 +268,55 @@ def max_pyramid(dem, n_levels):
 
 @njit(parallel=True, cache=True)
 def hull_kernel(near, near_q0, near_p0, n_q, n_p, pyramid, level_start, level_cols, level_q0, level_p0, forward, off,
-                slope, cell_m, first, last, full_steps, inv_2r, row0, col0, out_tan):
+                group_cells, slope, cell_m, first, last, full_steps, inv_2r, row0, col0, q_abs0, p_abs0, out_tan):
     """Far-field horizons of one azimuth by :func:`line_far_horizon` along digital lines; max into ``out_tan``.
 
-    The grid has ``n_q`` rows and ``n_p`` columns; ``near`` holds its cells at full
-    resolution from row ``near_q0``, column ``near_p0`` on (every cell the lines read at full
-    resolution: the window and ``full_steps`` around it). The lines step one column at a time
-    in the ray's direction (``forward``: towards higher columns; directions nearer the
-    columns than the rows come with the grid transposed) and
-    ``off[t]`` rows after t steps (``floor(t s + 1/2)``, s = ``slope`` = rows per column of
-    the direction, |s| <= 1). Line L holds the cells ``(L + off[t], t)``: for each t the
-    map L -> L + off[t] is one-to-one, so every cell lies on exactly one line. Distances
-    along a line are those of the cell centres projected on the direction. ``out_tan``
-    (rows, cols of the window at row0, col0) holds tan of the horizon; where the line finds a
-    steeper one it is replaced. NaN entries (nodata origins) stay NaN. Neighbouring lines go
-    to the same thread one after the other, so they share the cache lines they read.
+    The grid has ``n_q`` rows and ``n_p`` columns and is the DEM's window from row
+    ``q_abs0``, column ``p_abs0`` on; ``near`` holds its cells at full resolution from row
+    ``near_q0``, column ``near_p0`` on (every cell the lines read at full resolution). The
+    lines step one column at a time in the ray's direction (``forward``: towards higher
+    columns; directions nearer the columns than the rows come with the grid transposed) and
+    ``off[group_cells + t]`` rows after t steps (``off``: ``floor(u s + 1/2)`` for
+    u = the DEM's column, forward, or minus it; from t = -group_cells to
+    n_p + group_cells - 1; s = ``slope`` = rows per column of the direction, |s| <= 1).
+    Line L holds the cells ``(L + off(t), t)``: every cell lies on exactly one line, and
+    the lines are the DEM's, whatever window of it the grid is. Distances along a line are
+    those of the cell centres projected on the direction. ``out_tan`` (rows, cols of the
+    window at row0, col0) holds tan of the horizon; where the line finds a steeper one it is
+    replaced. NaN entries (nodata origins) stay NaN. Neighbouring lines go to the same
+    thread one after the other, so they share the cache lines they read.
 
-    Coarser far field (as HORAYZON, Steger et al. 2022, simplifies distant terrain): up to
-    ``full_steps`` steps past the window's last cell on a line every cell is a point; beyond,
-    up to twice that distance the line is read from ``pyramid`` level 1 (the highest of 2 x 2
-    cells, :func:`max_pyramid`, held from block (``level_q0``, ``level_p0``) of each level on,
-    in rows of ``level_cols``), up to four times from level 2 (4 x 4), and so on: one
+    Coarser far field (as HORAYZON, Steger et al. 2022, simplifies distant terrain): the
+    origins of a line go in groups of ``group_cells`` of the DEM's columns (a group starts
+    at a multiple of it). For the origins of a group, every cell up to ``full_steps`` steps
+    past the group's last column is a point; beyond, up to twice that distance the line is
+    read from ``pyramid`` level 1 (the highest of 2 x 2 cells, :func:`max_pyramid`, blocks
+    on the DEM's grid, held from the DEM's block (``level_q0``, ``level_p0``) of each level
+    on, in rows of ``level_cols``), up to four times from level 2 (4 x 4), and so on: one
     point per block of 2^L columns the line crosses, the highest of the 1 or 2 blocks its
-    rows fall in, at the distance of the middle of its steps there. A block spans at most
-    2 / ``full_steps`` of its distance from any origin, which bounds the error of the
-    tangent it gives, and the points and reads per line grow with the logarithm of the
-    search distance, not with it. ``full_steps`` < 0: every cell is a point.
+    rows fall in, at the distance of the middle of its steps there, counted as far as its
+    last step (so a block is seen whole or not at all). Everything a group's points are made
+    of (lines, groups, blocks, levels, the step and distance origin) is fixed on the DEM's
+    grid, so a cell's horizons do not depend on the window or on which of its cells are
+    wanted. A block spans at most 2 / ``full_steps`` of its distance from any origin, which
+    bounds the error of the tangent it gives, and the points and reads per group grow with
+    the logarithm of the search distance, not with it. ``full_steps`` < 0: every cell is a
+    point.
     """
     n_levels = level_start.size
     out_rows, out_cols = out_tan.shape
+    g_cells = group_cells
     # the window in (row, t) coordinates
     wq0, wq1 = row0, row0 + out_rows - 1
     tw0, tw1 = (col0, col0 + out_cols - 1) if forward else (n_p - col0 - out_cols, n_p - 1 - col0)
-    increasing = off[n_p - 1] >= off[0]
+    ofs = off[g_cells:g_cells + n_p]  # off(t) for t in the grid
+    increasing = ofs[n_p - 1] >= ofs[0]
     proj = cell_m / math.sqrt(1.0 + slope * slope)
-    # lines that cross the window: q = L + off[t] in [wq0, wq1] for some t in [tw0, tw1]
-    l_lo = wq0 - max(off[tw0], off[tw1])
-    l_hi = wq1 - min(off[tw0], off[tw1])
+    # lines that cross the window: q = L + off(t) in [wq0, wq1] for some t in [tw0, tw1]
+    l_lo = wq0 - max(ofs[tw0], ofs[tw1])
+    l_hi = wq1 - min(ofs[tw0], ofs[tw1])
     n_lines = l_hi - l_lo + 1
-    n_max = min(n_p, tw1 - tw0 + 1 + last)  # longest stretch of a line that is needed
+    n_max = min(n_p, g_cells + last + 1) + 1  # most points of one group
     n_chunks = min(n_lines, 64)
     per_chunk = (n_lines + n_chunks - 1) // n_chunks
     for chunk in prange(n_chunks):
@@ -315,72 +330,85 @@ def hull_kernel(near, near_q0, near_p0, n_q, n_p, pyramid, level_start, level_co
         hz = np.empty(n_max + 1)
         for li in range(chunk * per_chunk, min(n_lines, (chunk + 1) * per_chunk)):
             line = l_lo + li
-            # t where the line is inside the window's rows: wq0 <= line + off[t] <= wq1
+            # t where the line is inside the window's rows: wq0 <= line + off(t) <= wq1
             if increasing:
-                t_a = _first_at_least(off, wq0 - line, True)
-                t_b = _first_at_least(off, wq1 + 1 - line, True) - 1
-                t_end = _first_at_least(off, n_q - line, True) - 1  # last t inside the grid
+                t_a = _first_at_least(ofs, wq0 - line, True)
+                t_b = _first_at_least(ofs, wq1 + 1 - line, True) - 1
+                t_end = _first_at_least(ofs, n_q - line, True) - 1  # last t inside the grid
             else:
-                t_a = _first_at_least(off, wq1 - line, False)
-                t_b = _first_at_least(off, wq0 - 1 - line, False) - 1
-                t_end = _first_at_least(off, -line - 1, False) - 1
+                t_a = _first_at_least(ofs, wq1 - line, False)
+                t_b = _first_at_least(ofs, wq0 - 1 - line, False) - 1
+                t_end = _first_at_least(ofs, -line - 1, False) - 1
             t_a = max(t_a, tw0)
             t_b = min(t_b, tw1)
-            if t_b < t_a:
-                continue
-            n_steps = min(t_end, t_b + last) - t_a + 1
-            i_last = t_b - t_a  # the line's last origin
-            n_full = n_steps if full_steps < 0 else min(n_steps, i_last + 1 + full_steps)
-            n = 0
-            for i in range(n_full):
-                t = t_a + i
-                p = t if forward else n_p - 1 - t
-                # distance along the direction: the cell centre projected on it
-                x = (i + (off[t] - off[t_a]) * slope) * proj
-                ks[i] = i
-                xs[i] = x
-                zc[i] = near[line + off[t] - near_q0, p - near_p0] - x * x * inv_2r
-                queried[i] = i <= i_last
-                best[i] = -np.inf
-            n = n_full
-            level = 1
-            level_until = i_last + 2 * full_steps  # the last step read from level 1
-            i = n_full
-            while i < n_steps:
-                while i > level_until and level < n_levels - 1:
-                    level += 1
-                    level_until = i_last + (level_until - i_last) * 2
-                t = t_a + i
-                p = t if forward else n_p - 1 - t
-                block = p >> level
-                # the steps from i on that stay in this block of columns
-                i_end = i + ((((block + 1) << level) - 1 - p) if forward else (p - (block << level)))
-                i_end = min(i_end, n_steps - 1)
-                q_a = (line + off[t]) >> level
-                q_b = (line + off[t_a + i_end]) >> level
-                z = np.nan
-                for qb in range(min(q_a, q_b), max(q_a, q_b) + 1):
-                    v = pyramid[level_start[level] + (qb - level_q0[level]) * level_cols[level]
-                                + block - level_p0[level]]
-                    if v > z or z != z:
-                        z = v
-                i_mid = (i + i_end) // 2
-                x = (i_mid + (off[t_a + i_mid] - off[t_a]) * slope) * proj
-                ks[n] = i_mid
-                xs[n] = x
-                zc[n] = z - x * x * inv_2r
-                queried[n] = False
-                best[n] = -np.inf
-                n += 1
-                i = i_end + 1
-            line_far_horizon(ks[:n], xs[:n], zc[:n], queried[:n], first, last, best[:n], hx, hz)
-            for i in range(t_b - t_a + 1):
-                if best[i] == -np.inf:
-                    continue
-                t = t_a + i
-                p = t if forward else n_p - 1 - t
-                r = line + off[t] - row0
-                c = p - col0
-                v = best[i] + 2.0 * inv_2r * xs[i]  # + x_t / R
-                if v > out_tan[r, c]:  # False where the origin is NaN
-                    out_tan[r, c] = v
+            t_g = t_a
+            while t_g <= t_b:
+                # the group of origins t_g belongs to: its steps t_gs ... t_gn (the DEM's columns
+                # g * group_cells ... (g + 1) * group_cells - 1, in the line's direction)
+                p = t_g if forward else n_p - 1 - t_g
+                g = (p + p_abs0) // g_cells
+                if forward:
+                    t_gs = g * g_cells - p_abs0
+                else:
+                    t_gs = n_p - 1 - ((g + 1) * g_cells - 1 - p_abs0)
+                t_gn = t_gs + g_cells - 1
+                t_g1 = min(t_b, t_gn)  # the group's last origin here
+                t_stop = min(t_end, t_g1 + last)  # the last step any of them sees
+                off_s = off[g_cells + t_gs]
+                k_stop = t_stop - t_gs
+                k_full = k_stop if full_steps < 0 else min(k_stop, g_cells - 1 + full_steps)
+                n = 0
+                for k in range(t_g - t_gs, k_full + 1):
+                    t = t_gs + k
+                    p = t if forward else n_p - 1 - t
+                    # distance along the direction from the group's first step: the cell centre projected on it
+                    x = (k + (off[g_cells + t] - off_s) * slope) * proj
+                    ks[n] = k
+                    xs[n] = x
+                    zc[n] = near[line + off[g_cells + t] - near_q0, p - near_p0] - x * x * inv_2r
+                    queried[n] = t <= t_g1
+                    best[n] = -np.inf
+                    n += 1
+                level = 1
+                level_until = g_cells - 1 + 2 * full_steps  # the last step read from level 1
+                k = k_full + 1
+                while k <= k_stop:
+                    while k > level_until and level < n_levels - 1:
+                        level += 1
+                        level_until = g_cells - 1 + (level_until - g_cells + 1) * 2
+                    t = t_gs + k
+                    p = t if forward else n_p - 1 - t
+                    p_abs = p + p_abs0
+                    block = p_abs >> level
+                    # the steps from k on in this block of the DEM's columns
+                    k_block = k + ((((block + 1) << level) - 1 - p_abs) if forward else (p_abs - (block << level)))
+                    k_end = min(k_block, k_stop)
+                    q_a = (line + off[g_cells + t] + q_abs0) >> level
+                    q_b = (line + off[g_cells + t_gs + k_end] + q_abs0) >> level
+                    z = np.nan
+                    for qb in range(min(q_a, q_b), max(q_a, q_b) + 1):
+                        v = pyramid[level_start[level] + (qb - level_q0[level]) * level_cols[level]
+                                    + block - level_p0[level]]
+                        if v > z or z != z:
+                            z = v
+                    k_mid = (k + k_end) // 2
+                    x = (k_mid + (off[g_cells + t_gs + k_mid] - off_s) * slope) * proj
+                    ks[n] = k_block  # seen only by the origins that reach its last step
+                    xs[n] = x
+                    zc[n] = z - x * x * inv_2r
+                    queried[n] = False
+                    best[n] = -np.inf
+                    n += 1
+                    k = k_end + 1
+                line_far_horizon(ks[:n], xs[:n], zc[:n], queried[:n], first, last, best[:n], hx, hz)
+                for i in range(t_g1 - t_g + 1):
+                    if best[i] == -np.inf:
+                        continue
+                    t = t_g + i
+                    p = t if forward else n_p - 1 - t
+                    r = line + off[g_cells + t] - row0
+                    c = p - col0
+                    v = best[i] + 2.0 * inv_2r * xs[i]  # + x_t / R
+                    if v > out_tan[r, c]:  # False where the origin is NaN
+                        out_tan[r, c] = v
+                t_g = t_g1 + 1

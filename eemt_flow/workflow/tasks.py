@@ -56,7 +56,8 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
         reduced = job["reduced_halo"]
         HaloTerrain.of_window(block, tile.core_in_halo, max_distance_cells=job["halo_m"] / abs(grid.transform.a),
                               far_field_cells=reduced["far_field_cells"],
-                              near_field_cells=reduced["near_field_cells"]).save(Path(files["halo"]))
+                              near_field_cells=reduced["near_field_cells"],
+                              origin=(tile.halo_row, tile.halo_col)).save(Path(files["halo"]))
     staged = Window(*files["dem_window"])
     in_block = Window(staged.col_off - tile.halo_col, staged.row_off - tile.halo_row, staged.width, staged.height)
     write_geotiff(Path(files["dem"]), block[in_block.toslices()], window_transform(staged, grid.transform), grid.crs)
@@ -331,7 +332,8 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
         terrain, transform, crs, sorted(month_of_day), SunReference.from_dict(job["fast_reference"]),
         step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
         n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=tile.core_in_halo,
-        horizon_method=p["horizon_method"], n_threads=job["threads_per_task"], what=files["dem"])
+        horizon_method=p["horizon_method"], n_threads=job["threads_per_task"], origin=(tile.halo_row, tile.halo_col),
+        what=files["dem"])
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
         m = str(int(mm))
         if p["keep_daily"]:
