@@ -1,9 +1,10 @@
 """405 Method Not Allowed over real HTTP: every path of a real ``eemt-flow serve`` lists in ``Allow``
 exactly the methods it serves (RFC 9110 section 15.5.6), and every method it lists is served.
 
-The methods each path serves are written out below; the served OpenAPI schema must say the same
-for its paths. FastAPI's routes serve only the methods they declare (a GET route answers HEAD
-with 405), Starlette's own routes (the API docs) and the static files also serve HEAD.
+The methods each path serves are written out (``web_server.API_METHODS`` for the schema's paths,
+OTHER for the rest); the served OpenAPI schema must say the same for its paths. FastAPI's routes
+serve only the methods they declare (a GET route answers HEAD with 405); Starlette's own routes
+(the API docs) and the static files also serve HEAD.
 """
 
 from __future__ import annotations
@@ -13,21 +14,11 @@ import re
 import httpx
 import pytest
 
-from web_server import Server
+from web_server import API_METHODS, Server
 
 JOB_ID = "0123456789abcdef"
 #: Every method sent to every path (CONNECT aside: it names a host, not a path).
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
-#: The schema's paths and the methods served there.
-API = {
-    "/api/jobs": {"GET", "POST"},
-    "/api/jobs/{job_id}": {"GET", "DELETE"},
-    "/api/jobs/{job_id}/cancel": {"POST"},
-    "/api/jobs/{job_id}/results.zip": {"GET"},
-    "/api/jobs/{job_id}/results/{name}": {"GET"},
-    "/health": {"GET"},
-    "/metrics": {"GET"},
-}
 #: Paths outside the schema: the HTML pages, the API docs and a static file.
 OTHER = {
     "/": {"GET"},
@@ -54,12 +45,12 @@ def server(tmp_path_factory):
 
 def test_schema_lists_the_methods_served(server):
     schema = httpx.get(server.url + "/openapi.json", timeout=30).json()
-    assert {path: {m.upper() for m in ops} for path, ops in schema["paths"].items()} == API
+    assert {path: {m.upper() for m in ops} for path, ops in schema["paths"].items()} == API_METHODS
 
 
-@pytest.mark.parametrize("path", [*API, *OTHER])
+@pytest.mark.parametrize("path", [*API_METHODS, *OTHER])
 def test_405_allow_lists_every_method_served(server, path):
-    served = API.get(path) or OTHER[path]
+    served = API_METHODS.get(path) or OTHER[path]
     statuses = {}
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for method in METHODS:
