@@ -16,6 +16,9 @@ import math
 
 import numpy as np
 
+from eemt_flow.solar import sky_view_kernels
+from eemt_flow.solar.threads import set_numba_threads
+
 #: Right angle [rad]: the zenith angle of the horizontal, pi / 2.
 HALF_PI_RAD = 0.5 * math.pi
 
@@ -41,7 +44,7 @@ def tangent_plane_elevation_rad(azimuth_rad, slope_rad, aspect_rad):
     return -np.arctan(np.tan(slope_rad) * np.cos(np.asarray(azimuth_rad) - aspect_rad))
 
 
-def sky_view_factor(horizon_angle_rad, slope_rad, aspect_rad, horizon_resolution_rad=None):
+def sky_view_factor(horizon_angle_rad, slope_rad, aspect_rad, horizon_resolution_rad=None, n_threads=None):
     """Sky view factor of every cell (Dozier & Frew 1990, Eq. 7b).
 
     With ``H'_phi`` the zenith angle of the horizon along azimuth ``phi``, the slope ``S``
@@ -77,6 +80,7 @@ def sky_view_factor(horizon_angle_rad, slope_rad, aspect_rad, horizon_resolution
         the slope is 0
     horizon_resolution_rad : float or None, the resolution of byte horizons [rad]
         (:data:`eemt_flow.solar.fast.R_SUN_HORIZON_RESOLUTION_RAD`); None = float angles
+    n_threads : int or None, numba threads (None = all numba may use)
 
     Returns
     -------
@@ -90,25 +94,50 @@ def sky_view_factor(horizon_angle_rad, slope_rad, aspect_rad, horizon_resolution
     Dozier, J. (2022). Revisiting topographic horizons in the era of big data and parallel
     computing. IEEE GRSL 19, 8024605 (the tangent-plane limit of the horizon).
     """
+    horizons, shape, scale = _checked(horizon_angle_rad, horizon_resolution_rad)
+    set_numba_threads(n_threads)
+    slope = np.ascontiguousarray(np.broadcast_to(np.asarray(slope_rad, dtype=np.float64), shape))
+    aspect = np.ascontiguousarray(np.broadcast_to(np.asarray(aspect_rad, dtype=np.float64), shape))
+    azimuth = 2.0 * np.pi * np.arange(horizons.shape[0]) / horizons.shape[0]
+    out = np.empty(shape)
+    if horizons.dtype == np.uint8:
+        table = np.arange(256) * scale  # every angle a byte can hold [rad]
+        sky_view_kernels.sky_view_bytes_kernel(np.ascontiguousarray(horizons), table, np.sin(table), np.cos(table),
+                                               np.cos(azimuth), np.sin(azimuth), slope, aspect, out)
+    else:
+        sky_view_kernels.sky_view_float_kernel(np.ascontiguousarray(horizons * scale if scale != 1.0 else horizons),
+                                               np.cos(azimuth), np.sin(azimuth), slope, aspect, out)
+    return out
+
+
+def _checked(horizon_angle_rad, horizon_resolution_rad):
+    """The horizons as an array, the grid's shape and the factor to radians."""
     horizons = np.asarray(horizon_angle_rad)
     if horizons.ndim != 3:
         raise ValueError(f"horizon_angle_rad must be (n_azimuths, rows, cols), got shape {horizons.shape}")
-    n_az, shape = horizons.shape[0], horizons.shape[1:]
-    if n_az < 1:
+    if horizons.shape[0] < 1:
         raise ValueError("horizon_angle_rad needs at least one azimuth")
     if horizon_resolution_rad is None and horizons.dtype == np.uint8:
         raise ValueError("byte horizons need their horizon_resolution_rad")
-    scale = 1.0 if horizon_resolution_rad is None else float(horizon_resolution_rad)
+    if not np.issubdtype(horizons.dtype, np.floating) and horizons.dtype != np.uint8:
+        raise ValueError(f"horizon_angle_rad must be float [rad] or uint8, got {horizons.dtype}")
+    return horizons, horizons.shape[1:], 1.0 if horizon_resolution_rad is None else float(horizon_resolution_rad)
+
+
+def sky_view_factor_reference(horizon_angle_rad, slope_rad, aspect_rad, horizon_resolution_rad=None):
+    """:func:`sky_view_factor` written plainly with numpy, one direction at a time: the slow,
+    obvious form the numba kernel is held to (``tests/solar/test_sky_view.py``)."""
+    horizons, shape, scale = _checked(horizon_angle_rad, horizon_resolution_rad)
+    n_az = horizons.shape[0]
     slope = np.broadcast_to(np.asarray(slope_rad, dtype=np.float64), shape)
     aspect = np.broadcast_to(np.asarray(aspect_rad, dtype=np.float64), shape)
-    cos_s, sin_s, tan_s = np.cos(slope), np.sin(slope), np.tan(slope)
+    cos_s, sin_s = np.cos(slope), np.sin(slope)
     total = np.zeros(shape)
-    # one direction at a time: memory of a few (rows, cols) arrays, whatever n_azimuths
     for k in range(n_az):
         azimuth = 2.0 * math.pi * k / n_az
         cos_rel = np.cos(azimuth - aspect)
         elevation = horizons[k].astype(np.float64) * scale
-        elevation = np.maximum(elevation, -np.arctan(tan_s * cos_rel))  # NaN stays NaN
+        elevation = np.maximum(elevation, tangent_plane_elevation_rad(azimuth, slope, aspect))  # NaN stays NaN
         zenith = HALF_PI_RAD - elevation
         total += cos_s * np.sin(zenith) ** 2 + sin_s * cos_rel * (zenith - np.sin(zenith) * np.cos(zenith))
     return total / n_az

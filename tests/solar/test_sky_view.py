@@ -167,6 +167,30 @@ def test_nodata_and_shapes():
         sky_view.sky_view_factor(np.zeros((8, 4)), np.zeros(4), np.zeros(4))
 
 
+def test_kernel_equals_the_numpy_reference():
+    """The numba kernel against the plain numpy loop, for float and byte horizons, with nodata,
+    slopes to 80 degrees and every aspect (so the tangent-plane limit is often active)."""
+    rng = np.random.default_rng(7)
+    n_az, rows, cols = 72, 23, 31
+    slope = rng.uniform(0.0, math.radians(80.0), (rows, cols))
+    slope[0, :5] = 0.0
+    aspect = rng.uniform(0.0, 2 * np.pi, (rows, cols))
+    hor = rng.uniform(0.0, 0.6, (n_az, rows, cols)).astype(np.float32)
+    hor[rng.random(hor.shape) < 0.3] = 0.0
+    hor[:, 3, 4] = np.nan
+    slope[5, 6] = np.nan
+    fast = sky_view.sky_view_factor(hor, slope, aspect)
+    slow = sky_view.sky_view_factor_reference(hor, slope, aspect)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
+    assert np.isnan(fast[3, 4]) and np.isnan(fast[5, 6]) and np.isfinite(fast).sum() == rows * cols - 2
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    as_bytes = rng.integers(0, 256, (n_az, rows, cols)).astype(np.uint8)
+    res = 1.0 / 150.0
+    np.testing.assert_allclose(sky_view.sky_view_factor(as_bytes, slope, aspect, horizon_resolution_rad=res),
+                               sky_view.sky_view_factor_reference(as_bytes, slope, aspect, horizon_resolution_rad=res),
+                               rtol=0, atol=1e-12)
+
+
 # --- through the real horizons -------------------------------------------------------------
 
 def test_flat_dem_through_horizon_angles_is_one():
