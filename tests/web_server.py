@@ -14,6 +14,18 @@ import httpx
 
 from conftest import EEMT, free_port
 
+#: The paths of the served OpenAPI schema and the methods served there (FastAPI's routes serve only
+#: the methods they declare: no HEAD).
+API_METHODS = {
+    "/api/jobs": {"GET", "POST"},
+    "/api/jobs/{job_id}": {"GET", "DELETE"},
+    "/api/jobs/{job_id}/cancel": {"POST"},
+    "/api/jobs/{job_id}/results.zip": {"GET"},
+    "/api/jobs/{job_id}/results/{name}": {"GET"},
+    "/health": {"GET"},
+    "/metrics": {"GET"},
+}
+
 
 class Server:
     """``eemt-flow serve`` on 127.0.0.1 and a free port, over ``data_dir``."""

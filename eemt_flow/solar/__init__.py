@@ -1,9 +1,10 @@
-"""Solar engines; ``radiation`` and ``horizons`` are the notebook API (:mod:`eemt_flow.solar.api`).
+"""Solar engines; ``radiation``, ``horizons`` and ``sky_view_factor`` are the notebook API
+(:mod:`eemt_flow.solar.api`).
 
 They are loaded on first use, so importing an engine module does not import xarray.
 """
 
-__all__ = ["radiation", "horizons"]
+__all__ = ["radiation", "horizons", "sky_view_factor"]
 
 
 def __getattr__(name):

@@ -206,3 +206,48 @@ def horizons(dem, n_azimuths: int = 360, max_distance_m: float | None = None, *,
                               "source": f"eemt-flow {__version__} (r.horizon's sampling, GRASS 8.2.1)"})
     out["azimuth"].attrs.update({"units": "degree", "long_name": "azimuth counter-clockwise from east"})
     return _with_crs(out, grid)
+
+
+def sky_view_factor(dem, n_azimuths: int = 360, max_distance_m: float | None = None, *, method: str = "auto",
+                    n_threads: int | None = None) -> "xarray.DataArray":
+    """Sky view factor of every cell (Dozier & Frew 1990), from its horizons, slope and aspect.
+
+    The fraction of the isotropic diffuse sky irradiance a cell receives compared with open
+    flat ground (:func:`eemt_flow.solar.sky_view.sky_view_factor`): 1 on open flat ground,
+    (1 + cos S) / 2 on an open plane of slope S. The horizons are the fast engine's
+    (:func:`horizons`, stored as r.sun stores them, 1/150 rad), slope and aspect Horn's.
+
+    Parameters
+    ----------
+    dem : path or xarray.DataArray, as for :func:`radiation`
+    n_azimuths : number of horizon directions over which the view factor is integrated
+        (360 = 1 degree, the workflow's default horizon step)
+    max_distance_m : horizon search distance [m]; None = the workflow's automatic halo
+    method : "auto", "hull" or "sweep" (:func:`eemt_flow.solar.horizon.horizon_angles`)
+    n_threads : numba threads (None = all numba may use)
+
+    Returns
+    -------
+    xarray.DataArray
+        ``sky_view_factor`` [-], float32 in [0, 1], dims (y, x) on the DEM's coordinates and
+        CRS, NaN where the DEM has no data.
+    """
+    import xarray as xr
+
+    from eemt_flow.solar.fast_tile import SunReference, tile_sky_view_factor
+
+    if int(n_azimuths) != n_azimuths or not 4 <= n_azimuths <= 3600:
+        raise ValueError(f"n_azimuths must be a whole number from 4 to 3600, got {n_azimuths}")
+    grid, coords = _load(dem)
+    distance_m = _max_distance_m(grid, max_distance_m)
+    reference = SunReference.of_dem(grid.elevation_m, grid.transform, grid.crs)
+    svf = tile_sky_view_factor(grid.elevation_m.astype("float64"), grid.transform, reference,
+                               n_azimuths=int(n_azimuths), max_distance_m=distance_m, horizon_method=method,
+                               n_threads=n_threads)
+    out = xr.DataArray(svf, dims=("y", "x"), coords=coords, name="sky_view_factor",
+                       attrs={"units": "1", "long_name": "sky view factor",
+                              "n_azimuths": int(n_azimuths), "max_distance_m": distance_m, "method": method,
+                              "source": f"eemt-flow {__version__} (horizons with r.horizon's sampling, "
+                                        "GRASS 8.2.1; Horn slope and aspect)",
+                              "references": "Dozier & Frew (1990), IEEE TGRS 28(5):963-969, Eq. 7b"})
+    return _with_crs(out, grid)

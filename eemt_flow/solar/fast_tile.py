@@ -15,7 +15,7 @@ import numpy as np
 from rasterio import Affine
 
 from eemt_flow.dem import geography
-from eemt_flow.solar import fast, horizon
+from eemt_flow.solar import fast, horizon, sky_view
 from eemt_flow.solar.far_field import HaloTerrain
 
 
@@ -69,7 +69,8 @@ def tile_horizons(elevation_m: np.ndarray | HaloTerrain, transform: Affine, refe
     (:class:`~eemt_flow.solar.far_field.HaloTerrain`, ``core`` then in cells of its whole
     window). float32 [rad], or with ``resolution_rad`` bytes as r.sun stores them (1 byte per
     cell and direction); ``method`` as :func:`~eemt_flow.solar.horizon.horizon_angles`;
-    ``origin``: the DEM's cell (row, col) that is the window's cell (0, 0).
+    ``origin``: the DEM's cell (row, col) that is the window's cell (0, 0), so that the horizons
+    are the DEM's whatever the tiling.
     """
     shape = elevation_m.shape
     rows, cols = core or (slice(0, shape[0]), slice(0, shape[1]))
@@ -77,6 +78,109 @@ def tile_horizons(elevation_m: np.ndarray | HaloTerrain, transform: Affine, refe
     return horizon.horizon_angles(elevation_m, square_cell_m(transform, what), n_azimuths, max_distance_m,
                                   geographic_axes=reference.geographic_axes, n_threads=n_threads, window=window,
                                   method=method, resolution_rad=resolution_rad, origin=origin)
+
+
+def core_slope_aspect(terrain: np.ndarray | HaloTerrain, core: tuple[slice, slice],
+                      cell_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Elevation [m], Horn slope [degrees] and GRASS aspect [degrees counter-clockwise from grid
+    east] of the core cells, as r.slope.aspect gives them on the whole DEM.
+
+    Slope at the core's edge needs one ring of the halo's cells (Horn's 3 x 3), no more; a
+    reduced halo (:class:`~eemt_flow.solar.far_field.HaloTerrain`) has them in its near part.
+    """
+    from eemt_flow.terrain.slope import slope_aspect
+
+    if isinstance(terrain, HaloTerrain):
+        elevation_m, r_off, c_off = terrain.near, terrain.near_row0, terrain.near_col0
+    else:
+        elevation_m, r_off, c_off = terrain, 0, 0
+    rows, cols = slice(core[0].start - r_off, core[0].stop - r_off), slice(core[1].start - c_off, core[1].stop - c_off)
+    r0, c0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
+    ring = (slice(r0, min(rows.stop + 1, elevation_m.shape[0])), slice(c0, min(cols.stop + 1, elevation_m.shape[1])))
+    slope_ring, aspect_ring = slope_aspect(elevation_m[ring], (cell_m, cell_m))
+    in_ring = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
+    return elevation_m[rows, cols], slope_ring[in_ring], aspect_ring[in_ring]
+
+
+@dataclass(frozen=True)
+class TileSurface:
+    """A tile core's terrain as the fast engine uses it, computed once per tile.
+
+    Attributes
+    ----------
+    elevation_m : array (rows, cols), the core's elevation [m], NaN = nodata
+    slope_deg, aspect_grass_deg : arrays (rows, cols), Horn slope [degrees] and GRASS aspect
+        [degrees counter-clockwise from grid east] (:func:`core_slope_aspect`)
+    horizons : uint8 array (n_azimuths, rows, cols), horizon angles in units of
+        :data:`eemt_flow.solar.fast.R_SUN_HORIZON_RESOLUTION_RAD`, as r.sun stores them
+        (:func:`tile_horizons`), direction k at k * 360 / n geographic degrees counter-clockwise from east
+    core_transform : affine.Affine, the core's geotransform
+    """
+
+    elevation_m: np.ndarray
+    slope_deg: np.ndarray
+    aspect_grass_deg: np.ndarray
+    horizons: np.ndarray
+    core_transform: Affine
+
+
+def tile_surface(terrain: np.ndarray | HaloTerrain, transform: Affine, reference: SunReference, *,
+                 n_azimuths: int, max_distance_m: float, core: tuple[slice, slice] | None = None,
+                 horizon_method: str = "auto", n_threads: int | None = None, origin: tuple[int, int] = (0, 0),
+                 what: str = "DEM") -> TileSurface:
+    """Slope, aspect and horizons of a tile's core (arguments as :func:`tile_daily_radiation`)."""
+    cell_m = square_cell_m(transform, what)
+    core = core or (slice(0, terrain.shape[0]), slice(0, terrain.shape[1]))
+    core_transform = transform @ Affine.translation(core[1].start, core[0].start)
+    elevation, slope_deg, aspect_deg = core_slope_aspect(terrain, core, cell_m)
+    # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
+    horizons = tile_horizons(terrain, transform, reference, n_azimuths=n_azimuths, max_distance_m=max_distance_m,
+                             core=core, method=horizon_method, resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD,
+                             n_threads=n_threads, origin=origin, what=what)
+    return TileSurface(elevation, slope_deg, aspect_deg, horizons, core_transform)
+
+
+def surface_sky_view_factor(surface: TileSurface, reference: SunReference, n_threads: int | None = None) -> np.ndarray:
+    """Sky view factor [-] of a tile's core (:func:`eemt_flow.solar.sky_view.sky_view_factor`).
+
+    The horizons' azimuths are geographic, Horn's aspect a grid direction: the aspect is
+    turned into the horizons' frame first (:func:`~eemt_flow.solar.horizon.geographic_azimuth_rad`,
+    the whole DEM's axes). float32 in [0, 1], NaN where the DEM is (byte horizons carry no
+    NaN: the slope marks nodata cells).
+    """
+    aspect_rad = horizon.geographic_azimuth_rad(np.deg2rad(surface.aspect_grass_deg), reference.geographic_axes)
+    svf = sky_view.sky_view_factor(surface.horizons, np.deg2rad(surface.slope_deg), aspect_rad,
+                                   horizon_resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD, n_threads=n_threads)
+    return svf.astype(np.float32)
+
+
+def surface_daily_radiation(surface: TileSurface, crs, days: list[int], reference: SunReference, *,
+                            step_minutes: float, linke: float, albedo: float,
+                            n_threads: int | None = None) -> Iterator[fast.DailySolarRadiation]:
+    """Daily clear-sky radiation of a tile's core from its surface (see :func:`tile_daily_radiation`)."""
+    lat_deg, _core_axes = geography.cell_geography(crs, surface.core_transform, surface.elevation_m.shape)
+    # one call for all the days, so the set-up (byte horizons, static terms) is done once
+    return fast.daily_radiation(surface.elevation_m, surface.slope_deg, surface.aspect_grass_deg, lat_deg,
+                                surface.horizons, sorted(days), step_minutes=step_minutes, linke=linke, albedo=albedo,
+                                n_threads=n_threads, reference_lat_deg=reference.lat_deg)
+
+
+def tile_sky_view_factor(terrain: np.ndarray | HaloTerrain, transform: Affine, reference: SunReference, *,
+                         n_azimuths: int, max_distance_m: float, core: tuple[slice, slice] | None = None,
+                         horizon_method: str = "auto", n_threads: int | None = None,
+                         origin: tuple[int, int] = (0, 0), what: str = "DEM") -> np.ndarray:
+    """Sky view factor of a tile's core cells, from the horizons the solar tasks compute.
+
+    Arguments as :func:`tile_daily_radiation`; see :func:`surface_sky_view_factor`.
+
+    Returns
+    -------
+    float32 array (core rows, core cols), sky view factor [-] in [0, 1], NaN where the DEM is
+    """
+    surface = tile_surface(terrain, transform, reference, n_azimuths=n_azimuths, max_distance_m=max_distance_m,
+                           core=core, horizon_method=horizon_method, n_threads=n_threads, origin=origin,
+                           what=what)
+    return surface_sky_view_factor(surface, reference, n_threads)
 
 
 def tile_daily_radiation(terrain: np.ndarray | HaloTerrain, transform: Affine, crs, days: list[int],
@@ -109,30 +213,8 @@ def tile_daily_radiation(terrain: np.ndarray | HaloTerrain, transform: Affine, c
     (days, core_transform): an iterator of :class:`~eemt_flow.solar.fast.DailySolarRadiation`
     on the core, in day order, and the core's geotransform
     """
-    from eemt_flow.terrain.slope import slope_aspect
-
-    cell_m = square_cell_m(transform, what)
-    core = core or (slice(0, terrain.shape[0]), slice(0, terrain.shape[1]))
-    core_transform = transform @ Affine.translation(core[1].start, core[0].start)
-    core_shape = (core[0].stop - core[0].start, core[1].stop - core[1].start)
-    lat_deg, _core_axes = geography.cell_geography(crs, core_transform, core_shape)
-    # the full-resolution cells: the whole window, or a reduced halo's near part
-    if isinstance(terrain, HaloTerrain):
-        elevation_m, r_off, c_off = terrain.near, terrain.near_row0, terrain.near_col0
-    else:
-        elevation_m, r_off, c_off = terrain, 0, 0
-    rows, cols = slice(core[0].start - r_off, core[0].stop - r_off), slice(core[1].start - c_off, core[1].stop - c_off)
-    # slope at the core's edge needs one ring of the halo's cells (Horn's 3 x 3), no more
-    r0, c0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
-    ring = (slice(r0, min(rows.stop + 1, elevation_m.shape[0])), slice(c0, min(cols.stop + 1, elevation_m.shape[1])))
-    slope_ring, aspect_ring = slope_aspect(elevation_m[ring], (cell_m, cell_m))
-    in_ring = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
-    # bytes as r.sun stores them: 1 byte per cell and direction (the task's memory declaration)
-    horizons = tile_horizons(terrain, transform, reference, n_azimuths=n_azimuths,
-                             max_distance_m=max_distance_m, core=core, method=horizon_method,
-                             resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD, n_threads=n_threads, origin=origin,
-                             what=what)
-    # one call for all the days, so the set-up (byte horizons, static terms) is done once
-    return fast.daily_radiation(elevation_m[rows, cols], slope_ring[in_ring], aspect_ring[in_ring], lat_deg,
-                                horizons, sorted(days), step_minutes=step_minutes, linke=linke, albedo=albedo,
-                                n_threads=n_threads, reference_lat_deg=reference.lat_deg), core_transform
+    surface = tile_surface(terrain, transform, reference, n_azimuths=n_azimuths, max_distance_m=max_distance_m,
+                           core=core, horizon_method=horizon_method, n_threads=n_threads, origin=origin,
+                           what=what)
+    return (surface_daily_radiation(surface, crs, days, reference, step_minutes=step_minutes, linke=linke,
+                                    albedo=albedo, n_threads=n_threads), surface.core_transform)

@@ -68,6 +68,30 @@ def grid_direction(azimuth_rad, geographic_axes):
     return dr, dc
 
 
+def geographic_azimuth_rad(grid_azimuth_rad, geographic_axes):
+    """Geographic azimuth of a grid direction: the inverse of :func:`grid_direction`.
+
+    Parameters
+    ----------
+    grid_azimuth_rad : float or array, direction counter-clockwise from grid east (the
+        columns' axis) [rad], e.g. a GRASS aspect from :func:`eemt_flow.terrain.slope.slope_aspect`
+    geographic_axes : array (2, 2) or None, as for :func:`grid_direction`; None = grid
+        north is true north
+
+    Returns
+    -------
+    float or array, the same direction as a geographic azimuth counter-clockwise from east
+    [rad], in (-pi, pi]
+    """
+    a = np.asarray(grid_azimuth_rad, dtype=np.float64)
+    if geographic_axes is None:
+        return np.arctan2(np.sin(a), np.cos(a))
+    # grid_direction: (gx, gy) = axes.T @ (cos phi, sin phi); solve for (cos phi, sin phi)
+    inverse = np.linalg.inv(np.asarray(geographic_axes, dtype=np.float64).T)
+    gx, gy = np.cos(a), np.sin(a)
+    return np.arctan2(inverse[1, 0] * gx + inverse[1, 1] * gy, inverse[0, 0] * gx + inverse[0, 1] * gy)
+
+
 def ray_stencil(azimuth_rad, geographic_axes, cell_size_m, max_distance_m):
     """Cells r.horizon samples along one direction, as offsets from the origin cell.
 

@@ -13,10 +13,13 @@ import logging
 from pathlib import Path
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import Scope
 
 from eemt_flow import __version__
 from eemt_flow.errors import UserError
@@ -28,6 +31,23 @@ from eemt_flow.web.store import JobStore
 __all__ = ["TOKEN_ENV", "Settings", "create_app"]
 log = logging.getLogger("eemt_flow.web")
 HERE = Path(__file__).resolve().parent
+#: The methods a route can serve (RFC 9110 section 9, and PATCH), in the order ``Allow`` lists them.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> set[str]:
+    """Every method that one of ``routes`` (mounts aside) serves at the path of ``scope``.
+
+    Starlette's 405 names only the methods of the first route whose path matched (``OPTIONS
+    /api/jobs`` said ``Allow: POST`` although GET is served there too), so each method is tried
+    on a copy of the request: it is allowed when a route would take it. A mount is left out
+    because it takes any method and decides inside (the static files name theirs in their 405).
+    """
+    probe = {"type": "http", "path": scope["path"], "root_path": scope.get("app_root_path", scope.get("root_path", "")),
+             "query_string": b"", "headers": []}
+    return {method for method in HTTP_METHODS
+            if any(route.matches({**probe, "method": method})[0] == Match.FULL
+                   for route in routes if not isinstance(route, Mount))}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -63,6 +83,15 @@ def create_app(settings: Settings) -> FastAPI:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"] if p not in ("path", "query", "body"))
         return JSONResponse({"detail": f"{where}: {err['msg']}"}, status_code=422)
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: HTTPException):
+        """RFC 9110: a 405 lists every method the resource serves, for all routes and the mounts."""
+        named = {m.strip() for m in (exc.headers or {}).get("Allow", "").split(",")}
+        served = allowed_methods(app.router.routes, request.scope) | named
+        allow = ", ".join(m for m in HTTP_METHODS if m in served)
+        return JSONResponse({"detail": f"{request.method} is not allowed here; this path serves {allow or 'nothing'}"},
+                            status_code=405, headers={"Allow": allow})
 
     for router in (api_jobs.router, results.router, service.router, pages.router):
         app.include_router(router)

@@ -19,6 +19,8 @@ WORKFLOW_FILE = "workflow.mf"
 SOLAR_VARIABLES = ("glob_rad", "flat_glob_rad", "insol_time")
 #: Terrain maps written to results/terrain/ when EEMT is computed (tiled terrain layers).
 TERRAIN_RESULTS = ("wetness_index", "alpha", "northness", "specific_catchment_area_m")
+#: The sky view factor, from the fast engine's horizons (eemt_flow.solar.sky_view).
+SKY_VIEW_RESULT = "results/terrain/sky_view_factor.tif"
 #: The tiled terrain's grid, written by the planner (eemt_flow.terrain.stages).
 TERRAIN_GRID_FILE = "terrain/grid.json"
 #: Each climate year, prepared on its own grid (eemt_flow.climate.prepared).
@@ -51,10 +53,11 @@ def terrain_result_files(shape: tuple[int, int], tile_size_cells: int) -> list[s
 
 
 def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str], rasters: bool,
-               tile_size_cells: int, reduced_halo: bool = False) -> dict:
+               tile_size_cells: int, reduced_halo: bool = False, sky_view: bool = False) -> dict:
     """A tile's files. ``dem`` holds its halo window, or, with a ``reduced_halo`` (the hull's
     :class:`~eemt_flow.solar.far_field.HaloTerrain` in ``halo``), its core and one ring;
-    ``dem_window`` is the window of the DEM it holds (col_off, row_off, width, height)."""
+    ``dem_window`` is the window of the DEM it holds (col_off, row_off, width, height);
+    ``sky_view`` (the fast engine's) the core's sky view factor."""
     base = f"tiles/{tile.name}"
     dem_window = tile.near_window(1) if reduced_halo else tile.halo_window
     return {
@@ -64,6 +67,7 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
         "halo": f"{base}/halo.npz" if reduced_halo else None,
         "terrain": f"{base}/terrain.tif",
         "horizons": f"{base}/horizons.tif",
+        "sky_view": f"{base}/sky_view_factor.tif" if sky_view else None,
         "solar": {m: f"{base}/solar_m{m:02d}.tif" for m in months},
         "daily": {m: f"{base}/daily_m{m:02d}.tif" for m in months} if keep_daily else {},
         "rasters": f"{base}/rasters.tif" if rasters else None,
@@ -73,8 +77,10 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
 
 
 def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: list[str], years: list[str],
-                 real_sky: bool = False) -> list[str]:
+                 real_sky: bool = False, sky_view: bool = False) -> list[str]:
     files = ["results/summary.json", "results/glob_rad_quicklook.png"]
+    if sky_view:
+        files.append(SKY_VIEW_RESULT)
     if real_sky:
         files += [f"results/solar/monthly/glob_rad_real_{m:02d}.tif" for m in range(1, 13)]
     for m in months:

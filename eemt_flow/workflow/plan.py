@@ -232,8 +232,9 @@ def plan(spec: JobSpec) -> Plan:
 
     # the hull reads the halo at full resolution only near the core: tiles keep that and a max pyramid
     reduced_halo = spec.engine == "fast" and resolved_method(spec.horizon_method, halo_m, grid.cell_size_m[0]) == "hull"
+    sky_view = spec.engine == "fast"  # from the horizons its solar tasks compute
     files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters), spec.tile_size_cells,
-                        reduced_halo) for t in tiles]
+                        reduced_halo, sky_view) for t in tiles]
     n_az = round(360 / spec.horizon_step_deg)
     job = {
         "eemt_flow_job": 1,
@@ -258,7 +259,8 @@ def plan(spec: JobSpec) -> Plan:
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",
         "months": {f"{m:02d}": days for m, days in months.items()},
         "tiles": [dict(t.to_dict(), files=f) for t, f in zip(tiles, files)],
-        "results": result_files(months, spec.keep_daily, spec.model_names, years, bool(eemt and eemt.real_sky)),
+        "results": result_files(months, spec.keep_daily, spec.model_names, years, bool(eemt and eemt.real_sky),
+                                sky_view),
         "eemt": eemt.metadata(spec) if eemt else None,
         "software": software_versions(),
     }

@@ -26,7 +26,7 @@ from rasterio.windows import Window
 
 from eemt_flow.dem.raster import read_float32
 from eemt_flow.dem.tiles import Tile, crop_core
-from eemt_flow.workflow.layout import SOLAR_VARIABLES
+from eemt_flow.workflow.layout import SKY_VIEW_RESULT, SOLAR_VARIABLES
 
 #: Units of each solar variable, per month (monthly maps) and per day (daily maps).
 UNITS = {
@@ -234,6 +234,7 @@ def reduce_job(workdir: Path) -> dict:
     total_stats = write_group(grid, threads, write_total)[total_path][0]
     running.close()
 
+    sky_view_stats = reduce_sky_view(job, workdir, masks, threads)
     eemt_stats = reduce_eemt(job, workdir, masks) if job.get("eemt") else None
 
     summary = {
@@ -250,6 +251,8 @@ def reduce_job(workdir: Path) -> dict:
         "shadows": "r.horizon maps (negative angles clamped at 0), search distance = halo; not r.sun's internal search",
         "months": month_stats,
         "total_glob_rad_wh_m2": total_stats,
+        "sky_view_factor": dict(sky_view_stats, units="1", source="Dozier & Frew (1990) Eq. 7b from the fast "
+                                "engine's horizons") if sky_view_stats is not None else None,
         "eemt": dict(job["eemt"], units="MJ m-2 yr-1 (annual), MJ m-2 month-1 (monthly)", statistics=eemt_stats,
                      **terrain_figures(workdir))
         if eemt_stats is not None else None,
@@ -261,6 +264,23 @@ def reduce_job(workdir: Path) -> dict:
                   label="kWh m⁻²", scale=1e-3)
     total_path.unlink()
     return summary
+
+
+def reduce_sky_view(job: dict, workdir: Path, masks: NodataMasks, threads: int) -> dict | None:
+    """Mosaic the tiles' sky view factor (the fast engine's) into results/terrain/; its statistics,
+    or None where the job has none."""
+    if not any(entry["files"].get("sky_view") for entry in job["tiles"]):
+        return None
+    path = workdir / SKY_VIEW_RESULT
+
+    def write_sky_view(maps: MapWriter) -> None:
+        for entry, window, nodata in tiles_with_nodata(job, masks):
+            svf = crop_core(Tile.from_dict(entry), _read(workdir / entry["files"]["sky_view"]))
+            if nodata is not None:
+                svf[:, nodata] = np.nan
+            maps.add(path, window, svf, ["sky_view_factor"])
+
+    return write_group(job["grid"], threads, write_sky_view)[path][0]
 
 
 def terrain_figures(workdir: Path) -> dict:

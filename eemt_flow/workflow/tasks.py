@@ -306,11 +306,12 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     the sun from the same positions and a tiled run equals an untiled one. Horizons and
     radiation are computed for the tile's core only; the halo is there for the horizon
     rays and the slope at the core's edge. Writes the core's monthly files (bands as
-    MONTHLY_BANDS) and, with keep_daily, its daily files.
+    MONTHLY_BANDS), with keep_daily its daily files, and the core's sky view factor from
+    the same horizons (where the job names a ``sky_view`` file).
     """
     import json
 
-    from eemt_flow.solar.fast_tile import SunReference, tile_daily_radiation
+    from eemt_flow.solar.fast_tile import SunReference, surface_daily_radiation, surface_sky_view_factor, tile_surface
 
     job = json.loads(Path(job_file).read_text())
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
@@ -328,12 +329,18 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
             terrain = read_float32(src)  # the horizons read float32 (as r.horizon does), not a float64 copy
             transform, crs = src.transform, src.crs
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
-    days, core_transform = tile_daily_radiation(
-        terrain, transform, crs, sorted(month_of_day), SunReference.from_dict(job["fast_reference"]),
-        step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
-        n_azimuths=round(360 / p["horizon_step_deg"]), max_distance_m=job["halo_m"], core=tile.core_in_halo,
-        horizon_method=p["horizon_method"], n_threads=job["threads_per_task"], origin=(tile.halo_row, tile.halo_col),
-        what=files["dem"])
+    reference = SunReference.from_dict(job["fast_reference"])
+    surface = tile_surface(terrain, transform, reference, n_azimuths=round(360 / p["horizon_step_deg"]),
+                           max_distance_m=job["halo_m"], core=tile.core_in_halo, horizon_method=p["horizon_method"],
+                           n_threads=job["threads_per_task"], origin=(tile.halo_row, tile.halo_col),
+                           what=files["dem"])
+    core_transform = surface.core_transform
+    if files.get("sky_view"):  # from the same horizons; written before the days' maps take the memory
+        svf = surface_sky_view_factor(surface, reference, job["threads_per_task"])
+        write_geotiff(Path(files["sky_view"]), svf, core_transform, crs, descriptions=["sky_view_factor"])
+        del svf
+    days = surface_daily_radiation(surface, crs, sorted(month_of_day), reference, step_minutes=p["step_minutes"],
+                                   linke=p["linke"], albedo=p["albedo"], n_threads=job["threads_per_task"])
     for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
         m = str(int(mm))
         if p["keep_daily"]:

@@ -104,6 +104,58 @@ def test_horizons_dataarray(tmp_path):
     assert hor.attrs["units"] == "rad" and float(hor.min()) >= 0
 
 
+def test_sky_view_factor_dataarray(tmp_path):
+    """Flat open ground sees the whole sky: 1 everywhere; the result lies on the DEM's grid."""
+    import xarray as xr
+
+    import eemt_flow.solar
+    from eemt_flow.dem.example import write_example_dem
+
+    y = 3975000.0 - (np.arange(20) + 0.5) * 30.0
+    x = 363000.0 + (np.arange(25) + 0.5) * 30.0
+    flat = xr.DataArray(np.full((20, 25), 1800.0), dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:26913")
+    svf = eemt_flow.solar.sky_view_factor(flat, n_azimuths=36, max_distance_m=300)
+    assert svf.dims == ("y", "x") and svf.shape == (20, 25) and svf.name == "sky_view_factor"
+    np.testing.assert_array_equal(svf.x.values, x)
+    np.testing.assert_array_equal(svf.y.values, y)
+    assert svf.rio.crs == flat.rio.crs and svf.rio.transform() == flat.rio.transform()
+    assert svf.attrs["units"] == "1" and svf.attrs["n_azimuths"] == 36 and svf.attrs["max_distance_m"] == 300
+    np.testing.assert_allclose(svf.values, 1.0, rtol=0, atol=1e-6)
+
+    # a DEM with relief and nodata, from a path and from its DataArray: the same map, NaN where
+    # the DEM is, 0 < V <= 1, and the automatic halo by default
+    path = tmp_path / "dem.tif"
+    write_example_dem(path, size_cells=30)
+    dem = rioxarray.open_rasterio(path, masked=True).squeeze("band", drop=True)
+    from_path = eemt_flow.solar.sky_view_factor(path, n_azimuths=36)
+    from_array = eemt_flow.solar.sky_view_factor(dem, n_azimuths=36)
+    np.testing.assert_array_equal(from_path.values, from_array.values)
+    np.testing.assert_array_equal(np.isnan(from_path.values), np.isnan(dem.values))
+    assert 0.0 < np.nanmin(from_path.values) < np.nanmax(from_path.values) <= 1.0
+    assert from_path.attrs["max_distance_m"] == eemt_flow.solar.horizons(path, n_azimuths=4).attrs["max_distance_m"]
+
+
+def test_sky_view_factor_refuses_bad_input(tmp_path):
+    import xarray as xr
+
+    import eemt_flow.solar
+
+    no_crs = xr.DataArray(np.ones((10, 10)), dims=("y", "x"), coords={"y": np.arange(10.0), "x": np.arange(10.0)})
+    with pytest.raises(UserError, match="no coordinate reference system"):
+        eemt_flow.solar.sky_view_factor(no_crs)
+    with pytest.raises(ValueError, match="n_azimuths"):
+        eemt_flow.solar.sky_view_factor(no_crs, n_azimuths=2)
+    with pytest.raises(ValueError, match="n_azimuths"):
+        eemt_flow.solar.sky_view_factor(no_crs, n_azimuths=36.5)
+    with pytest.raises(UserError, match="no such file"):
+        eemt_flow.solar.sky_view_factor(tmp_path / "missing.tif")
+    y = 3975000.0 - (np.arange(10) + 0.5) * 30.0
+    x = 363000.0 + (np.arange(10) + 0.5) * 30.0
+    dem = xr.DataArray(np.ones((10, 10)), dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:26913")
+    with pytest.raises(ValueError, match="max_distance_m must be positive"):
+        eemt_flow.solar.sky_view_factor(dem, max_distance_m=-5)
+
+
 def test_api_refuses_bad_input_with_one_line(tmp_path):
     import xarray as xr
 

@@ -209,6 +209,29 @@ def test_fast_tiles_hold_their_core_only(mcn_fast_tiled):
                 assert src.transform.f == pytest.approx(dem.transform.f + row0 * dem.transform.e)
 
 
+def test_fast_sky_view_factor_tiled_equals_untiled_and_the_api(mcn_fast_tiled, mcn_fast_untiled, mcn_dem):
+    """results/terrain/sky_view_factor.tif: the same map from 4 tiles with halos as from one
+    tile, and the same as eemt_flow.solar.sky_view_factor on the whole DEM (same horizons:
+    the search distance is the halo, 360 directions)."""
+    import eemt_flow.solar
+
+    tiled = read_raster(mcn_fast_tiled / "results/terrain/sky_view_factor.tif")
+    untiled = read_raster(mcn_fast_untiled / "results/terrain/sky_view_factor.tif")
+    np.testing.assert_array_equal(~np.isfinite(tiled), _dem_nan(mcn_dem))
+    np.testing.assert_array_equal(tiled, untiled)
+    api = eemt_flow.solar.sky_view_factor(mcn_dem, n_azimuths=360, max_distance_m=HALO_M)
+    np.testing.assert_array_equal(api.values, tiled)
+    valid = tiled[np.isfinite(tiled)]
+    # the Jemez DEM's slopes (to 72 degrees) and cliffs (horizons to 76 degrees): 0.34 at the
+    # least (a 62-degree slope under a cliff), 0.92 the median, never above 1
+    assert 0.2 < valid.min() < np.median(valid) < valid.max() <= 1.0
+    assert 0.85 < np.median(valid) < 0.97
+    summary = json.loads((mcn_fast_tiled / "results/summary.json").read_text())
+    assert summary["sky_view_factor"]["units"] == "1"
+    assert summary["sky_view_factor"]["mean"] == pytest.approx(float(valid.mean()), rel=1e-6)
+    print(f"mcn_10m sky view factor: {valid.min():.4f} to {valid.max():.4f}, mean {valid.mean():.4f}")
+
+
 @pytest.mark.parametrize("day", DAYS)
 def test_fast_engine_matches_grass_engine(mcn_fast_tiled, mcn_untiled, day):
     """The whole workflow with --engine fast against --engine grass, every cell of the DEM."""
