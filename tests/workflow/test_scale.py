@@ -109,6 +109,7 @@ def test_tiles_keep_the_halo_as_the_hull_reads_it(tmp_path):
     from conftest import run_cli
 
     from eemt_flow.dem.tiles import Tile
+    from eemt_flow.solar.far_field import near_margin_cells
     from eemt_flow.solar.fast_tile import SunReference, tile_daily_radiation
 
     dem = tmp_path / "dem.tif"
@@ -128,14 +129,18 @@ def test_tiles_keep_the_halo_as_the_hull_reads_it(tmp_path):
     tile = Tile.from_dict(entry)
     with rasterio.open(work / entry["files"]["dem"]) as src:
         assert (src.height, src.width) == (tile.height + 1, tile.width + 1)  # core + the ring inside the DEM
-    with np.load(work / entry["files"]["halo"]) as f:  # a corner tile: its core and 130 cells inside the DEM
-        assert f["near"].shape == (250 + 130, 250 + 130) and tuple(f["shape"]) == (500, 500)
+    # a corner tile: its core and 386 cells (a group of 256 origins, 128 past it, 2 more) inside the DEM,
+    # here all of its 500 x 500 window
+    assert near_margin_cells(128, 64) == 386
+    with np.load(work / entry["files"]["halo"]) as f:
+        assert f["near"].shape == (500, 500) and tuple(f["shape"]) == (500, 500)
+        assert tuple(f["origin"]) == (tile.halo_row, tile.halo_col) == (0, 0)
     grid = open_dem(dem, max_cells=10**7)
     window = grid.read(tile.halo_window)
     days, _ = tile_daily_radiation(window, grid.transform @ rasterio.Affine.translation(tile.halo_col, tile.halo_row),
                                    grid.crs, [172, 355], SunReference.from_dict(job["fast_reference"]),
                                    step_minutes=60.0, linke=3.0, albedo=0.2, n_azimuths=36, max_distance_m=2500.0,
-                                   core=tile.core_in_halo, horizon_method="hull")
+                                   core=tile.core_in_halo, horizon_method="hull", origin=(tile.halo_row, tile.halo_col))
     expected = {r.day: r.glob_rad_wh_m2 for r in days}
     for month, day in (("6", 172), ("12", 355)):
         with rasterio.open(work / entry["files"]["solar"][month]) as src:
