@@ -268,11 +268,12 @@ def task_terrain_stage(job_file, stage, tile_row, tile_col):
 @click.option("--horizons-out", required=True)
 @click.option("--search-distance-m", required=True, type=float)
 @click.option("--horizon-step-deg", required=True, type=float)
-def task_terrain(dem, terrain_out, horizons_out, search_distance_m, horizon_step_deg):
+@click.option("--sky-view-out", default=None, help="Also write the window's sky view factor here.")
+def task_terrain(dem, terrain_out, horizons_out, search_distance_m, horizon_step_deg, sky_view_out):
     from eemt_flow.workflow.tasks import terrain_task
 
     terrain_task(Path(dem), Path(terrain_out), Path(horizons_out), search_distance_m=search_distance_m,
-                 horizon_step_deg=horizon_step_deg)
+                 horizon_step_deg=horizon_step_deg, sky_view_out=Path(sky_view_out) if sky_view_out else None)
 
 
 @task.command("solar")

@@ -151,6 +151,23 @@ r.out.gdal --quiet -c -f input=horizons output={_q(work / 'horizons.tif')} type=
         shutil.rmtree(work, ignore_errors=True)
 
 
+def sky_view_factor(terrain_tif: Path, horizons_tif: Path) -> np.ndarray:
+    """Sky view factor [-] of every cell of a tile window from its clamped r.horizon maps and
+    r.slope.aspect's slope and aspect (:func:`compute_terrain`'s outputs), read one direction at
+    a time (:func:`eemt_flow.solar.sky_view.sky_view_factor_by_direction`). r.horizon's
+    directions and GRASS's aspect are both counter-clockwise from the grid's east, so no turn
+    is needed. float32, NaN where the DEM is nodata."""
+    from eemt_flow.solar.sky_view import sky_view_factor_by_direction
+
+    terrain = _read_bands(terrain_tif)
+    slope_rad, aspect_rad = np.deg2rad(terrain[0]), np.deg2rad(terrain[1])
+    with rasterio.open(horizons_tif) as src:
+        directions = (src.read(band, masked=True).astype("float32").filled(np.nan) for band in src.indexes)
+        svf = sky_view_factor_by_direction(directions, src.count, np.nan_to_num(slope_rad), np.nan_to_num(aspect_rad))
+    svf[~np.isfinite(slope_rad)] = np.nan
+    return svf.astype(np.float32)
+
+
 def _clamp_horizons(src_path: Path, dst_path: Path, names: list[str]) -> None:
     """Copy the horizon stack band by band, clamping angles at 0 and naming the bands.
 

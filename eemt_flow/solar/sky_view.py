@@ -128,16 +128,39 @@ def sky_view_factor_reference(horizon_angle_rad, slope_rad, aspect_rad, horizon_
     """:func:`sky_view_factor` written plainly with numpy, one direction at a time: the slow,
     obvious form the numba kernel is held to (``tests/solar/test_sky_view.py``)."""
     horizons, shape, scale = _checked(horizon_angle_rad, horizon_resolution_rad)
-    n_az = horizons.shape[0]
-    slope = np.broadcast_to(np.asarray(slope_rad, dtype=np.float64), shape)
-    aspect = np.broadcast_to(np.asarray(aspect_rad, dtype=np.float64), shape)
-    cos_s, sin_s = np.cos(slope), np.sin(slope)
-    total = np.zeros(shape)
-    for k in range(n_az):
-        azimuth = 2.0 * math.pi * k / n_az
-        cos_rel = np.cos(azimuth - aspect)
-        elevation = horizons[k].astype(np.float64) * scale
+    return sky_view_factor_by_direction((horizons[k].astype(np.float64) * scale for k in range(horizons.shape[0])),
+                                        horizons.shape[0], slope_rad, aspect_rad)
+
+
+def sky_view_factor_by_direction(directions, n_azimuths, slope_rad, aspect_rad):
+    """:func:`sky_view_factor` from the horizons given one direction at a time, so that only one
+    direction's map is held (the GRASS engine reads r.horizon's maps band by band).
+
+    Parameters
+    ----------
+    directions : iterable of ``n_azimuths`` arrays (rows, cols), the horizon elevation angle
+        [rad] of direction ``k`` (azimuth ``2 pi k / n_azimuths`` counter-clockwise from east,
+        in the frame of ``aspect_rad``), in order; NaN = nodata
+    n_azimuths : int, the number of directions
+    slope_rad, aspect_rad : as for :func:`sky_view_factor`
+
+    Returns
+    -------
+    array (rows, cols), float64 sky view factor [-]
+    """
+    total, count = None, 0
+    for k, elevation in enumerate(directions):
+        elevation = np.asarray(elevation, dtype=np.float64)
+        if total is None:
+            slope = np.broadcast_to(np.asarray(slope_rad, dtype=np.float64), elevation.shape)
+            aspect = np.broadcast_to(np.asarray(aspect_rad, dtype=np.float64), elevation.shape)
+            cos_s, sin_s = np.cos(slope), np.sin(slope)
+            total = np.zeros(elevation.shape)
+        azimuth = 2.0 * math.pi * k / n_azimuths
         elevation = np.maximum(elevation, tangent_plane_elevation_rad(azimuth, slope, aspect))  # NaN stays NaN
         zenith = HALF_PI_RAD - elevation
-        total += cos_s * np.sin(zenith) ** 2 + sin_s * cos_rel * (zenith - np.sin(zenith) * np.cos(zenith))
-    return total / n_az
+        total += cos_s * np.sin(zenith) ** 2 + sin_s * np.cos(azimuth - aspect) * (zenith - np.sin(zenith) * np.cos(zenith))
+        count += 1
+    if count != n_azimuths:
+        raise ValueError(f"expected {n_azimuths} directions of horizons, got {count}")
+    return total / n_azimuths

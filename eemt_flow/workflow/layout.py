@@ -19,7 +19,7 @@ WORKFLOW_FILE = "workflow.mf"
 SOLAR_VARIABLES = ("glob_rad", "flat_glob_rad", "insol_time")
 #: Terrain maps written to results/terrain/ when EEMT is computed (tiled terrain layers).
 TERRAIN_RESULTS = ("wetness_index", "alpha", "northness", "specific_catchment_area_m")
-#: The sky view factor, from the fast engine's horizons (eemt_flow.solar.sky_view).
+#: The sky view factor, from the horizons of either engine (eemt_flow.solar.sky_view).
 SKY_VIEW_RESULT = "results/terrain/sky_view_factor.tif"
 #: The tiled terrain's grid, written by the planner (eemt_flow.terrain.stages).
 TERRAIN_GRID_FILE = "terrain/grid.json"
@@ -57,7 +57,7 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
     """A tile's files. ``dem`` holds its halo window, or, with a ``reduced_halo`` (the hull's
     :class:`~eemt_flow.solar.far_field.HaloTerrain` in ``halo``), its core and one ring;
     ``dem_window`` is the window of the DEM it holds (col_off, row_off, width, height);
-    ``sky_view`` (the fast engine's) the core's sky view factor."""
+    ``sky_view`` the sky view factor (the fast engine's of the core, the GRASS engine's of the window)."""
     base = f"tiles/{tile.name}"
     dem_window = tile.near_window(1) if reduced_halo else tile.halo_window
     return {

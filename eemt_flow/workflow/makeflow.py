@@ -37,8 +37,11 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
     core_horizons_mb = core_cells * n_azimuths / mb  # uint8, as r.sun stores them
     horizon_chunk_mb = core_cells * min(AZIMUTH_CHUNK, n_azimuths) * 4 / mb  # float32 directions in flight
     core_month_mb = core_cells * 6 * 31 * 4 / mb
+    # the sky view factor of the window, one direction at a time: about 12 float64 maps in flight
+    sky_view_mb = tile_cells * 12 * 8 / mb
     return {
-        "terrain": {"memory_mb": int(300 + 2 * horizons_mb / n_azimuths * 8), "disk_mb": int(100 + 2 * horizons_mb)},
+        "terrain": {"memory_mb": int(300 + max(2 * horizons_mb / n_azimuths * 8, sky_view_mb)),
+                    "disk_mb": int(100 + 2 * horizons_mb + tile_cells * 4 / mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
         # the core (and one ring of the halo): climate, monthly solar sums, static and output bands;
         # measured 871 MB on a 500 x 500 core (benchmarks/scale.py job), 800 float32 a cell declared

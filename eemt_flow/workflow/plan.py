@@ -232,7 +232,7 @@ def plan(spec: JobSpec) -> Plan:
 
     # the hull reads the halo at full resolution only near the core: tiles keep that and a max pyramid
     reduced_halo = spec.engine == "fast" and resolved_method(spec.horizon_method, halo_m, grid.cell_size_m[0]) == "hull"
-    sky_view = spec.engine == "fast"  # from the horizons its solar tasks compute
+    sky_view = True  # from the horizons that the solar (fast) or terrain (GRASS) tasks compute
     files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters), spec.tile_size_cells,
                         reduced_halo, sky_view) for t in tiles]
     n_az = round(360 / spec.horizon_step_deg)

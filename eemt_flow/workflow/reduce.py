@@ -251,8 +251,8 @@ def reduce_job(workdir: Path) -> dict:
         "shadows": "r.horizon maps (negative angles clamped at 0), search distance = halo; not r.sun's internal search",
         "months": month_stats,
         "total_glob_rad_wh_m2": total_stats,
-        "sky_view_factor": dict(sky_view_stats, units="1", source="Dozier & Frew (1990) Eq. 7b from the fast "
-                                "engine's horizons") if sky_view_stats is not None else None,
+        "sky_view_factor": dict(sky_view_stats, units="1", source="Dozier & Frew (1990) Eq. 7b from the horizons "
+                                "of the solar tasks (fast) or r.horizon (grass)") if sky_view_stats is not None else None,
         "eemt": dict(job["eemt"], units="MJ m-2 yr-1 (annual), MJ m-2 month-1 (monthly)", statistics=eemt_stats,
                      **terrain_figures(workdir))
         if eemt_stats is not None else None,

@@ -96,9 +96,17 @@ def terrain_stage_task(job_file: Path, stage: str, tile_row: int | None, tile_co
 
 
 def terrain_task(dem: Path, terrain_out: Path, horizons_out: Path, *, search_distance_m: float,
-                 horizon_step_deg: float) -> None:
+                 horizon_step_deg: float, sky_view_out: Path | None = None) -> None:
+    """The GRASS engine's terrain of one tile window (:func:`grass.compute_terrain`) and, with
+    ``sky_view_out``, the window's sky view factor from the same horizons (the reducer keeps
+    the core)."""
     grass.compute_terrain(dem, terrain_out, horizons_out, search_distance_m=search_distance_m,
                           horizon_step_deg=horizon_step_deg)
+    if sky_view_out is not None:
+        with rasterio.open(dem) as src:
+            transform, crs = src.transform, src.crs
+        write_geotiff(sky_view_out, grass.sky_view_factor(terrain_out, horizons_out), transform, crs,
+                      descriptions=["sky_view_factor"])
 
 
 def solar_task(dem: Path, terrain: Path, horizons: Path, days: list[int], *, step_minutes: float, linke: float,

@@ -369,3 +369,34 @@ def test_grid_aspect_to_geographic_azimuth_inverts_grid_direction():
     # grid north is true north without axes; the convergence here is about -0.88 degree
     assert float(horizon.geographic_azimuth_rad(1.0, None)) == pytest.approx(1.0, abs=1e-15)
     assert math.degrees(float(horizon.geographic_azimuth_rad(0.0, axes))) == pytest.approx(0.876, abs=0.01)
+
+
+@pytest.mark.parametrize("facing_deg", [45.0, 200.0])
+def test_grass_engine_tilted_plane_is_one_plus_cos_over_two(facing_deg, tmp_path):
+    """The GRASS engine's sky view factor (real r.horizon and r.slope.aspect, their maps read
+    one direction at a time) on a plane of slope 30 degrees facing north-east and south-south-
+    west: (1 + cos 30) / 2 = (1 + 0.866025) / 2 = 0.933013 in the cells whose 150 m search stays
+    on the plane. The facings are not symmetric about either axis, so r.horizon's directions
+    (counter-clockwise from east, 5 degrees apart) and GRASS's aspect are both pinned: a
+    mirrored direction puts the uphill horizon (30 degrees) across the slope, where the plane
+    is level, and lowers V far below the closed form."""
+    import rasterio
+
+    from eemt_flow.dem.raster import write_geotiff
+    from eemt_flow.solar import grass
+
+    slope = math.radians(30.0)
+    dem = plane_dem(41, slope, math.radians(facing_deg)) + 2000.0
+    dem_tif = tmp_path / "plane.tif"
+    write_geotiff(dem_tif, dem.astype(np.float32), rasterio.Affine(CELL_M, 0, 350000.0, 0, -CELL_M, 4000000.0),
+                  rasterio.crs.CRS.from_epsg(32613))
+    grass.compute_terrain(dem_tif, tmp_path / "terrain.tif", tmp_path / "horizons.tif", search_distance_m=150.0,
+                          horizon_step_deg=5.0)
+    svf = grass.sky_view_factor(tmp_path / "terrain.tif", tmp_path / "horizons.tif")
+    assert svf.shape == dem.shape and svf.dtype == np.float32
+    inner = svf[16:25, 16:25].astype(np.float64)  # 15 cells (150 m) from every edge
+    closed = (1.0 + math.cos(slope)) / 2.0
+    err = inner - closed
+    print(f"GRASS plane facing {facing_deg:g}: V - (1+cos S)/2 from {err.min():.2e} to {err.max():.2e}")
+    assert np.all(err <= 1e-4)  # r.horizon's samples lie on the plane: the horizon can only be raised
+    assert np.all(-err < 1e-2)

@@ -232,6 +232,28 @@ def test_fast_sky_view_factor_tiled_equals_untiled_and_the_api(mcn_fast_tiled, m
     print(f"mcn_10m sky view factor: {valid.min():.4f} to {valid.max():.4f}, mean {valid.mean():.4f}")
 
 
+def test_grass_sky_view_factor_tiled_equals_untiled_and_the_fast_engine(mcn_tiled, mcn_untiled, mcn_fast_untiled,
+                                                                     mcn_dem):
+    """The GRASS engine's results/terrain/sky_view_factor.tif, from r.horizon's maps at 1 degree:
+    4 tiles with 30-cell halos against one tile (r.horizon's horizons depend on the window only
+    through the search distance, 300 m = the halo), and against the fast engine's map from its
+    own horizons (the hull or the sweep, 360 directions; another sampling of the rays)."""
+    tiled = read_raster(mcn_tiled / "results/terrain/sky_view_factor.tif")
+    untiled = read_raster(mcn_untiled / "results/terrain/sky_view_factor.tif")
+    fast = read_raster(mcn_fast_untiled / "results/terrain/sky_view_factor.tif")
+    np.testing.assert_array_equal(~np.isfinite(tiled), _dem_nan(mcn_dem))
+    np.testing.assert_array_equal(~np.isfinite(untiled), _dem_nan(mcn_dem))
+    valid = np.isfinite(tiled)
+    tiled_diff = np.abs(tiled - untiled)[valid]
+    engine_diff = np.abs(untiled - fast)[valid]
+    print(f"GRASS sky view factor: tiled vs untiled max {tiled_diff.max():.2e}; vs the fast engine median "
+          f"{np.median(engine_diff):.2e}, p99 {np.percentile(engine_diff, 99):.2e}, max {engine_diff.max():.2e}")
+    assert tiled_diff.max() <= 1e-6
+    assert np.median(engine_diff) <= 0.002 and np.percentile(engine_diff, 99) <= 0.02
+    summary = json.loads((mcn_tiled / "results/summary.json").read_text())
+    assert summary["sky_view_factor"]["mean"] == pytest.approx(float(tiled[valid].mean()), rel=1e-6)
+
+
 @pytest.mark.parametrize("day", DAYS)
 def test_fast_engine_matches_grass_engine(mcn_fast_tiled, mcn_untiled, day):
     """The whole workflow with --engine fast against --engine grass, every cell of the DEM."""

@@ -181,24 +181,23 @@ def test_fast_engine_cores_fit_remote_workers(example_dem, tmp_path):
     assert job["n_rules"] == 4 + 4 + 1  # one cut and one fast task per tile + the reducer
 
 
-def test_fast_plan_declares_the_sky_view_factor(example_dem, planned, tmp_path):
-    """The fast engine's tasks write each tile's sky view factor from their horizons, and the
-    reducer, which reads them, mosaics results/terrain/sky_view_factor.tif; the GRASS engine
-    has none."""
+def test_both_engines_declare_the_sky_view_factor(example_dem, planned, tmp_path):
+    """Each tile's sky view factor comes from the horizons its tasks compute: the fast engine's
+    solar task, the GRASS engine's terrain task (from r.horizon's maps). The reducer reads them
+    and mosaics results/terrain/sky_view_factor.tif."""
     run_cli("plan", "--dem", example_dem, "--workdir", tmp_path / "fast", "--days", "1-3", "--tile-size", "60",
             "--halo", "300")
-    job = json.loads((tmp_path / "fast" / "job.json").read_text())
-    assert "results/terrain/sky_view_factor.tif" in job["results"]
-    text = (tmp_path / "fast" / "workflow.mf").read_text()
-    rules = re.findall(r"^(\S[^:\n]*): ([^\n]*)\n\t([^\n]+)$", text, flags=re.M)
-    for t in job["tiles"]:
-        svf = t["files"]["sky_view"]
-        assert svf == f"tiles/{t['name']}/sky_view_factor.tif"
-        (fast_rule,) = [r for r in rules if f"task solar-fast --job job.json --tile {t['name']}" in r[2]]
-        assert svf in fast_rule[0].split()
+    for workdir, task in ((tmp_path / "fast", "task solar-fast --job job.json --tile {name}"),
+                          (planned, "task terrain --dem tiles/{name}/dem.tif")):
+        job = json.loads((workdir / "job.json").read_text())
+        assert "results/terrain/sky_view_factor.tif" in job["results"]
+        text = (workdir / "workflow.mf").read_text()
+        rules = re.findall(r"^(\S[^:\n]*): ([^\n]*)\n\t([^\n]+)$", text, flags=re.M)
         (reduce_rule,) = [r for r in rules if "task reduce" in r[2]]
-        assert svf in reduce_rule[1].split()
         assert "results/terrain/sky_view_factor.tif" in reduce_rule[0].split()
-    grass = json.loads((planned / "job.json").read_text())
-    assert all(t["files"]["sky_view"] is None for t in grass["tiles"])
-    assert not any("sky_view" in f for f in grass["results"])
+        for t in job["tiles"]:
+            svf = t["files"]["sky_view"]
+            assert svf == f"tiles/{t['name']}/sky_view_factor.tif"
+            (rule,) = [r for r in rules if task.format(name=t["name"]) in r[2]]
+            assert svf in rule[0].split()
+            assert svf in reduce_rule[1].split()
