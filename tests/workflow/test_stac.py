@@ -45,3 +45,18 @@ def test_item_lists_every_map_with_the_cogs_projection(results, example_dem):
         lon, lat = Transformer.from_crs(dem.crs.to_wkt(), "EPSG:4326", always_xy=True).transform(corners_x, corners_y)
     west, south, east, north = item.bbox
     assert all(west <= x <= east for x in lon) and all(south <= y <= north for y in lat)
+
+
+def test_odc_stac_loads_an_asset_equal_to_the_cog(results):
+    import odc.stac
+
+    item = pystac.Item.from_file(str(results / "stac" / "item.json"))
+    key = "solar/monthly/glob_rad_06.tif"
+    ds = odc.stac.load([item], bands=[key], chunks=None)
+    with rasterio.open(results / key) as src:
+        expected, transform, crs = src.read(1), src.transform, src.crs
+    loaded = ds[key].isel(time=0).values
+    assert loaded.shape == expected.shape
+    assert np.array_equal(loaded, expected, equal_nan=True)
+    assert ds.odc.geobox.crs.epsg == crs.to_epsg()
+    assert tuple(ds.odc.geobox.affine)[:6] == tuple(transform)[:6]
