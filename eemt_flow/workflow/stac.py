@@ -6,7 +6,8 @@ Pure: ``stac_item(job, summary, results)`` reads the result COGs' headers and st
 Datetimes: an EEMT job models calendar years (job["eemt"]["years"]): the item spans 1 January 00:00 UTC
 of the first year to 31 December 23:59:59 UTC of the last. A solar-only job models days of year with no
 calendar year: they are placed in the non-leap reference year SOLAR_REFERENCE_YEAR, from the first
-modelled day 00:00 UTC to the last modelled day 23:59:59 UTC, and ``eemt:days_of_year`` lists the days.
+modelled day 00:00 UTC to the last modelled day 23:59:59 UTC, and ``eemt:days_of_year`` lists the days. An EEMT job on climate normals
+(years ["normals"]) spans the whole reference year.
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ def _bbox_lonlat(grid: dict) -> list[float]:
 
 def _date_range(job: dict) -> tuple[_dt.datetime, _dt.datetime]:
     utc = _dt.timezone.utc
-    years = [int(y) for y in (job.get("eemt") or {}).get("years") or []]
+    years = [int(y) for y in (job.get("eemt") or {}).get("years") or [] if str(y).isdigit()]
     if years:
         return _dt.datetime(min(years), 1, 1, tzinfo=utc), _dt.datetime(max(years), 12, 31, 23, 59, 59, tzinfo=utc)
+    jan1 = _dt.datetime(SOLAR_REFERENCE_YEAR, 1, 1, tzinfo=utc)
+    if job.get("eemt"):   # climate normals: a climatological year, no calendar year
+        return jan1, _dt.datetime(SOLAR_REFERENCE_YEAR, 12, 31, 23, 59, 59, tzinfo=utc)
     days = sorted(int(d) for ds in job["months"].values() for d in ds)
     jan1 = _dt.datetime(SOLAR_REFERENCE_YEAR, 1, 1, tzinfo=utc)
     return (jan1 + _dt.timedelta(days=days[0] - 1),
@@ -101,7 +105,7 @@ def stac_item(job: dict, summary: dict, results: Path) -> pystac.Item:
     start, end = _date_range(job)
     props = {"start_datetime": start.isoformat(), "end_datetime": end.isoformat(),
              "eemt:parameters": job["parameters"], "eemt:software": job["software"]}
-    if not (job.get("eemt") or {}).get("years"):
+    if not any(str(y).isdigit() for y in (job.get("eemt") or {}).get("years") or []):
         props["eemt:days_of_year"] = sorted(int(d) for ds in job["months"].values() for d in ds)
         props["eemt:reference_year"] = SOLAR_REFERENCE_YEAR
     item = pystac.Item(id=str(job.get("job_id") or job.get("id") or results.parent.name), geometry=geometry,
