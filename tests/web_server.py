@@ -21,6 +21,7 @@ API_METHODS = {
     "/api/jobs/{job_id}": {"GET", "DELETE"},
     "/api/jobs/{job_id}/cancel": {"POST"},
     "/api/jobs/{job_id}/results.zip": {"GET"},
+    "/api/jobs/{job_id}/stac": {"GET"},
     "/api/jobs/{job_id}/results/{name}": {"GET"},
     "/health": {"GET"},
     "/metrics": {"GET"},

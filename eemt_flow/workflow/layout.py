@@ -78,7 +78,7 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
 
 def result_files(months: dict[int, list[int]], keep_daily: bool, model_names: list[str], years: list[str],
                  real_sky: bool = False, sky_view: bool = False) -> list[str]:
-    files = ["results/summary.json", "results/glob_rad_quicklook.png"]
+    files = ["results/summary.json", "results/glob_rad_quicklook.png", "results/stac/item.json"]
     if sky_view:
         files.append(SKY_VIEW_RESULT)
     if real_sky:

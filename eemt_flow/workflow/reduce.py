@@ -27,6 +27,7 @@ from rasterio.windows import Window
 from eemt_flow.dem.raster import read_float32
 from eemt_flow.dem.tiles import Tile, crop_core
 from eemt_flow.workflow.layout import SKY_VIEW_RESULT, SOLAR_VARIABLES
+from eemt_flow.workflow.stac import write_item
 
 #: Units of each solar variable, per month (monthly maps) and per day (daily maps).
 UNITS = {
@@ -263,6 +264,7 @@ def reduce_job(workdir: Path) -> dict:
                   title=f"Global radiation, sum of {sum(len(d) for d in job['months'].values())} day(s)",
                   label="kWh m⁻²", scale=1e-3)
     total_path.unlink()
+    write_item(job, summary, results)
     return summary
 
 
