@@ -15,6 +15,8 @@ APT_PACKAGES=(
   grass-core gdal-bin coop-computing-tools openmpi-bin python3-workqueue
   python3 python3-venv python3-dev ca-certificates procps iproute2
 )
+# nodejs + npm: the job page's browser libraries (package.json, below), a runtime step
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 # Not inside the images (EEMT_NO_TEST_DEPS=1): chromium for the browser tests; the container
 # tools that scripts/stack.sh and the container tests run: Podman with runc
 # (containers/podman/containers.conf), mmdebstrap for a base image without a registry,
@@ -59,5 +61,19 @@ if [ ! -f "$stamp" ]; then
   rm -f "$log"
   rm -f .venv/.eemt-bootstrap-*
   touch "$stamp"
+fi
+# The job page's browser libraries (Leaflet), from the npm registry with the hashes of
+# package-lock.json, copied to eemt_flow/web/static/vendor/ (git-ignored) which the app
+# serves under /static/vendor/: never a CDN. A runtime step: the images need it too.
+vendor=eemt_flow/web/static/vendor
+vstamp="$vendor/.stamp-$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f "$vstamp" ]; then
+  echo "bootstrap: installing the browser libraries (npm ci) into $vendor"
+  npm ci --omit=dev --no-audit --no-fund --loglevel=error
+  rm -rf "$vendor"
+  mkdir -p "$vendor/leaflet"
+  cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
+        node_modules/leaflet/dist/images node_modules/leaflet/LICENSE "$vendor/leaflet/"
+  touch "$vstamp"
 fi
 echo "bootstrap: ready ($(.venv/bin/eemt-flow --version))"
