@@ -66,7 +66,8 @@ function buildMap(index) {
     showLegend(current);
   }
   select.addEventListener("change", () => choose(select.value));
-  const first = maps.find((m) => m.variable === "EEMT" && m.period === "annual")
+  const eemtMaps = maps.filter((m) => m.variable === "EEMT" && (m.period === "annual" || m.period === "mean"));
+  const first = eemtMaps.find((m) => m.model === "topo") || eemtMaps[0]
              || maps.find((m) => m.variable === "glob_rad") || maps[0];
   if (first) { select.value = first.path; choose(first.path); }
 
