@@ -68,14 +68,14 @@ def cog_mean(path: Path) -> float:
 
 
 def wait_for_tiles(page, map_path: str) -> int:
-    """Every result tile <img> of ``map_path`` loaded, 256 px wide, none broken; their count."""
+    """Every result tile <img> (in the layer container div.result-tile) of ``map_path`` loaded, 256 px wide, none broken; their count."""
     page.wait_for_function(
-        """(p) => { const imgs = [...document.querySelectorAll('img.result-tile')]
+        """(p) => { const imgs = [...document.querySelectorAll('.result-tile img.leaflet-tile')]
                       .filter((i) => decodeURIComponent(i.src).includes('map=' + p));
                     return imgs.length > 0 && imgs.every((i) => i.complete); }""",
         arg=map_path, timeout=30_000)
     widths = page.evaluate(
-        """(p) => [...document.querySelectorAll('img.result-tile')]
+        """(p) => [...document.querySelectorAll('.result-tile img.leaflet-tile')]
                   .filter((i) => decodeURIComponent(i.src).includes('map=' + p)).map((i) => i.naturalWidth)""",
         map_path)
     assert widths and all(w == TILE_SIZE_PX for w in widths), widths

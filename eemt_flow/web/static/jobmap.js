@@ -120,8 +120,8 @@ function drawChart(title, series) {
   const W = 560, H = 260, left = 70, right = 20, top = 30, bottom = 40;
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) return null;
-  const vmax = Math.max(...all.map((p) => p.p90 ?? p.mean));
-  const vmin = Math.min(0, ...all.map((p) => p.p10 ?? p.mean));
+  const vmax = Math.max(...all.map((p) => Math.max(p.p90 ?? p.mean, p.mean)));
+  const vmin = Math.min(0, ...all.map((p) => Math.min(p.p10 ?? p.mean, p.mean)));
   const x = (month) => left + (month - 0.5) / 12 * (W - left - right);
   const y = (v) => top + (1 - (v - vmin) / ((vmax - vmin) || 1)) * (H - top - bottom);
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img" });
