@@ -45,6 +45,8 @@ def eemt_job(tmp_path_factory):
             job = wait_for(client, job_id, lambda j: j["state"] in ("succeeded", "failed", "cancelled"),
                            timeout_s=300)
             assert job["state"] == "succeeded", job
+            r = client.get(f"/api/jobs/{job_id}/maps")  # CONTRACT.md section 2 (branch tiles)
+            assert r.status_code == 200, f"GET /api/jobs/{job_id}/maps: {r.status_code} {r.text[:200]}"
         yield srv, job_id, srv.data_dir / "jobs" / job_id / "results"
     finally:
         srv.stop()
