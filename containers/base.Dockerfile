@@ -40,8 +40,8 @@ RUN userdel --remove ubuntu 2>/dev/null || true \
 WORKDIR /opt/eemt-flow
 
 # Only what the install needs, so that editing docs or tests does not rebuild this layer.
-COPY pyproject.toml README.md ./
-COPY scripts/bootstrap.sh scripts/
+COPY pyproject.toml README.md package.json package-lock.json ./
+COPY scripts/bootstrap.sh scripts/vendor_js.py scripts/
 COPY makeflows/ makeflows/
 COPY eemt_flow/ eemt_flow/
 
