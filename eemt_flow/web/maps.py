@@ -244,7 +244,7 @@ def point_values(rec: JobRecord, svc: Services, entries: list[dict], lon: float,
         x, y = Transformer.from_crs("EPSG:4326", src.crs, always_xy=True).transform(lon, lat)
         if not (math.isfinite(x) and math.isfinite(y)):
             raise HTTPException(422, f"lon={lon}, lat={lat} has no place in the DEM's CRS; give a point on the DEM")
-        col_f, row_f = ~src.transform * (x, y)
+        col_f, row_f = ~src.transform @ (x, y)
         row, col = math.floor(row_f), math.floor(col_f)
         if not (0 <= row < src.height and 0 <= col < src.width):
             raise HTTPException(422, f"lon={lon}, lat={lat} lies outside the DEM; see bounds_lonlat of /maps")
