@@ -67,7 +67,7 @@ function buildMap(index) {
   }
   select.addEventListener("change", () => choose(select.value));
   const eemtMaps = maps.filter((m) => m.variable === "EEMT" && (m.period === "annual" || m.period === "mean"));
-  const first = eemtMaps.find((m) => m.model === "topo") || eemtMaps[0]
+  const first = eemtMaps.find((m) => (m.model || "").toLowerCase() === "topo") || eemtMaps[0]
              || maps.find((m) => m.variable === "glob_rad") || maps[0];
   if (first) { select.value = first.path; choose(first.path); }
 
