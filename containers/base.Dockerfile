@@ -40,8 +40,10 @@ RUN userdel --remove ubuntu 2>/dev/null || true \
 WORKDIR /opt/eemt-flow
 
 # Only what the install needs, so that editing docs or tests does not rebuild this layer.
-COPY pyproject.toml README.md ./
-COPY scripts/bootstrap.sh scripts/
+COPY pyproject.toml README.md package.json package-lock.json ./
+# eemt_flow/ brings the host's static/vendor/ (Leaflet) where bootstrap.sh made it; else
+# bootstrap.sh fetches it from the npm registry (scripts/vendor_js.py).
+COPY scripts/bootstrap.sh scripts/vendor_js.py scripts/
 COPY makeflows/ makeflows/
 COPY eemt_flow/ eemt_flow/
 

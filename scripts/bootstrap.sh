@@ -60,4 +60,14 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.eemt-bootstrap-*
   touch "$stamp"
 fi
+# The job page's browser libraries (Leaflet), from the npm registry with the hashes of
+# package-lock.json, copied to eemt_flow/web/static/vendor/ (git-ignored) which the app
+# serves under /static/vendor/: never a CDN. A runtime step (the images need it too), done by
+# scripts/vendor_js.py with the standard library: no Node.js needed.
+vstamp="eemt_flow/web/static/vendor/.stamp-$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f "$vstamp" ]; then
+  echo "bootstrap: installing the browser libraries from the npm registry into eemt_flow/web/static/vendor"
+  "$PYTHON" scripts/vendor_js.py
+  touch "$vstamp"
+fi
 echo "bootstrap: ready ($(.venv/bin/eemt-flow --version))"

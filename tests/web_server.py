@@ -23,6 +23,9 @@ API_METHODS = {
     "/api/jobs/{job_id}/results.zip": {"GET"},
     "/api/jobs/{job_id}/stac": {"GET"},
     "/api/jobs/{job_id}/results/{name}": {"GET"},
+    "/api/jobs/{job_id}/maps": {"GET"},
+    "/api/jobs/{job_id}/tiles/{z}/{x}/{y}.png": {"GET"},
+    "/api/jobs/{job_id}/point": {"GET"},
     "/health": {"GET"},
     "/metrics": {"GET"},
 }

@@ -2,6 +2,7 @@
 
 - :mod:`.api_jobs` submit, list, read, cancel, delete jobs (uploads via :mod:`.uploads`)
 - :mod:`.results` result files and zips
+- :mod:`.maps` maps index, map tiles and point values
 - :mod:`.pages` HTML pages
 - :mod:`.service` health and Prometheus metrics (collected by :mod:`.metrics`)
 """
@@ -23,7 +24,7 @@ from starlette.types import Scope
 
 from eemt_flow import __version__
 from eemt_flow.errors import UserError
-from eemt_flow.web import api_jobs, catalog, metrics, pages, results, service
+from eemt_flow.web import api_jobs, catalog, maps, metrics, pages, results, service
 from eemt_flow.web.context import TOKEN_ENV, Services, Settings
 from eemt_flow.web.runner import DataDir, Runner
 from eemt_flow.web.store import JobStore
@@ -93,6 +94,6 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": f"{request.method} is not allowed here; this path serves {allow or 'nothing'}"},
                             status_code=405, headers={"Allow": allow})
 
-    for router in (api_jobs.router, results.router, catalog.router, service.router, pages.router):
+    for router in (api_jobs.router, results.router, catalog.router, maps.router, service.router, pages.router):
         app.include_router(router)
     return app

@@ -20,6 +20,10 @@ PAGE_SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+#: The job page's optional OpenStreetMap base layer (off by default): its tiles are the only outside images.
+OSM_TILE_ORIGIN = "https://tile.openstreetmap.org"
+#: Leaflet, vendored from npm by scripts/bootstrap.sh (package.json); served under /static/vendor/.
+LEAFLET_JS = HERE / "static" / "vendor" / "leaflet" / "leaflet.js"
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -43,4 +47,8 @@ def jobs_page(request: Request, svc: ServicesDep):
 
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, rec: Job, svc: ServicesDep):
-    return page(request, svc, "job.html", job=svc.detail(rec), active=rec.state in ACTIVE_STATES)
+    response = page(request, svc, "job.html", job=svc.detail(rec), active=rec.state in ACTIVE_STATES,
+                    leaflet_vendored=LEAFLET_JS.is_file(), osm_tile_origin=OSM_TILE_ORIGIN)
+    response.headers["Content-Security-Policy"] = (PAGE_SECURITY_HEADERS["Content-Security-Policy"]
+                                                   + f"; img-src 'self' data: {OSM_TILE_ORIGIN}")
+    return response

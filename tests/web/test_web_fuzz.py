@@ -27,7 +27,7 @@ from web_server import API_METHODS, Server
 
 TOKEN = "fuzz-token-0123456789abcdef"
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
-#: Generated requests per operation and phase (10 operations; valid and invalid).
+#: Generated requests per operation and phase (13 operations; valid and invalid).
 EXAMPLES_PER_OPERATION = 100
 #: The methods the coverage phase sends to each path that does not declare them.
 UNEXPECTED_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH", "TRACE", "QUERY"}
@@ -70,9 +70,10 @@ database = "none"
 unexpected-methods = {json.dumps(sorted(UNEXPECTED_METHODS))}
 """
 #: Operations whose path names a job: without a job created, they only ever answer 404.
-JOB_OPERATIONS = ["DELETE /api/jobs/{job_id}", "GET /api/jobs/{job_id}", "GET /api/jobs/{job_id}/results.zip",
-                  "GET /api/jobs/{job_id}/results/{name}", "GET /api/jobs/{job_id}/stac",
-                  "POST /api/jobs/{job_id}/cancel"]
+JOB_OPERATIONS = sorted(["DELETE /api/jobs/{job_id}", "GET /api/jobs/{job_id}", "GET /api/jobs/{job_id}/results.zip",
+                         "GET /api/jobs/{job_id}/results/{name}", "GET /api/jobs/{job_id}/stac",
+                         "POST /api/jobs/{job_id}/cancel", "GET /api/jobs/{job_id}/maps",
+                         "GET /api/jobs/{job_id}/tiles/{z}/{x}/{y}.png", "GET /api/jobs/{job_id}/point"])
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,7 @@ def test_api_conforms_to_its_schema(fuzz_server, tmp_path, monkeypatch):
     assert TOKEN not in proc.stdout + proc.stderr + har.read_text()  # schemathesis filters the Authorization header
     run = json.loads(report.read_text())
     assert run["complete"] and run["stop_reason"] == "completed" and run["exit_code"] == 0
-    assert run["operations"] == {"total": 10, "selected": 10, "tested": 10, "errored": 0, "skipped": 0, "skip_reasons": []}
+    assert run["operations"] == {"total": 13, "selected": 13, "tested": 13, "errored": 0, "skipped": 0, "skip_reasons": []}
     # The schema has no examples, so that phase is skipped.
     assert {phase: p["status"] for phase, p in run["phases"].items()} == {
         "examples": "skip", "coverage": "success", "fuzzing": "success", "stateful": "success"}
