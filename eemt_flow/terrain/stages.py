@@ -71,6 +71,11 @@ RASTER_BYTES_PER_CELL = 8
 FILL_STATE_BYTES_PER_CELL = 12  # float64 level + int32 label
 SMALL_FILE_BYTES_PER_PERIMETER_CELL = 200
 DISK_MARGIN_BYTES = 16 * 2**20
+#: Tile rasters and state files are compressed losslessly: their bytes cross the Work Queue
+#: manager twice (out of one task, into the next). Deflate with GDAL's floating-point predictor
+#: (TIFF predictor 3, which works on float64 too) for the rasters, zip deflate for the .npz files
+#: (measured in docs/performance.md, "Bytes through the manager").
+TILE_RASTER_PREDICTOR = 3
 
 TERRAIN_DIR = "terrain"
 MIN_TILE_SIZE_CELLS = 2  # the 2-cell ring of a tile must come from its direct neighbours
@@ -187,7 +192,8 @@ def read_dem_window(src, row: int, col: int, height: int, width: int) -> np.ndar
 def _write_tile_raster(path: Path, array: np.ndarray, grid: TerrainGrid, t: TerrainTile) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = dict(driver="GTiff", width=t.width, height=t.height, count=1, dtype="float64", crs=grid.crs_wkt,
-                   transform=window_transform(t.window, grid.transform), nodata=float("nan"), compress="deflate")
+                   transform=window_transform(t.window, grid.transform), nodata=float("nan"), compress="deflate",
+                   predictor=TILE_RASTER_PREDICTOR)
     tmp = path.with_name(path.name + ".part")
     with rasterio.open(tmp, "w", **profile) as dst:
         dst.write(np.asarray(array, dtype=np.float64)[np.newaxis])
@@ -202,7 +208,7 @@ def _read_tile_raster(path: Path) -> np.ndarray:
 def _save_npz(path: Path, **arrays) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part.npz")
-    np.savez(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
 
 

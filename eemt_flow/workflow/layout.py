@@ -23,6 +23,8 @@ TERRAIN_RESULTS = ("wetness_index", "alpha", "northness", "specific_catchment_ar
 SKY_VIEW_RESULT = "results/terrain/sky_view_factor.tif"
 #: The tiled terrain's grid, written by the planner (eemt_flow.terrain.stages).
 TERRAIN_GRID_FILE = "terrain/grid.json"
+#: The reducer's map groups' statistics (partial sums), merged into results/summary.json.
+REDUCE_DIR = "reduce"
 #: Each climate year, prepared on its own grid (eemt_flow.climate.prepared).
 CLIMATE_FILE = "inputs/climate_{year}.npz"
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 from importlib import resources
-from pathlib import Path
 
 import jinja2
 
 from eemt_flow import __version__
 from eemt_flow.solar.parameters import format_days
-from eemt_flow.workflow.layout import SOLAR_VARIABLES, terrain_result_files, terrain_tile_cuts
+from eemt_flow.workflow.layout import terrain_result_files, terrain_tile_cuts
 from eemt_flow.workflow.spec import JobSpec
 
 
@@ -52,7 +51,7 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
         "fast": {"memory_mb": int(500 + fast_tile_cells * 16 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
                  "disk_mb": int(100 + 2 * core_month_mb)},
         # the reducer holds one tile's core at a time (all its months' or years' bands)
-        "reduce": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},
+        "reduce": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},  # a map group's
         # a halo window of float32 read and written (and its max pyramid for a reduced halo)
         "cut": {"memory_mb": int(300 + tile_cells * 14 / mb), "disk_mb": int(100 + tile_cells * 4 / mb)},
     }
@@ -74,13 +73,15 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
         cell = job["grid"]["cell_size_m"][0]
         fast_cells = near * pyramid_levels(job["halo_m"] / cell, reduced["far_field_cells"])
     out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
-    # the reducer writes every result map: at most 4 bytes a cell each (QA maps have 3 bands), and
-    # while a group of maps is open, their uncompressed mosaics (a month of daily maps is the largest),
-    # and the float64 running sum of the months' global radiation (two maps' worth)
+    # a map group of the reducer (eemt_flow.workflow.reduce.map_groups): on its disk, the tile files
+    # it reads (at most their uncompressed float32 size, and one DEM band a tile for the nodata mask),
+    # the uncompressed mosaics of its maps and their COGs; the summary only reads small files
     grid_mb = job["grid"]["height"] * job["grid"]["width"] * 4 / (1024 * 1024)
-    n_maps = sum(3 if Path(f).name.startswith("QA_") else 1 for f in job["results"] if f.endswith(".tif"))
-    n_group = max(6, (1 + max_days) * len(SOLAR_VARIABLES) if job["parameters"]["keep_daily"] else 0)
-    out["reduce"]["disk_mb"] = int(1000 + grid_mb * (n_maps + n_group + 2))
+    from eemt_flow.workflow.reduce import map_groups
+
+    out["reduce-maps"] = {"memory_mb": out["reduce"]["memory_mb"],
+                          "disk_mb": int(1000 + grid_mb * max(g.in_bands + 1 + 2 * g.out_bands for g in map_groups(job)))}
+    out["reduce"] = {"memory_mb": 500, "disk_mb": 1000}
     if job["eemt"]:
         for group in terrain_rules(job):
             out[group["category"]] = {"memory_mb": group["memory_mb"], "disk_mb": group["disk_mb"]}
@@ -136,6 +137,8 @@ def terrain_rules(job: dict) -> list[dict]:
 
 
 def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int) -> str:
+    from eemt_flow.workflow.reduce import SUMMARY_OUTPUTS, map_groups, summary_inputs
+
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: resources.files("eemt_flow.makeflows").joinpath(name).read_text()),
         undefined=jinja2.StrictUndefined,
@@ -161,7 +164,9 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         threads_per_task=job["threads_per_task"],
         years=(job["eemt"] or {}).get("years", []),
         resources=job_resources(job, n_azimuths),
-        reduce_outputs=job["results"],
+        map_groups=map_groups(job),
+        summary_outputs=SUMMARY_OUTPUTS,
+        summary_inputs=summary_inputs(job),
         terrain_stages=terrain_rules(job) if job["eemt"] else [],
         terrain_results=terrain_result_files((job["grid"]["height"], job["grid"]["width"]),
                                              spec.tile_size_cells) if job["eemt"] else [],

@@ -258,7 +258,7 @@ def test_manager_and_three_workers_in_separate_hosts_equal_local(example_dem, lo
         with capsys.disabled():
             print("[distributed topology] loopback: which worker ran which task is not measured")
 
-    # every task ran on a worker (only the reducer runs on the manager), so results that
+    # every task ran on a worker (only the cuts and the summary run on the manager), so results that
     # equal the local run's crossed the links between the hosts
     for rel in MONTHLY:
         got, want = read_raster(work / rel), read_raster(local_reference / rel)

@@ -65,8 +65,9 @@ def test_rules_name_all_inputs_and_outputs(planned):
     text = (planned / "workflow.mf").read_text()
     rules = re.findall(r"^(\S[^:\n]*): ([^\n]*)\n\t([^\n]+)$", text, flags=re.M)
     rules = [r for r in rules if not r[0].startswith(("#", ".", "EEMT"))]
-    # 4 cuts + 4 terrain + 4 tiles x 4 months solar + 1 reducer
-    assert len(rules) == 4 + 4 + 16 + 1
+    # 4 cuts + 4 terrain + 4 tiles x 4 months solar + the reducer's 6 map groups (4 months' solar
+    # maps, the total's quick look, the sky view factor) + its summary
+    assert len(rules) == 4 + 4 + 16 + 6 + 1
     assert json.loads((planned / "job.json").read_text())["n_rules"] == len(rules)
     for outputs, inputs, command in rules:
         # every file the command names is declared: inputs after --dem/--terrain/--horizons, outputs after --*-out
@@ -78,7 +79,7 @@ def test_rules_name_all_inputs_and_outputs(planned):
                 assert m.group(1) in declared.split(), (flag, m.group(1), declared)
     cuts = [r for r in rules if "task cut-dem" in r[2]]
     assert len(cuts) == 4 and all(r[2].startswith("LOCAL ") and r[1] == "job.json" for r in cuts)
-    for category in ("cut", "terrain", "solar", "reduce"):
+    for category in ("cut", "terrain", "solar", "reduce-maps", "reduce"):
         block = text.split(f".MAKEFLOW CATEGORY {category}")[1]
         for resource in ("CORES", "MEMORY", "DISK"):
             assert re.search(rf"^\.MAKEFLOW {resource} \d+$", block, flags=re.M), (category, resource)
@@ -145,7 +146,7 @@ def test_auto_halo_from_relief(example_dem, tmp_path):
 
 def test_status_command(planned):
     proc = run_cli("status", planned)
-    assert proc.stdout.strip() == "planned: 0/25 tasks done"  # 4 cuts + 4 terrain + 16 solar + 1 reducer
+    assert proc.stdout.strip() == "planned: 0/31 tasks done"  # 4 cuts + 4 terrain + 16 solar + 6 + 1 reducer
 
 
 def test_local_fast_tasks_share_the_cores_among_the_tiles(example_dem, tmp_path):
@@ -178,7 +179,9 @@ def test_fast_engine_cores_fit_remote_workers(example_dem, tmp_path):
             "--tile-size", "60", "--halo", "300")
     assert ".MAKEFLOW CORES 2\n" in (tmp_path / "local" / "workflow.mf").read_text()
     job = json.loads((tmp_path / "local" / "job.json").read_text())
-    assert job["n_rules"] == 4 + 4 + 1  # one cut and one fast task per tile + the reducer
+    # one cut and one fast task per tile + the reducer: 3 map groups (January, the total, the sky
+    # view factor) and the summary
+    assert job["n_rules"] == 4 + 4 + 3 + 1
 
 
 def test_both_engines_declare_the_sky_view_factor(example_dem, planned, tmp_path):
@@ -193,7 +196,7 @@ def test_both_engines_declare_the_sky_view_factor(example_dem, planned, tmp_path
         assert "results/terrain/sky_view_factor.tif" in job["results"]
         text = (workdir / "workflow.mf").read_text()
         rules = re.findall(r"^(\S[^:\n]*): ([^\n]*)\n\t([^\n]+)$", text, flags=re.M)
-        (reduce_rule,) = [r for r in rules if "task reduce" in r[2]]
+        (reduce_rule,) = [r for r in rules if "task reduce-maps --job job.json --group sky_view" in r[2]]
         assert "results/terrain/sky_view_factor.tif" in reduce_rule[0].split()
         for t in job["tiles"]:
             svf = t["files"]["sky_view"]

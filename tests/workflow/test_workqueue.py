@@ -14,10 +14,11 @@ import pytest
 from conftest import EEMT, cli_env, free_port, read_raster, run_cli
 from eemt_flow.workflow.execute import read_progress
 
-# 4 tiles x 3 months = 12 solar tasks + 4 terrain tasks + 4 cuts (LOCAL) + 1 reducer = 21 rules
+# 4 tiles x 3 months = 12 solar tasks + 4 terrain tasks + 4 cuts (LOCAL) + the reducer's 5 map
+# groups (3 months' solar maps, the total, the sky view factor) and its summary (LOCAL) = 26 rules
 JOB = ["--days", "1,2,32,33,60,61", "--tile-size", "60", "--halo", "300", "--horizon-step", "10", "--keep-daily",
        "--engine", "grass"]
-N_RULES = 21
+N_RULES = 26
 MONTHLY = [f"results/solar/monthly/{v}_{m:02d}.tif" for v in ("glob_rad", "flat_glob_rad", "insol_time")
            for m in (1, 2, 3)]
 

@@ -1,0 +1,143 @@
+"""The reducer as many tasks: one rule per group of maps, statistics merged from partial sums.
+
+The job: the real 10 m DEM (211 x 228 cells) in 4 tiles of 120 cells, EEMT-TRAD/TOPO on
+station normals, one day a month. Its map groups are counted by hand: 12 months of solar
+maps, the total (the quick look), the sky view factor, the terrain layers, the year's annual
+EEMT maps and its 12 months of EEMT maps: 12 + 1 + 1 + 1 + 1 + 12 = 28.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import from_bounds
+
+from eemt_flow.workflow.reduce import Stats
+from tests.conftest import read_raster, run_cli
+
+REPO = Path(__file__).resolve().parents[2]
+STATION = REPO / "examples" / "station_normals.csv"
+ONE_DAY_PER_MONTH = "15,46,74,105,135,166,196,227,258,288,319,349"
+MONTHS = [f"{m:02d}" for m in range(1, 13)]
+GROUPS = ([f"solar_{mm}" for mm in MONTHS] + ["total", "sky_view", "terrain", "eemt_normals"]
+          + [f"eemt_normals_{mm}" for mm in MONTHS])
+STATS_RTOL = 1e-9  # the issue's bound for statistics merged from partial sums
+
+
+def test_partial_sums_merge_to_the_closed_form():
+    """Cells 10^6 + k, k = 1..N, in parts of uneven size with nodata: the merged statistics are
+    the closed forms, mean 10^6 + (N + 1) / 2 and std sqrt((N^2 - 1) / 12) (the population
+    standard deviation of 1..N), although the mean is 10^6 times the spread."""
+    n = 100_000
+    values = 1e6 + np.arange(1, n + 1, dtype="float64")
+    cuts = [0, 1, 7, 4_000, 4_001, 55_555, n]
+    parts = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        s = Stats()
+        s.add(np.concatenate([values[a:b], [np.nan, np.inf]]))  # neither counts as a cell
+        parts.append(s.sums())
+    parts.append(Stats().sums())  # an empty part (a tile with no valid cell) changes nothing
+    got = Stats.from_sums(*json.loads(json.dumps(parts))).as_dict()  # through JSON, as the tasks pass them
+    assert got["valid_cells"] == n
+    assert (got["min"], got["max"]) == (1e6 + 1, 1e6 + n)
+    assert math.isclose(got["mean"], 1e6 + (n + 1) / 2, rel_tol=1e-15)
+    assert math.isclose(got["std"], math.sqrt((n * n - 1) / 12), rel_tol=1e-12)  # 28,867.51 cells
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, mcn_dem):
+    work = tmp_path_factory.mktemp("reduce") / "work"
+    run_cli("run", "--dem", mcn_dem, "--workdir", work, "--climate", f"station:{STATION}",
+            "--station-elevation", "2300", "--model", "trad,topo", "--days", ONE_DAY_PER_MONTH,
+            "--step-minutes", "60", "--horizon-step", "30", "--tile-size", "120", "--quiet")
+    return work
+
+
+def rules(workflow: Path) -> list[tuple[str, str, str, str]]:
+    """(category, outputs, inputs, command) of every rule."""
+    out, category = [], None
+    lines = workflow.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if m := re.match(r"\.MAKEFLOW CATEGORY (\S+)", line):
+            category = m.group(1)
+        elif line.startswith("\t"):
+            outputs, inputs = lines[i - 1].split(":", 1)
+            out.append((category, outputs.split(), inputs.split(), line.strip()))
+    return out
+
+
+def test_each_group_of_maps_is_its_own_rule(job):
+    planned = json.loads((job / "job.json").read_text())
+    all_rules = rules(job / "workflow.mf")
+    groups = [r for r in all_rules if "task reduce-maps" in r[3]]
+    assert [re.search(r"--group (\S+)", r[3]).group(1) for r in groups] == GROUPS
+    # on a worker or a core of its own, in its own category; the summary alone runs on the manager
+    assert all(r[0] == "reduce-maps" and not r[3].startswith("LOCAL") for r in groups)
+    (summary,) = [r for r in all_rules if r[0] == "reduce"]
+    assert summary[3] == "LOCAL $(EEMT) task reduce --job job.json"
+    assert sorted(summary[1]) == ["results/stac/item.json", "results/summary.json"]
+    # every result file is written by exactly one rule, and the summary reads every group's statistics
+    written = [f for r in groups for f in r[1] if f.startswith("results/")] + summary[1]
+    assert sorted(written) == sorted(planned["results"])
+    assert {f"reduce/{g}.json" for g in GROUPS} <= set(summary[2])
+    # a month's group reads that month's tile files (and the tiles' DEM for the nodata), nothing else
+    (june,) = [r for r in groups if "--group solar_06" in r[3]]
+    assert sorted(june[2]) == sorted(["job.json"] + [f for t in planned["tiles"]
+                                                     for f in (t["files"]["dem"], t["files"]["solar"]["6"])])
+    # the declared disk of a group is bounded by the grid, not by the number of maps of the job
+    declared = re.search(r"CATEGORY reduce-maps\n.*\n\.MAKEFLOW MEMORY \d+\n\.MAKEFLOW DISK (\d+)",
+                         (job / "workflow.mf").read_text()).group(1)
+    grid_mb = 211 * 228 * 4 / 2**20  # 0.18 MB a float32 map
+    # the largest group: the annual EEMT maps (2 models x (3 maps + 3 QA bands) out of tile files of
+    # 2 x 61 bands in): 1000 + 0.18 x (122 + 1 + 2 x 12) < 1100 MB
+    assert 1000 < int(declared) < 1000 + grid_mb * 150
+
+
+def test_summary_statistics_equal_the_whole_maps(job, mcn_dem):
+    """Every statistic in summary.json, merged from the groups' partial sums, equals numpy's on
+    the whole COG (float64, population std) to 1e-9 relative; the total from the 12 monthly maps."""
+    summary = json.loads((job / "results" / "summary.json").read_text())
+    results = job / "results"
+
+    def check(stats: dict, values: np.ndarray, what: str) -> None:
+        v = values[np.isfinite(values)]
+        assert stats["valid_cells"] == v.size, what
+        for key, expected in (("min", v.min()), ("max", v.max()), ("mean", v.mean()), ("std", v.std())):
+            assert math.isclose(stats[key], expected, rel_tol=STATS_RTOL), (what, key, stats[key], expected)
+
+    monthly = {}
+    for mm in MONTHS:
+        for var in ("glob_rad", "flat_glob_rad", "insol_time"):
+            monthly[mm, var] = read_raster(results / "solar" / "monthly" / f"{var}_{mm}.tif")
+            check(summary["months"][mm][var], monthly[mm, var], f"{var}_{mm}")
+    total = sum(monthly[mm, "glob_rad"] for mm in MONTHS).astype("float32").astype("float64")
+    check(summary["total_glob_rad_wh_m2"], total, "total")
+    check(summary["sky_view_factor"], read_raster(results / "terrain" / "sky_view_factor.tif"), "sky view")
+    for model in ("TRAD", "TOPO"):
+        for q in ("EEMT", "E_PPT", "E_BIO"):
+            check(summary["eemt"]["statistics"][model]["normals"][q],
+                  read_raster(results / "eemt" / f"{q}_{model}_normals.tif"), f"{q}_{model}")
+    # the maps are the DEM's grid, valid where the DEM is (48,016 of its 48,108 cells)
+    assert summary["months"]["06"]["glob_rad"]["valid_cells"] == np.isfinite(read_raster(mcn_dem)).sum()
+
+
+def test_maps_are_the_tiles_cores(job):
+    """A month's COG holds each tile's own cells where the tile's core lies on the DEM grid
+    (placed by the tiles' transforms: an independent mosaic)."""
+    planned = json.loads((job / "job.json").read_text())
+    with rasterio.open(job / "results" / "solar" / "monthly" / "glob_rad_03.tif") as cog:
+        mosaic = cog.read(1)
+        for t in planned["tiles"]:
+            with rasterio.open(job / t["files"]["solar"]["3"]) as tile:
+                left, top = cog.xy(t["row"], t["col"], offset="ul")
+                right, bottom = cog.xy(t["row"] + t["height"] - 1, t["col"] + t["width"] - 1, offset="lr")
+                core = from_bounds(left, bottom, right, top, transform=tile.transform)
+                values = tile.read(1, window=core.round_offsets().round_lengths())
+            np.testing.assert_array_equal(mosaic[t["row"]:t["row"] + t["height"], t["col"]:t["col"] + t["width"]],
+                                          values)
