@@ -473,9 +473,15 @@ def main(argv=None) -> int:
     for p in (s, v):
         p.add_argument("--workers", type=int, default=1)
         p.add_argument("--cores", type=int, default=2)
-    s.add_argument("--bandwidth-gbps", type=float, default=BANDWIDTH_GBPS)
+    s.add_argument("--bandwidth-gbps", type=float, default=BANDWIDTH_GBPS, help="0: no limit")
     s.add_argument("--dispatch-rate", type=float, default=DISPATCH_RATE_HZ, help="tasks/s; 0: no limit")
     s.add_argument("--local-slots", type=int, default=None, help="LOCAL tasks at once on the manager")
+    # validate: a run on this machine, by default makeflow -T local (no dispatch or link limit,
+    # LOCAL tasks on the same cores); --local-slots N for a -T wq run (LOCAL on the manager's N).
+    v.add_argument("--bandwidth-gbps", type=float, default=0.0, help="0: no limit")
+    v.add_argument("--dispatch-rate", type=float, default=0.0, help="tasks/s; 0: no limit")
+    v.add_argument("--local-slots", type=int, default=None,
+                   help="a -T wq run: LOCAL tasks on N manager slots (default: on the workers' cores)")
     a = ap.parse_args(argv)
     if a.cmd == "calibrate":
         m = calibrate(a.workdir)
@@ -492,8 +498,9 @@ def main(argv=None) -> int:
     else:
         m = calibrate(a.workdir)
         log = read_makeflow_log(Path(a.workdir) / "workflow.mf.makeflowlog")
-        res = simulate(load_rules(a.workdir), m, a.workers, a.cores, dispatch_rate_hz=None,
-                       bandwidth_gbps=None, local_on_workers=True)
+        res = simulate(load_rules(a.workdir), m, a.workers, a.cores,
+                       dispatch_rate_hz=a.dispatch_rate or None, bandwidth_gbps=a.bandwidth_gbps or None,
+                       local_slots=a.local_slots, local_on_workers=a.local_slots is None)
         print_result(res)
         rel = (res.makespan_s - log.wall_s) / log.wall_s if log.wall_s else float("nan")
         print(f"simulated {res.makespan_s:.2f} s, measured {log.wall_s:.2f} s, difference {rel:+.1%}")
