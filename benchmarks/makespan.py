@@ -21,6 +21,10 @@ manager (``--local-slots``, unlimited by default) with no dispatch or transfer.
 ``validate`` calibrates from a run's own log and simulates the same workflow on the machine
 it ran on (makeflow -T local: LOCAL tasks share the workers' cores, no dispatch or link
 limit), then prints simulated and measured wall time.
+
+Calibrate from a makeflow -T local run: under -T wq makeflow logs a task as running when it
+hands it to Work Queue, so the log's durations include the time it queued for a worker
+(a 2-worker run's log gives twice its wall time).
 """
 
 from __future__ import annotations
@@ -325,11 +329,16 @@ def simulate(rules: list[Rule], model: CostModel, workers: int, cores: int,
     free = [cores] * workers
     wheap = [(-cores, w) for w in range(workers)]  # lazy max-heap of free cores
     local_free = math.inf if local_slots is None else local_slots
-    ready: list[int] = []
+    ready: list[int] = []  # tasks for the workers' cores, keyed in dispatch order
+    ready_local: list[int] = []  # LOCAL tasks on the manager's slots
     key = (lambda i: -i) if descending else (lambda i: i)
+
+    def make_ready(i: int) -> None:
+        heapq.heappush(ready if on_workers[i] else ready_local, key(i))
+
     for i in range(n):
         if waiting[i] == 0:
-            heapq.heappush(ready, key(i))
+            make_ready(i)
     events: list[tuple[float, int, int, int]] = []  # (time, seq, kind, task); kind 0 computed, 1 done
     seq = 0
     dispatch_free = link_free = 0.0
@@ -347,41 +356,42 @@ def simulate(rules: list[Rule], model: CostModel, workers: int, cores: int,
             heapq.heappop(wheap)
         return (-wheap[0][0], wheap[0][1]) if wheap else (0, -1)
 
+    def start_task(i: int) -> None:
+        nonlocal seq, dispatch_free, link_free, dispatch_busy, link_busy, cpu_s, bytes_total
+        t, bin_, _ = costs[i]
+        start[i] = now
+        ready_at = now
+        if remote[i]:
+            ds = max(now, dispatch_free)
+            dispatch_free = ds + dispatch_s
+            dispatch_busy += dispatch_s
+            ls = max(dispatch_free, link_free)
+            link_free = ls + bin_ * s_per_byte
+            link_busy += bin_ * s_per_byte
+            bytes_total += bin_
+            ready_at = link_free
+        cpu_s += need[i] * t
+        seq += 1
+        heapq.heappush(events, (ready_at + t, seq, 0, i))
+
     def schedule() -> None:
-        nonlocal seq, dispatch_free, link_free, dispatch_busy, link_busy, local_free, cpu_s, bytes_total
+        nonlocal local_free
+        while ready_local and local_free >= 1:  # LOCAL tasks on the manager's slots
+            local_free -= 1
+            start_task(key(heapq.heappop(ready_local)))
         skipped = []
-        while ready:
+        while ready:  # in makeflow's order, each on the worker with the most free cores
+            mf, w = max_free()
+            if mf < min_need:
+                break
             i = key(heapq.heappop(ready))
-            t, bin_, bout = costs[i]
-            if on_workers[i]:
-                mf, w = max_free()
-                if mf < need[i]:
-                    skipped.append(i)
-                    if mf < min_need and local_free < 1:
-                        break
-                    continue
-                free[w] -= need[i]
-                heapq.heappush(wheap, (-free[w], w))
-                where[i] = w
-            else:
-                if local_free < 1:
-                    skipped.append(i)
-                    continue
-                local_free -= 1
-            start[i] = now
-            ready_at = now
-            if remote[i]:
-                ds = max(now, dispatch_free)
-                dispatch_free = ds + dispatch_s
-                dispatch_busy += dispatch_s
-                ls = max(dispatch_free, link_free)
-                link_free = ls + bin_ * s_per_byte
-                link_busy += bin_ * s_per_byte
-                bytes_total += bin_
-                ready_at = link_free
-            cpu_s += need[i] * t
-            seq += 1
-            heapq.heappush(events, (ready_at + t, seq, 0, i))
+            if mf < need[i]:
+                skipped.append(i)
+                continue
+            free[w] -= need[i]
+            heapq.heappush(wheap, (-free[w], w))
+            where[i] = w
+            start_task(i)
         for i in skipped:
             heapq.heappush(ready, key(i))
 
@@ -412,7 +422,7 @@ def simulate(rules: list[Rule], model: CostModel, workers: int, cores: int,
         for c in children[i]:
             waiting[c] -= 1
             if waiting[c] == 0:
-                heapq.heappush(ready, key(c))
+                make_ready(c)
         schedule()
     if done != n:
         raise ValueError(f"{n - done} rules never ran (a cycle, or a task that fits nowhere)")
