@@ -486,6 +486,9 @@ def main(argv=None) -> int:
     s.add_argument("--bandwidth-gbps", type=float, default=BANDWIDTH_GBPS, help="0: no limit")
     s.add_argument("--dispatch-rate", type=float, default=DISPATCH_RATE_HZ, help="tasks/s; 0: no limit")
     s.add_argument("--local-slots", type=int, default=None, help="LOCAL tasks at once on the manager")
+    s.add_argument("--unscaled", default="", help="categories (comma-separated) that take their calibrated "
+                   "mean time and bytes whatever their cells (e.g. reduce,terrain-exchange: they read the "
+                   "tiles' perimeters or summaries, not the tiles)")
     # validate: a run on this machine, by default makeflow -T local (no dispatch or link limit,
     # LOCAL tasks on the same cores); --local-slots N for a -T wq run (LOCAL on the manager's N).
     v.add_argument("--bandwidth-gbps", type=float, default=0.0, help="0: no limit")
@@ -501,7 +504,15 @@ def main(argv=None) -> int:
                   f"b {cm.time_s.b:.3e} s/cell, in {cm.bytes_in.mean:,.0f} B, out {cm.bytes_out.mean:,.0f} B")
         print(f"wrote {a.out}")
     elif a.cmd == "simulate":
-        res = simulate(load_rules(a.workflow_dir), CostModel.load(a.model), a.workers, a.cores,
+        rules = load_rules(a.workflow_dir)
+        unscaled = {c for c in a.unscaled.split(",") if c}
+        for r in rules:
+            if r.category in unscaled:
+                r.cells = None
+        missing = sorted({r.category for r in rules} - set(CostModel.load(a.model).categories))
+        if missing:
+            print(f"not in the model (0 s, 0 bytes): {', '.join(missing)}")
+        res = simulate(rules, CostModel.load(a.model), a.workers, a.cores,
                        dispatch_rate_hz=a.dispatch_rate or None, bandwidth_gbps=a.bandwidth_gbps or None,
                        local_slots=a.local_slots)
         print_result(res)
