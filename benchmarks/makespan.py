@@ -342,7 +342,7 @@ def simulate(rules: list[Rule], model: CostModel, workers: int, cores: int,
     events: list[tuple[float, int, int, int]] = []  # (time, seq, kind, task); kind 0 computed, 1 done
     seq = 0
     dispatch_free = link_free = 0.0
-    dispatch_busy = link_busy = core_busy = 0.0
+    dispatch_busy = link_busy = core_busy = local_busy = 0.0
     cpu_s = 0.0
     bytes_total = 0
     where = [-1] * n
@@ -419,6 +419,7 @@ def simulate(rules: list[Rule], model: CostModel, workers: int, cores: int,
             core_busy += need[i] * (now - start[i])
         else:
             local_free += 1
+            local_busy += now - start[i]
         for c in children[i]:
             waiting[c] -= 1
             if waiting[c] == 0:
@@ -440,6 +441,8 @@ def simulate(rules: list[Rule], model: CostModel, workers: int, cores: int,
         util["workers' cores"] = core_busy / (workers * cores * makespan)
         util["manager dispatch"] = dispatch_busy / makespan
         util["manager link"] = link_busy / makespan
+        if local_slots is not None and not local_on_workers:
+            util["manager local slots"] = local_busy / (local_slots * makespan) if local_slots else 0.0
     busiest = max(util, key=util.get) if util else ""
     return Result(makespan_s=makespan, critical_path=path, utilisation=util, busiest_resource=busiest,
                   cpu_hours=cpu_s / 3600, bytes_through_manager=bytes_total, n_tasks=n,
