@@ -200,3 +200,23 @@ def test_calibrate_reads_a_real_makeflow_log():
     assert set(model.categories) == {r.category for r in rules}
     assert all(c.time_s.mean > 0 for c in model.categories.values())
     assert model.categories["reduce"].bytes_out.mean > 0
+
+
+def test_dispatch_order_is_makeflows(tmp_path):
+    # makeflow dispatches the highest ready node id first (the demo run's log: of the 4 ready cuts, nodes 3 and 2 start first on its 2 cores)
+    rules = _diamond(tmp_path)
+    res = simulate(rules, _model(TIMES_S), workers=1, cores=1, **NO_LIMIT)
+    assert (res.start_s[2], res.start_s[1]) == (1.0, 4.0)
+    res = simulate(rules, _model(TIMES_S), workers=1, cores=1, descending=False, **NO_LIMIT)
+    assert (res.start_s[1], res.start_s[2]) == (1.0, 3.0)
+
+
+def test_cli_simulate(tmp_path, capsys):
+    import makespan
+    _diamond(tmp_path)
+    _model(TIMES_S).save(tmp_path / "model.json")
+    assert makespan.main(["simulate", str(tmp_path), "--model", str(tmp_path / "model.json"),
+                          "--workers", "1", "--cores", "2", "--dispatch-rate", "0", "--bandwidth-gbps", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "makespan: 13.00 s" in out
+    assert "cut x1 -> right x1 -> join x1 -> tail x1" in out
