@@ -203,7 +203,8 @@ def test_calibrate_reads_a_real_makeflow_log():
 
 
 def test_dispatch_order_is_makeflows(tmp_path):
-    # makeflow dispatches the highest ready node id first (the demo run's log: of the 4 ready cuts, nodes 3 and 2 start first on its 2 cores)
+    # makeflow dispatches the highest ready node id first (the demo run's log: of the 4 ready cuts,
+    # nodes 3 and 2 start first on its 2 cores)
     rules = _diamond(tmp_path)
     res = simulate(rules, _model(TIMES_S), workers=1, cores=1, **NO_LIMIT)
     assert (res.start_s[2], res.start_s[1]) == (1.0, 4.0)
