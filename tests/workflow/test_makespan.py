@@ -156,13 +156,21 @@ def test_parse_real_planned_workflow(planned):
     assert all(r.local for r in rules if r.category == "cut")
     assert all(not r.local for r in rules if r.category not in ("cut", "reduce"))
     assert all(r.cores == job["threads_per_task"] for r in rules if r.category == "solar-fast")
-    # each tile's solar task reads the dem its cut writes; the reducer waits on every solar task
+    # each tile's solar task reads the dem its cut writes; the reducer waits (through its parents) on
+    # every solar task
     cut_of = {r.outputs[0]: r.id for r in rules if r.category == "cut"}
     for r in rules:
         if r.category == "solar-fast":
             assert any(cut_of.get(f) in r.parents for f in r.inputs)
     solar = {r.id for r in rules if r.category == "solar-fast"}
-    assert solar <= set(rules[-1].parents)
+    ancestors, todo = set(), list(rules[-1].parents)
+    while todo:
+        i = todo.pop()
+        if i not in ancestors:
+            ancestors.add(i)
+            todo.extend(rules[i].parents)
+    assert solar and solar <= ancestors
+    assert ancestors == set(range(len(rules) - 1))  # nothing is left out of the results
     # a tile's tasks have the cells of its halo window (job.json)
     halo_cells = {t["files"]["dem"]: t["halo_height"] * t["halo_width"] for t in job["tiles"]}
     for r in load_rules(planned):
