@@ -178,38 +178,6 @@ def test_parse_real_planned_workflow(planned):
             assert r.cells == sum(halo_cells[f] for f in r.inputs if f in halo_cells) > 60 * 60
 
 
-def _completed_run():
-    """A finished real run on this machine, if any (the demo's, or this suite's own tiny jobs)."""
-    candidates = [Path("/tmp/democlone/demo-work/run")] + sorted(Path("/tmp").glob("pytest-of-*/*/flat0/work"))
-    for d in candidates:
-        log = d / "workflow.mf.makeflowlog"
-        if log.exists() and "# COMPLETED" in log.read_text():
-            return d
-    return None
-
-
-def test_calibrate_reads_a_real_makeflow_log():
-    work = _completed_run()
-    if work is None:
-        pytest.skip("no finished eemt-flow run on this machine to calibrate from")
-    rules = parse_workflow(work / "workflow.mf")
-    log_text = (work / "workflow.mf.makeflowlog").read_text()
-    # makeflow's own DAG (its log's # PARENTS lines) is ours: node ids are the rules in file order
-    parents = {}
-    for line in log_text.splitlines():
-        if line.startswith("# PARENTS"):
-            f = line.split("\t")
-            parents[int(f[1])] = sorted({int(p) for p in f[2:] if p})
-    assert parents == {r.id: r.parents for r in rules}
-    log = read_makeflow_log(work / "workflow.mf.makeflowlog")
-    assert set(log.durations_s) == {r.id for r in rules}
-    assert log.node_categories == {r.id: r.category for r in rules}
-    model = calibrate(work)
-    assert set(model.categories) == {r.category for r in rules}
-    assert all(c.time_s.mean > 0 for c in model.categories.values())
-    assert model.categories["reduce"].bytes_out.mean > 0
-
-
 def test_dispatch_order_is_makeflows(tmp_path):
     # makeflow dispatches the highest ready node id first (the demo run's log: of the 4 ready cuts,
     # nodes 3 and 2 start first on its 2 cores)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +21,11 @@ import rasterio
 from rasterio.windows import from_bounds
 
 from eemt_flow.workflow.reduce import Stats
-from tests.conftest import read_raster, run_cli
+from conftest import REPO as _REPO, read_raster, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from makespan import calibrate, load_rules, parse_workflow, read_makeflow_log, simulate  # noqa: E402
 STATION = REPO / "examples" / "station_normals.csv"
 ONE_DAY_PER_MONTH = "15,46,74,105,135,166,196,227,258,288,319,349"
 MONTHS = [f"{m:02d}" for m in range(1, 13)]
@@ -141,3 +145,32 @@ def test_maps_are_the_tiles_cores(job):
                 values = tile.read(1, window=core.round_offsets().round_lengths())
             np.testing.assert_array_equal(mosaic[t["row"]:t["row"] + t["height"], t["col"]:t["col"] + t["width"]],
                                           values)
+
+
+def test_makespan_simulator_calibrates_on_the_run_and_reproduces_it(job):
+    """benchmarks/makespan.py on this real run (makeflow -T local, 2 jobs at once): its DAG is
+    makeflow's own (the log's # PARENTS lines), every rule's duration is in the log, and
+    simulated on 1 worker with makeflow's job slots as its cores, with the cost model calibrated from the same log, the
+    makespan is within 15 % of the measured wall time."""
+    work = job
+    rules = parse_workflow(work / "workflow.mf")
+    log_text = (work / "workflow.mf.makeflowlog").read_text()
+    # makeflow's own DAG (its log's # PARENTS lines) is ours: node ids are the rules in file order
+    parents = {}
+    for line in log_text.splitlines():
+        if line.startswith("# PARENTS"):
+            f = line.split("\t")
+            parents[int(f[1])] = sorted({int(p) for p in f[2:] if p})
+    assert parents == {r.id: r.parents for r in rules}
+    log = read_makeflow_log(work / "workflow.mf.makeflowlog")
+    assert set(log.durations_s) == {r.id for r in rules}
+    assert log.node_categories == {r.id: r.category for r in rules}
+    model = calibrate(work)
+    assert set(model.categories) == {r.category for r in rules}
+    assert all(c.time_s.mean > 0 for c in model.categories.values())
+    assert model.categories["reduce"].bytes_out.mean > 0
+    # makeflow -j: the job's jobs, or one per core (eemt_flow.workflow.execute)
+    slots = json.loads((work / "job.json").read_text())["parameters"].get("jobs") or os.cpu_count()
+    res = simulate(load_rules(work), model, 1, slots,
+                   dispatch_rate_hz=None, bandwidth_gbps=None, local_on_workers=True)
+    assert abs(res.makespan_s - log.wall_s) <= 0.15 * log.wall_s, (res.makespan_s, log.wall_s)
