@@ -57,8 +57,10 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
     }
 
 
-def job_resources(job: dict, n_azimuths: int) -> dict:
-    """The CATEGORY resources of a planned job, from its largest tile (:func:`_resources`)."""
+def job_resources(job: dict, n_azimuths: int, executor: str = "local") -> dict:
+    """The CATEGORY resources of a planned job, from its largest tile (:func:`_resources`) or
+    group of maps; ``executor``: where the tasks run (on a local run a task's inputs are already
+    in the work directory, elsewhere they are copied into its sandbox)."""
     max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
     max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
     max_days = max((len(d) for d in job["months"].values()), default=1)
@@ -73,14 +75,17 @@ def job_resources(job: dict, n_azimuths: int) -> dict:
         cell = job["grid"]["cell_size_m"][0]
         fast_cells = near * pyramid_levels(job["halo_m"] / cell, reduced["far_field_cells"])
     out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
-    # a map group of the reducer (eemt_flow.workflow.reduce.map_groups): on its disk, the tile files
-    # it reads (at most their uncompressed float32 size, and one DEM band a tile for the nodata mask),
-    # the uncompressed mosaics of its maps and their COGs; the summary only reads small files
+    # a map group of the reducer (eemt_flow.workflow.reduce.map_groups): on its disk, the uncompressed
+    # mosaics of its maps and their COGs, and where the tasks run in sandboxes (Work Queue, Slurm),
+    # the tile files it reads (at most their uncompressed float32 size, and one DEM band a tile for
+    # the nodata mask); the summary only reads small files
     grid_mb = job["grid"]["height"] * job["grid"]["width"] * 4 / (1024 * 1024)
     from eemt_flow.workflow.reduce import map_groups
 
+    copied = executor != "local"
     out["reduce-maps"] = {"memory_mb": out["reduce"]["memory_mb"],
-                          "disk_mb": int(1000 + grid_mb * max(g.in_bands + 1 + 2 * g.out_bands for g in map_groups(job)))}
+                          "disk_mb": int(1000 + grid_mb * max(copied * (g.in_bands + 1) + 2 * g.out_bands
+                                                              for g in map_groups(job)))}
     out["reduce"] = {"memory_mb": 500, "disk_mb": 1000}
     if job["eemt"]:
         for group in terrain_rules(job):
@@ -163,7 +168,7 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         n_azimuths=n_azimuths,
         threads_per_task=job["threads_per_task"],
         years=(job["eemt"] or {}).get("years", []),
-        resources=job_resources(job, n_azimuths),
+        resources=job_resources(job, n_azimuths, spec.executor),
         map_groups=map_groups(job),
         summary_outputs=SUMMARY_OUTPUTS,
         summary_inputs=summary_inputs(job),
