@@ -74,7 +74,8 @@ DISK_MARGIN_BYTES = 16 * 2**20
 #: Tile rasters and state files are compressed losslessly: their bytes cross the Work Queue
 #: manager twice (out of one task, into the next). Deflate with GDAL's floating-point predictor
 #: (TIFF predictor 3, which works on float64 too) for the rasters, zip deflate for the .npz files
-#: (measured in docs/performance.md, "Bytes through the manager").
+#: (bit for bit the same arrays; on the 10 m test DEM in 250-cell tiles the .npz files
+#: went from 0.67 to 0.15 MB and the rasters from 2.17 to 2.11 MB).
 TILE_RASTER_PREDICTOR = 3
 
 TERRAIN_DIR = "terrain"

@@ -50,8 +50,10 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
         # and one float32 chunk of directions, and one month of the core's daily maps in memory
         "fast": {"memory_mb": int(500 + fast_tile_cells * 16 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
                  "disk_mb": int(100 + 2 * core_month_mb)},
-        # the reducer holds one tile's core at a time (all its months' or years' bands)
-        "reduce": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},  # a map group's
+        # a map group of the reducer holds one tile's core at a time (all its months' or years' bands);
+        # its disk is its group's (job_resources); the summary reads only small files
+        "reduce-maps": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},
+        "reduce": {"memory_mb": 500, "disk_mb": 1000},
         # a halo window of float32 read and written (and its max pyramid for a reduced halo)
         "cut": {"memory_mb": int(300 + tile_cells * 14 / mb), "disk_mb": int(100 + tile_cells * 4 / mb)},
     }
@@ -78,15 +80,13 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local") -> dict:
     # a map group of the reducer (eemt_flow.workflow.reduce.map_groups): on its disk, the uncompressed
     # mosaics of its maps and their COGs, and where the tasks run in sandboxes (Work Queue, Slurm),
     # the tile files it reads (at most their uncompressed float32 size, and one DEM band a tile for
-    # the nodata mask); the summary only reads small files
+    # the nodata mask)
     grid_mb = job["grid"]["height"] * job["grid"]["width"] * 4 / (1024 * 1024)
     from eemt_flow.workflow.reduce import map_groups
 
     copied = executor != "local"
-    out["reduce-maps"] = {"memory_mb": out["reduce"]["memory_mb"],
-                          "disk_mb": int(1000 + grid_mb * max(copied * (g.in_bands + 1) + 2 * g.out_bands
-                                                              for g in map_groups(job)))}
-    out["reduce"] = {"memory_mb": 500, "disk_mb": 1000}
+    out["reduce-maps"]["disk_mb"] += int(grid_mb * max(copied * (g.in_bands + 1) + 2 * g.out_bands
+                                                       for g in map_groups(job)))
     if job["eemt"]:
         for group in terrain_rules(job):
             out[group["category"]] = {"memory_mb": group["memory_mb"], "disk_mb": group["disk_mb"]}
@@ -151,6 +151,7 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         trim_blocks=True,
     )
     months = [{"month": int(m), "days_text": format_days(d)} for m, d in job["months"].items()]
+    groups = map_groups(job)
     return env.get_template("solar.mf.j2").render(
         version=__version__,
         dem_shape=(job["grid"]["height"], job["grid"]["width"]),
@@ -169,9 +170,9 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         threads_per_task=job["threads_per_task"],
         years=(job["eemt"] or {}).get("years", []),
         resources=job_resources(job, n_azimuths, spec.executor),
-        map_groups=map_groups(job),
+        map_groups=groups,
         summary_outputs=SUMMARY_OUTPUTS,
-        summary_inputs=summary_inputs(job),
+        summary_inputs=summary_inputs(job, groups),
         terrain_stages=terrain_rules(job) if job["eemt"] else [],
         terrain_results=terrain_result_files((job["grid"]["height"], job["grid"]["width"]),
                                              spec.tile_size_cells) if job["eemt"] else [],

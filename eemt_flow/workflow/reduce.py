@@ -6,7 +6,7 @@ the groups are written in parallel, on workers or on a machine's cores, and each
 memory and disk are bounded by its group. A group task holds one tile at a time, never a
 DEM-sized array: each map is written tile by tile into an uncompressed tiled GeoTIFF, then
 copied into a Cloud Optimized GeoTIFF (GDAL streams the copy and its overviews), and the
-partial sums of its statistics (count, sum, sum of squares, min, max) are accumulated as it
+partial sums of its statistics (count, sum, M2, min, max: :class:`Stats`) are accumulated as it
 is written and saved in the work directory's ``reduce/``. The summary task
 (``eemt-flow task reduce``) merges them into results/summary.json and writes the STAC item.
 """
@@ -279,12 +279,12 @@ def map_groups(job: dict) -> list[MapGroup]:
     return groups
 
 
-def summary_inputs(job: dict) -> list[str]:
-    """What the summary task reads: every group's statistics and maps (the STAC item describes
-    the maps), and the tiled terrain's domain mean of the wetness index."""
+def summary_inputs(job: dict, groups: list[MapGroup]) -> list[str]:
+    """What the summary task reads: every group's (``groups``: :func:`map_groups`) statistics
+    and maps (the STAC item describes the maps), and the tiled terrain's domain mean of the
+    wetness index."""
     from eemt_flow.terrain.stages import TERRAIN_DIR
 
-    groups = map_groups(job)
     files = [g.stats_file for g in groups] + [f for g in groups for f in g.outputs]
     return files + ([f"{TERRAIN_DIR}/wetness_mean.npz"] if job.get("eemt") else [])
 
@@ -294,11 +294,10 @@ SUMMARY_OUTPUTS = ("results/summary.json", "results/stac/item.json")
 
 
 def _group(job: dict, name: str) -> MapGroup:
-    for g in map_groups(job):
-        if g.name == name:
-            return g
-    raise UserError(f"--group {name}: this job has no map group of that name; "
-                    f"its groups are {', '.join(g.name for g in map_groups(job))}")
+    groups = {g.name: g for g in map_groups(job)}
+    if name not in groups:
+        raise UserError(f"--group {name}: this job has no map group of that name; its groups are {', '.join(groups)}")
+    return groups[name]
 
 
 def reduce_group(workdir: Path, name: str, threads: int = 1) -> dict[str, list[dict]]:
