@@ -62,6 +62,11 @@ JOB_OPTIONS = [
     click.option("--cache-dir", type=click.Path(path_type=str), help="Cache of DAYMET responses."),
     click.option("--climate-resampling", type=click.Choice(["bilinear", "nearest", "cubic"]),
                  help="How climate grids (DAYMET, grids:) are resampled to the DEM. [default: bilinear]"),
+    click.option("--results", "results", type=click.Choice(["cog", "vrt", "auto"]),
+                 help="Form of the result maps: single COGs, or a VRT over block COGs with overviews from a tree "
+                      "of tasks (no task writes a whole map); auto: COGs up to 10^8 cells. [default: auto]"),
+    click.option("--results-block", "results_block_cells", type=int,
+                 help="The VRT form's block edge in cells (even). [default: the multiple of the tile size nearest 4096]"),
 ]
 
 

@@ -80,13 +80,27 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local") -> dict:
     # a map group of the reducer (eemt_flow.workflow.reduce.map_groups): on its disk, the uncompressed
     # mosaics of its maps and their COGs, and where the tasks run in sandboxes (Work Queue, Slurm),
     # the tile files it reads (at most their uncompressed float32 size, and one DEM band a tile for
-    # the nodata mask)
-    grid_mb = job["grid"]["height"] * job["grid"]["width"] * 4 / (1024 * 1024)
-    from eemt_flow.workflow.reduce import map_groups
+    # the nodata mask). The VRT form: a block's mosaics and COGs, and the tiles that meet it
+    # (reduce-maps) or the four blocks below (reduce-tree: one band of one of them in memory at a time)
+    from eemt_flow.workflow.reduce import map_groups, results_form
 
     copied = executor != "local"
-    out["reduce-maps"]["disk_mb"] += int(grid_mb * max(copied * (g.in_bands + 1) + 2 * g.out_bands
-                                                       for g in map_groups(job)))
+    groups = map_groups(job)
+    mb = 1024 * 1024
+    form = results_form(job)
+    if form["form"] == "cog":
+        grid_mb = job["grid"]["height"] * job["grid"]["width"] * 4 / mb
+        out["reduce-maps"]["disk_mb"] += int(grid_mb * max(copied * (g.in_bands + 1) + 2 * g.out_bands for g in groups))
+    else:
+        side = form["block_cells"]
+        block_mb = side * side * 4 / mb
+        size = job["parameters"]["tile_size_cells"]
+        tiles_a_block = (math.ceil((side - 1) / size) + 1) ** 2  # tiles a block's side can meet
+        tile_mb = max_cells * 4 / mb
+        out["reduce-maps"]["disk_mb"] += int(max(copied * tiles_a_block * tile_mb * (g.in_bands + 1)
+                                                 + 2 * block_mb * g.out_bands for g in groups))
+        out["reduce-tree"] = {"memory_mb": int(500 + block_mb * 6),  # a band: read, padded, its float64 sums
+                              "disk_mb": int(1000 + max((copied * 4 + 2) * block_mb * g.out_bands for g in groups))}
     if job["eemt"]:
         for group in terrain_rules(job):
             out[group["category"]] = {"memory_mb": group["memory_mb"], "disk_mb": group["disk_mb"]}
@@ -142,7 +156,7 @@ def terrain_rules(job: dict) -> list[dict]:
 
 
 def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int) -> str:
-    from eemt_flow.workflow.reduce import SUMMARY_OUTPUTS, map_groups, summary_inputs
+    from eemt_flow.workflow.reduce import SUMMARY_OUTPUTS, map_groups, pyramid_of, reduce_rules, results_form, summary_inputs
 
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: resources.files("eemt_flow.makeflows").joinpath(name).read_text()),
@@ -170,7 +184,10 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         threads_per_task=job["threads_per_task"],
         years=(job["eemt"] or {}).get("years", []),
         resources=job_resources(job, n_azimuths, spec.executor),
-        map_groups=groups,
+        reduce_rules=reduce_rules(job, groups),
+        results_form=results_form(job)["form"],
+        block_cells=results_form(job).get("block_cells"),
+        top_level=pyramid_of(job).top if results_form(job)["form"] == "vrt" else None,
         summary_outputs=SUMMARY_OUTPUTS,
         summary_inputs=summary_inputs(job, groups),
         terrain_stages=terrain_rules(job) if job["eemt"] else [],

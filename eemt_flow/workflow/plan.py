@@ -35,6 +35,7 @@ from eemt_flow.workflow.layout import (
 )
 from eemt_flow.workflow.makeflow import count_rules, render_workflow
 from eemt_flow.workflow.spec import JobSpec
+from eemt_flow.workflow.vrt import default_block_cells, resolved_form, vrt_path
 
 #: GDAL's block cache in the planner [MiB]: it reads each block of the DEM once, so a larger
 #: cache would only hold copies (GDAL's default is 5 % of the machine's memory).
@@ -208,6 +209,7 @@ def _existing(workdir: Path, spec: JobSpec) -> dict | None:
 
 
 def plan(spec: JobSpec) -> Plan:
+
     """Validate ``spec`` and write its work directory; reuse it when it already holds this job.
 
     The DEM is read in blocks (:func:`~eemt_flow.dem.scan.scan_dem`) and never copied here:
@@ -264,6 +266,11 @@ def plan(spec: JobSpec) -> Plan:
         "eemt": eemt.metadata(spec) if eemt else None,
         "software": software_versions(),
     }
+    form = resolved_form(spec.results, grid.width * grid.height)
+    job["results_form"] = {"form": form}
+    if form == "vrt":
+        job["results_form"]["block_cells"] = spec.results_block_cells or default_block_cells(spec.tile_size_cells)
+        job["results"] = [vrt_path(f) if f.endswith(".tif") else f for f in job["results"]]
 
     parent = workdir.parent
     parent.mkdir(parents=True, exist_ok=True)

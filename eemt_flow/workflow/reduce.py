@@ -106,53 +106,71 @@ class Stats:
 
 
 class MapWriter:
-    """A group of maps of the DEM grid written a window at a time, finished as COGs (see the
-    module docstring); ``threads`` compress each COG."""
+    """A group of maps written a window at a time, finished as COGs (see the module docstring);
+    ``threads`` compress each COG.
 
-    def __init__(self, grid: dict, stack: ExitStack, threads: int = 1):
-        self.transform, self.crs = Affine(*grid["transform"]), CRS.from_wkt(grid["crs_wkt"])
-        self.height, self.width = grid["height"], grid["width"]
+    ``frame``: the grid the windows are in (``height``, ``width``, ``transform``, ``crs_wkt``:
+    the DEM's, or a level's of the VRT form, :mod:`.vrt`). With a ``block`` (a window of the
+    frame), each map is written only where a window meets the block, into a file of the block's
+    size that ``rename(path)`` names (its block COG); without, into a file of the frame's size.
+    """
+
+    def __init__(self, frame: dict, stack: ExitStack, threads: int = 1, block: Window | None = None, rename=None):
+        self.crs = CRS.from_wkt(frame["crs_wkt"])
+        self.block = block if block is not None else Window(0, 0, frame["width"], frame["height"])
+        self.transform = Affine(*frame["transform"][:6]) * Affine.translation(self.block.col_off, self.block.row_off)
+        self.rename = rename or (lambda path: path)
         self.stack, self.threads = stack, max(1, int(threads))
         self.open: dict[Path, tuple] = {}
 
-    def add(self, path: Path, window: Window, bands: np.ndarray, descriptions: list[str] | None = None) -> None:
-        """Write ``bands`` (n, rows, cols) or (rows, cols) at ``window`` of the map ``path``."""
-        bands = bands if bands.ndim == 3 else bands[np.newaxis]
-        if path not in self.open:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_name(path.name + ".mosaic.tif")
-            # uncompressed: compressing it too would cost as much again as the COG (measured)
-            dst = self.stack.enter_context(rasterio.open(
-                part, "w", driver="GTiff", width=self.width, height=self.height, count=bands.shape[0],
-                dtype="float32", crs=self.crs, transform=self.transform, nodata=float("nan"), tiled=True,
-                blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER"))
-            if descriptions:
-                for i, text in enumerate(descriptions, start=1):
-                    dst.set_band_description(i, text)
-            self.open[path] = (dst, part, [Stats() for _ in range(bands.shape[0])])
-        dst, _, stats = self.open[path]
-        dst.write(bands.astype("float32", copy=False), window=window)
-        for s, band in zip(stats, bands):
-            s.add(band)
+    def meets(self, window: Window) -> bool:
+        from eemt_flow.workflow.vrt import windows_meet
 
-    def finish(self) -> dict[Path, list[dict]]:
+        return windows_meet(window, self.block)
+
+    def create(self, path: Path, descriptions: tuple) -> None:
+        """Open map ``path`` with a band for each of ``descriptions`` (None: none), all nodata."""
+        target = self.rename(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".mosaic.tif")
+        # uncompressed: compressing it too would cost as much again as the COG (measured)
+        dst = self.stack.enter_context(rasterio.open(
+            part, "w", driver="GTiff", width=self.block.width, height=self.block.height, count=len(descriptions),
+            dtype="float32", crs=self.crs, transform=self.transform, nodata=float("nan"), tiled=True,
+            blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER"))
+        for i, text in enumerate(descriptions, start=1):
+            if text:
+                dst.set_band_description(i, text)
+        self.open[path] = (dst, part, target, [Stats() for _ in descriptions])
+
+    def add(self, path: Path, window: Window, bands: np.ndarray, band: int | None = None) -> None:
+        """Write ``bands`` (n, rows, cols) or (rows, cols) at ``window`` of the map ``path``
+        where it meets the block (or, given a ``band``, the (rows, cols) of that 1-based band),
+        and add what is written to the map's statistics."""
+        bands = bands if bands.ndim == 3 else bands[np.newaxis]
+        b = self.block
+        r0, r1 = max(window.row_off, b.row_off), min(window.row_off + window.height, b.row_off + b.height)
+        c0, c1 = max(window.col_off, b.col_off), min(window.col_off + window.width, b.col_off + b.width)
+        if r0 >= r1 or c0 >= c1:
+            return
+        bands = bands[:, r0 - window.row_off:r1 - window.row_off, c0 - window.col_off:c1 - window.col_off]
+        dst, _, _, stats = self.open[path]
+        indexes = list(range(1, len(stats) + 1)) if band is None else [band]
+        dst.write(bands.astype("float32", copy=False), indexes=indexes,
+                  window=Window(c0 - b.col_off, r0 - b.row_off, c1 - c0, r1 - r0))
+        for i, values in zip(indexes, bands):
+            stats[i - 1].add(values)
+
+    def finish(self) -> dict[Path, list[Stats]]:
         """Close every map, copy each into its COG; the statistics of each band (:class:`Stats`)."""
         out = {}
-        for path, (dst, part, stats) in self.open.items():
+        for path, (dst, part, target, stats) in self.open.items():
             dst.close()
-            rasterio.shutil.copy(part, path, driver="COG", num_threads=self.threads, **COG_OPTIONS)
+            rasterio.shutil.copy(part, target, driver="COG", num_threads=self.threads, **COG_OPTIONS)
             part.unlink()
             out[path] = stats
         self.open.clear()
         return out
-
-
-def write_group(grid: dict, threads: int, write) -> dict[Path, list[Stats]]:
-    """Run ``write(maps)`` on a fresh :class:`MapWriter` and finish its maps: one group."""
-    with ExitStack() as stack:
-        maps = MapWriter(grid, stack, threads)
-        write(maps)
-        return maps.finish()
 
 
 def tile_nodata(workdir: Path, entry: dict) -> np.ndarray:
@@ -195,24 +213,29 @@ def tile_core(workdir: Path, entry: dict, file_key: str, key, nodata: np.ndarray
     return data
 
 
-def tiles_with_nodata(job: dict, masks: NodataMasks):
-    """(entry, core window, nodata mask or None) of each tile, one at a time."""
+def tiles_with_nodata(job: dict, masks: NodataMasks, maps: MapWriter):
+    """(entry, core window, nodata mask or None) of each tile whose core meets the maps' block, one at a time."""
     for entry in job["tiles"]:
-        yield entry, Tile.from_dict(entry).core_window, masks(entry)
+        window = Tile.from_dict(entry).core_window
+        if maps.meets(window):
+            yield entry, window, masks(entry)
 
 
 @dataclass(frozen=True)
 class MapGroup:
-    """Maps the reducer writes together, in one task: a month's solar maps, a year's annual EEMT
-    maps, ... ``inputs`` are the tile files it reads, ``outputs`` the result files it writes
-    (workdir-relative); ``in_bands`` and ``out_bands`` the float32 bands per cell it reads and
-    writes (its declared disk, :func:`eemt_flow.workflow.makeflow.job_resources`)."""
+    """Maps the reducer writes together, in one task (or, in the VRT form, one task a block): a
+    month's solar maps, a year's annual EEMT maps, ... ``maps``: (path, band descriptions) of
+    each map, named by its single-COG path (workdir-relative); ``sources``: (core window as
+    col_off, row_off, width, height; files) of each tile it reads; ``pngs`` the quick looks it
+    makes; ``in_bands`` and ``out_bands`` the float32 bands per cell it reads and writes (its
+    declared disk, :func:`eemt_flow.workflow.makeflow.job_resources`)."""
 
     name: str
     kind: str
     key: tuple
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
+    maps: tuple[tuple[str, tuple], ...]
+    sources: tuple[tuple[tuple[int, int, int, int], tuple[str, ...]], ...]
+    pngs: tuple[str, ...]
     in_bands: int
     out_bands: int
 
@@ -220,31 +243,47 @@ class MapGroup:
     def stats_file(self) -> str:
         return f"{REDUCE_DIR}/{self.name}.json"
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(f for _, files in self.sources for f in files)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The result files of the single-COG form (the hidden total is not one)."""
+        return tuple(p for p, _ in self.maps if not Path(p).name.startswith(".")) + self.pngs
+
+
+#: The sum of the months' global radiation, written for the quick look only.
+TOTAL_MAP = "results/.total_glob_rad.tif"
+
 
 def map_groups(job: dict) -> list[MapGroup]:
     """Every group of maps of a planned job, each one reducer task (see the module docstring)."""
-    from eemt_flow.workflow.layout import TERRAIN_RESULTS, terrain_result_files
+    from eemt_flow.terrain.stages import TERRAIN_DIR, terrain_grid
+    from eemt_flow.workflow.layout import TERRAIN_RESULTS
 
-    tiles = json.loads(json.dumps([t["files"] for t in job["tiles"]]))  # as job.json has them: string keys
+    entries = json.loads(json.dumps(job["tiles"]))  # as job.json has them: string keys
+    windows = [tuple(int(v) for v in Tile.from_dict(e).core_window.flatten()) for e in entries]
     keep_daily = job["parameters"]["keep_daily"]
     nv = len(SOLAR_VARIABLES)
+    one = (None,)
     groups = []
 
-    def group(name, kind, key, per_tile, outputs, in_bands, out_bands, extra=()):
-        inputs = [f for t in tiles for f in (t["dem"], *per_tile(t))] + list(extra)
-        groups.append(MapGroup(name, kind, key, tuple(inputs), tuple(outputs), in_bands, out_bands))
+    def group(name, kind, key, per_tile, maps, in_bands, out_bands, pngs=()):
+        sources = tuple((w, (e["files"]["dem"], *per_tile(e["files"]))) for w, e in zip(windows, entries))
+        groups.append(MapGroup(name, kind, key, tuple(maps), sources, tuple(pngs), in_bands, out_bands))
 
     for mm, days in job["months"].items():
-        outputs = [f"results/solar/monthly/{v}_{mm}.tif" for v in SOLAR_VARIABLES]
+        maps = [(f"results/solar/monthly/{v}_{mm}.tif", one) for v in SOLAR_VARIABLES]
         if keep_daily:
-            outputs += [f"results/solar/daily/{v}_day{d:03d}.tif" for d in days for v in SOLAR_VARIABLES]
+            maps += [(f"results/solar/daily/{v}_day{d:03d}.tif", one) for d in days for v in SOLAR_VARIABLES]
         group(f"solar_{mm}", "solar", (mm,),
               lambda t, mm=mm: [t["solar"][str(int(mm))], *([t["daily"][str(int(mm))]] if keep_daily else [])],
-              outputs, nv * (1 + len(days) * keep_daily), nv * (1 + len(days) * keep_daily))
+              maps, nv * (1 + len(days) * keep_daily), nv * (1 + len(days) * keep_daily))
     group("total", "total", (), lambda t: [t["solar"][str(int(mm))] for mm in job["months"]],
-          ["results/glob_rad_quicklook.png"], nv * len(job["months"]), 1)
-    if any(t.get("sky_view") for t in tiles):
-        group("sky_view", "sky_view", (), lambda t: [t["sky_view"]], [SKY_VIEW_RESULT], 1, 1)
+          [(TOTAL_MAP, one)], nv * len(job["months"]), 1, ["results/glob_rad_quicklook.png"])
+    if any(e["files"].get("sky_view") for e in entries):
+        group("sky_view", "sky_view", (), lambda t: [t["sky_view"]], [(SKY_VIEW_RESULT, ("sky_view_factor",))], 1, 1)
     if not job.get("eemt"):
         return groups
     from eemt_flow.workflow.tasks import QA_LAYERS, REAL_SKY_BANDS, eemt_bands
@@ -252,31 +291,87 @@ def map_groups(job: dict) -> list[MapGroup]:
     meta = job["eemt"]
     models, years = meta["models"], meta["years"]
     eemt_file_bands = len(models) * len(eemt_bands(models[0])) + (len(REAL_SKY_BANDS) if meta.get("real_sky") else 0)
-    shape = (job["grid"]["height"], job["grid"]["width"])
-    terrain_in = [f for f in terrain_result_files(shape, job["parameters"]["tile_size_cells"]) if f.endswith(".tif")]
-    groups.append(MapGroup("terrain", "terrain", (), tuple(terrain_in),
-                           tuple(f"results/terrain/{name}.tif" for name in TERRAIN_RESULTS),
-                           len(TERRAIN_RESULTS) * 2, len(TERRAIN_RESULTS)))  # float64 tile rasters
+    grid = job["grid"]
+    terrain = tuple((tuple(int(v) for v in t.window.flatten()),
+                     tuple(f"{TERRAIN_DIR}/{t.name}/{name}.tif" for name in TERRAIN_RESULTS))
+                    for t in terrain_grid((grid["height"], grid["width"]), job["parameters"]["tile_size_cells"]).tiles)
+    groups.append(MapGroup("terrain", "terrain", (), tuple((f"results/terrain/{n}.tif", one) for n in TERRAIN_RESULTS),
+                           terrain, (), len(TERRAIN_RESULTS) * 2, len(TERRAIN_RESULTS)))  # float64 tile rasters
     n_qa = len(QA_LAYERS)
+    qa_names = tuple(f"{name}: {text}" for name, text in QA_LAYERS.items())
     for year in years:
-        outputs = [f"results/eemt/{q}_{model}_{year}.tif" for model in models for q in ("EEMT", "E_PPT", "E_BIO")]
-        outputs += [f"results/eemt/QA_{model}_{year}.tif" for model in models]
-        outputs += [f"results/eemt/EEMT_{model}_{year}.png" for model in models]
-        group(f"eemt_{year}", "annual", (year,), lambda t, year=year: [t["eemt"][year]], outputs, eemt_file_bands,
-              len(models) * (3 + n_qa))
+        maps = [(f"results/eemt/{q}_{model}_{year}.tif", one) for model in models for q in ("EEMT", "E_PPT", "E_BIO")]
+        maps += [(f"results/eemt/QA_{model}_{year}.tif", qa_names) for model in models]
+        group(f"eemt_{year}", "annual", (year,), lambda t, year=year: [t["eemt"][year]], maps, eemt_file_bands,
+              len(models) * (3 + n_qa), [f"results/eemt/EEMT_{model}_{year}.png" for model in models])
         for m in range(1, 13):
             group(f"eemt_{year}_{m:02d}", "monthly", (year, m), lambda t, year=year: [t["eemt"][year]],
-                  [f"results/eemt/monthly/{q}_{model}_{year}_{m:02d}.tif" for model in models for q in ("E_PPT", "E_BIO")],
-                  eemt_file_bands, len(models) * 2)
+                  [(f"results/eemt/monthly/{q}_{model}_{year}_{m:02d}.tif", one) for model in models
+                   for q in ("E_PPT", "E_BIO")], eemt_file_bands, len(models) * 2)
     every_year = lambda t: [t["eemt"][y] for y in years]  # noqa: E731
     if len(years) > 1:
-        group("eemt_mean", "mean", (), every_year, [f"results/eemt/EEMT_{model}_mean.tif" for model in models],
+        group("eemt_mean", "mean", (), every_year, [(f"results/eemt/EEMT_{model}_mean.tif", one) for model in models],
               eemt_file_bands * len(years), len(models))
     if meta.get("real_sky"):
         for m in range(1, 13):
             group(f"real_sky_{m:02d}", "real_sky", (m,), every_year,
-                  [f"results/solar/monthly/glob_rad_real_{m:02d}.tif"], eemt_file_bands * len(years), 1)
+                  [(f"results/solar/monthly/glob_rad_real_{m:02d}.tif", one)], eemt_file_bands * len(years), 1)
     return groups
+
+
+def results_form(job: dict) -> dict:
+    """The job's form of results: {"form": "cog"} or {"form": "vrt", "block_cells": N}."""
+    return job.get("results_form") or {"form": "cog"}
+
+
+def pyramid_of(job: dict):
+    from eemt_flow.workflow.vrt import Pyramid
+
+    return Pyramid(job["grid"]["height"], job["grid"]["width"], results_form(job)["block_cells"])
+
+
+def group_results(job: dict, g: MapGroup) -> list[str]:
+    """The result files of group ``g`` in the job's form (the VRT form: each map's VRTs)."""
+    if results_form(job)["form"] == "cog":
+        return list(g.outputs)
+    from eemt_flow.workflow.vrt import level_vrt_path, vrt_path
+
+    top = pyramid_of(job).top
+    return [f for p, _ in g.maps for f in (vrt_path(p), *(level_vrt_path(p, k) for k in range(1, top + 1)))] + list(g.pngs)
+
+
+def reduce_rules(job: dict, groups: list[MapGroup]) -> list[dict]:
+    """The reducer's rules ({category, outputs, inputs, block, group}), in execution order.
+
+    Single COGs: one ``reduce-maps`` rule a group. The VRT form (:mod:`.vrt`): a
+    ``reduce-maps`` rule a group and block of level 0 that reads the tiles meeting the block, a
+    ``reduce-tree`` rule a group and block of each level above that reads the four blocks
+    below; the top one writes the group's VRTs, quick looks and statistics.
+    """
+    if results_form(job)["form"] == "cog":
+        return [{"category": "reduce-maps", "group": g.name, "block": None, "outputs": [*g.outputs, g.stats_file],
+                 "inputs": ["job.json", *g.inputs]} for g in groups]
+    from eemt_flow.workflow.vrt import block_name, block_path, windows_meet
+
+    pyramid, rules = pyramid_of(job), []
+    for level in range(pyramid.top + 1):
+        for g in groups:
+            for r, c in pyramid.blocks(level):
+                name = block_name(level, r, c)
+                outputs = [block_path(p, level, r, c) for p, _ in g.maps] + [f"{REDUCE_DIR}/{g.name}/{name}.json"]
+                if level == pyramid.top:
+                    outputs += [*group_results(job, g), g.stats_file]
+                if level == 0:
+                    block = pyramid.window(0, r, c)
+                    inputs = list(dict.fromkeys(f for w, files in g.sources if windows_meet(Window(*w), block)
+                                                for f in files))
+                else:
+                    below = pyramid.children(level, r, c)
+                    inputs = [block_path(p, level - 1, *k) for k in below for p, _ in g.maps]
+                    inputs += [f"{REDUCE_DIR}/{g.name}/{block_name(level - 1, *k)}.json" for k in below]
+                rules.append({"category": "reduce-maps" if level == 0 else "reduce-tree", "group": g.name,
+                              "block": name, "outputs": outputs, "inputs": ["job.json", *inputs]})
+    return rules
 
 
 def summary_inputs(job: dict, groups: list[MapGroup]) -> list[str]:
@@ -285,7 +380,7 @@ def summary_inputs(job: dict, groups: list[MapGroup]) -> list[str]:
     wetness index."""
     from eemt_flow.terrain.stages import TERRAIN_DIR
 
-    files = [g.stats_file for g in groups] + [f for g in groups for f in g.outputs]
+    files = [g.stats_file for g in groups] + [f for g in groups for f in group_results(job, g)]
     return files + ([f"{TERRAIN_DIR}/wetness_mean.npz"] if job.get("eemt") else [])
 
 
@@ -300,92 +395,171 @@ def _group(job: dict, name: str) -> MapGroup:
     return groups[name]
 
 
-def reduce_group(workdir: Path, name: str, threads: int = 1) -> dict[str, list[dict]]:
-    """Write the maps of group ``name`` of the job planned in ``workdir`` and its statistics
-    (``reduce/<name>.json``: the partial sums of each band of each map, merged by
-    :func:`reduce_job`); return them."""
+def _save_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+WRITERS = {}
+
+
+def reduce_group(workdir: Path, name: str, threads: int = 1, block: str | None = None) -> dict[str, list[dict]]:
+    """Write the maps of group ``name`` of the job planned in ``workdir`` and the partial sums
+    of their statistics; return those. Single COGs: the whole maps and ``reduce/<name>.json``.
+    The VRT form: ``block`` (``L0_r000_c000``: from the tiles; ``L1_...``: from the four blocks
+    below), its block COGs and ``reduce/<name>/<block>.json``, and at the top of the tree the
+    maps' VRTs, quick looks and ``reduce/<name>.json``. :func:`reduce_job` merges them."""
     workdir = Path(workdir)
     job = json.loads((workdir / JOB_FILE).read_text())
     g = _group(job, name)
-    writers = {"solar": _write_solar, "total": _write_total, "sky_view": _write_sky_view,
-               "terrain": _write_terrain, "annual": _write_annual, "monthly": _write_monthly,
-               "mean": _write_mean, "real_sky": _write_real_sky}
-    written = writers[g.kind](job, workdir, NodataMasks(workdir), threads, *g.key)
-    sums = {str(path.relative_to(workdir)): [s.sums() for s in stats] for path, stats in written.items()}
-    out = workdir / g.stats_file
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(json.dumps({"group": name, "maps": sums}, indent=1))
-    tmp.replace(out)
+    form = results_form(job)["form"]
+    if form == "cog":
+        if block is not None:
+            raise UserError(f"--block {block}: this job writes single COGs (--results cog), whose groups have no blocks")
+        with ExitStack() as stack:
+            maps = MapWriter(job["grid"], stack, threads)
+            for path, descriptions in g.maps:
+                maps.create(workdir / path, descriptions)
+            WRITERS[g.kind](job, workdir, NodataMasks(workdir), maps, *g.key)
+            written = maps.finish()
+        sums = {str(path.relative_to(workdir)): [s.sums() for s in stats] for path, stats in written.items()}
+        for png, (source, title, label, scale) in zip(g.pngs, _quicklooks(job, g)):
+            quicklook_png(workdir / source, workdir / png, title=title, label=label, scale=scale)
+        if any(p == TOTAL_MAP for p, _ in g.maps):
+            (workdir / TOTAL_MAP).unlink()
+        _save_json(workdir / g.stats_file, {"group": name, "maps": sums})
+        return sums
+    from eemt_flow.workflow.vrt import block_path
+
+    pyramid = pyramid_of(job)
+    level, r, c = _parse_block(block, pyramid)
+    if level == 0:
+        with ExitStack() as stack:
+            maps = MapWriter(job["grid"], stack, threads, pyramid.window(0, r, c),
+                             rename=lambda path: workdir / block_path(str(path.relative_to(workdir)), 0, r, c))
+            for path, descriptions in g.maps:
+                maps.create(workdir / path, descriptions)
+            WRITERS[g.kind](job, workdir, NodataMasks(workdir), maps, *g.key)
+            written = maps.finish()
+        sums = {str(path.relative_to(workdir)): [s.sums() for s in stats] for path, stats in written.items()}
+    else:
+        sums = _halve_blocks(job, workdir, g, pyramid, level, r, c, threads)
+    _save_json(workdir / REDUCE_DIR / g.name / f"{block}.json", {"group": name, "block": block, "maps": sums})
+    if level == pyramid.top:
+        _finish_tree(job, workdir, g, pyramid, sums)
     return sums
 
 
-def _write_solar(job, workdir, masks, threads, mm):
+def _parse_block(block: str | None, pyramid) -> tuple[int, int, int]:
+    import re
+
+    from eemt_flow.workflow.vrt import block_name
+
+    m = re.fullmatch(r"L(\d+)_r(\d+)_c(\d+)", block or "")
+    if not m or (int(m[2]), int(m[3])) not in pyramid.blocks(min(int(m[1]), pyramid.top)) or int(m[1]) > pyramid.top:
+        raise UserError(f"--block {block}: give one of this job's blocks, from {block_name(0, 0, 0)} to "
+                        f"{block_name(pyramid.top, 0, 0)} (its Makeflow rules name them)")
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def _halve_blocks(job, workdir, g, pyramid, level, r, c, threads) -> dict[str, list[dict]]:
+    """Block (r, c) of ``level`` of each map of ``g``: the 2 x 2 mean (:func:`.vrt.halve`) of the
+    blocks below, a band of one of them at a time; their partial sums merged."""
+    from eemt_flow.workflow.vrt import block_name, block_path, halve, level_transform
+
+    h, w = pyramid.shapes[level]
+    frame = {"height": h, "width": w, "crs_wkt": job["grid"]["crs_wkt"],
+             "transform": list(level_transform(Affine(*job["grid"]["transform"]), level))[:6]}
+    below = pyramid.children(level, r, c)
+    with ExitStack() as stack:
+        maps = MapWriter(frame, stack, threads, pyramid.window(level, r, c),
+                         rename=lambda path: workdir / block_path(str(path.relative_to(workdir)), level, r, c))
+        for path, descriptions in g.maps:
+            maps.create(workdir / path, descriptions)
+            for k in below:
+                child = pyramid.window(level - 1, *k)
+                with rasterio.open(workdir / block_path(path, level - 1, *k)) as src:
+                    for i in range(1, src.count + 1):
+                        half = halve(src.read(i))
+                        window = Window(child.col_off // 2, child.row_off // 2, half.shape[1], half.shape[0])
+                        maps.add(workdir / path, window, half, band=i)
+        maps.finish()
+    sums = {}
+    for k in below:
+        part = json.loads((workdir / REDUCE_DIR / g.name / f"{block_name(level - 1, *k)}.json").read_text())["maps"]
+        for path, bands in part.items():
+            sums.setdefault(path, []).append(bands)
+    return {path: [Stats.from_sums(*band).sums() for band in zip(*parts)] for path, parts in sums.items()}
+
+
+def _finish_tree(job, workdir, g, pyramid, sums) -> None:
+    """The top of a group's tree: each map's VRTs, the quick looks (from the top block, which
+    holds the whole map at the top level's resolution), the group's statistics."""
+    from eemt_flow.workflow.vrt import block_path, write_vrts
+
+    for path, descriptions in g.maps:
+        write_vrts(workdir, path, pyramid, Affine(*job["grid"]["transform"][:6]), job["grid"]["crs_wkt"], list(descriptions))
+    for png, (source, title, label, scale) in zip(g.pngs, _quicklooks(job, g)):
+        quicklook_png(workdir / block_path(source, pyramid.top, 0, 0), workdir / png, title=title, label=label, scale=scale)
+    _save_json(workdir / g.stats_file, {"group": g.name, "maps": sums})
+
+
+def _quicklooks(job: dict, g: MapGroup) -> list[tuple[str, str, str, float]]:
+    """(map, title, label, scale) of each of ``g.pngs``, in order."""
+    if g.kind == "total":
+        n_days = sum(len(d) for d in job["months"].values())
+        return [(TOTAL_MAP, f"Global radiation, sum of {n_days} day(s)", "kWh m⁻²", 1e-3)]
+    if g.kind == "annual":
+        year = g.key[0]
+        return [(f"results/eemt/EEMT_{model}_{year}.tif", f"EEMT-{model.replace('_', '-')} {year}",
+                 "EEMT [MJ m⁻² yr⁻¹]", 1.0) for model in job["eemt"]["models"]]
+    return []
+
+
+def _write_solar(job, workdir, masks, maps, mm):
     results, days = workdir / "results", job["months"][mm]
     solar_indexes = list(range(1, len(SOLAR_VARIABLES) + 1))
-
-    def write(maps: MapWriter) -> None:
-        for entry, window, nodata in tiles_with_nodata(job, masks):
-            month = tile_core(workdir, entry, "solar", int(mm), nodata, solar_indexes)
-            for var, band in zip(SOLAR_VARIABLES, month):
-                maps.add(results / "solar" / "monthly" / f"{var}_{mm}.tif", window, band)
-            if job["parameters"]["keep_daily"]:
-                daily = tile_core(workdir, entry, "daily", int(mm), nodata)
-                for i, var in enumerate(SOLAR_VARIABLES):
-                    for j, day in enumerate(days):
-                        maps.add(results / "solar" / "daily" / f"{var}_day{day:03d}.tif", window,
-                                 daily[i * len(days) + j])
-
-    return write_group(job["grid"], threads, write)
+    for entry, window, nodata in tiles_with_nodata(job, masks, maps):
+        month = tile_core(workdir, entry, "solar", int(mm), nodata, solar_indexes)
+        for var, band in zip(SOLAR_VARIABLES, month):
+            maps.add(results / "solar" / "monthly" / f"{var}_{mm}.tif", window, band)
+        if job["parameters"]["keep_daily"]:
+            daily = tile_core(workdir, entry, "daily", int(mm), nodata)
+            for i, var in enumerate(SOLAR_VARIABLES):
+                for j, day in enumerate(days):
+                    maps.add(results / "solar" / "daily" / f"{var}_day{day:03d}.tif", window, daily[i * len(days) + j])
 
 
-def _write_total(job, workdir, masks, threads):
+def _write_total(job, workdir, masks, maps):
     """The sum of the months' global radiation (float64 sums in month order), for the quick look."""
-    results = workdir / "results"
-    total_path = results / ".total_glob_rad.tif"
-
-    def write(maps: MapWriter) -> None:
-        for entry, window, nodata in tiles_with_nodata(job, masks):
-            total = np.zeros((window.height, window.width), dtype="float64")
-            for mm in job["months"]:
-                total = total + tile_core(workdir, entry, "solar", int(mm), nodata, [1])[0]
-            maps.add(total_path, window, total.astype("float32"))
-
-    written = write_group(job["grid"], threads, write)
-    quicklook_png(total_path, results / "glob_rad_quicklook.png",
-                  title=f"Global radiation, sum of {sum(len(d) for d in job['months'].values())} day(s)",
-                  label="kWh m⁻²", scale=1e-3)
-    total_path.unlink()
-    return written
+    for entry, window, nodata in tiles_with_nodata(job, masks, maps):
+        total = np.zeros((window.height, window.width), dtype="float64")
+        for mm in job["months"]:
+            total = total + tile_core(workdir, entry, "solar", int(mm), nodata, [1])[0]
+        maps.add(workdir / TOTAL_MAP, window, total.astype("float32"))
 
 
-def _write_sky_view(job, workdir, masks, threads):
+def _write_sky_view(job, workdir, masks, maps):
     """The tiles' sky view factor (either engine's) mosaicked into results/terrain/."""
-    path = workdir / SKY_VIEW_RESULT
-
-    def write(maps: MapWriter) -> None:
-        for entry, window, nodata in tiles_with_nodata(job, masks):
-            svf = crop_core(Tile.from_dict(entry), _read(workdir / entry["files"]["sky_view"]))
-            if nodata is not None:
-                svf[:, nodata] = np.nan
-            maps.add(path, window, svf, ["sky_view_factor"])
-
-    return write_group(job["grid"], threads, write)
+    for entry, window, nodata in tiles_with_nodata(job, masks, maps):
+        svf = crop_core(Tile.from_dict(entry), _read(workdir / entry["files"]["sky_view"]))
+        if nodata is not None:
+            svf[:, nodata] = np.nan
+        maps.add(workdir / SKY_VIEW_RESULT, window, svf)
 
 
-def _write_terrain(job, workdir, masks, threads):
+def _write_terrain(job, workdir, masks, maps):
     from eemt_flow.terrain.stages import TERRAIN_DIR, terrain_grid
     from eemt_flow.workflow.layout import TERRAIN_RESULTS
 
     grid = job["grid"]
-
-    def write(maps: MapWriter) -> None:
-        for t in terrain_grid((grid["height"], grid["width"]), job["parameters"]["tile_size_cells"]).tiles:
+    for t in terrain_grid((grid["height"], grid["width"]), job["parameters"]["tile_size_cells"]).tiles:
+        if maps.meets(t.window):
             for name in TERRAIN_RESULTS:
                 maps.add(workdir / "results" / "terrain" / f"{name}.tif", t.window,
                          _read(workdir / TERRAIN_DIR / t.name / f"{name}.tif")[0])
-
-    return write_group(grid, threads, write)
 
 
 def _eemt_band(job: dict):
@@ -397,72 +571,55 @@ def _eemt_band(job: dict):
     return lambda model, name: models.index(model) * per_model + eemt_bands(model).index(name) + 1
 
 
-def _write_annual(job, workdir, masks, threads, year):
+def _write_annual(job, workdir, masks, maps, year):
     from eemt_flow.workflow.tasks import QA_LAYERS
 
     results, models, band = workdir / "results", job["eemt"]["models"], _eemt_band(job)
-    qa_names = [f"{name}: {text}" for name, text in QA_LAYERS.items()]
-
-    def write(maps: MapWriter) -> None:
-        names = [(model, q) for model in models for q in ("EEMT", "E_PPT", "E_BIO", *QA_LAYERS)]
-        for entry, window, nodata in tiles_with_nodata(job, masks):
-            data = dict(zip(names, tile_core(workdir, entry, "eemt", year, nodata,
-                                             [band(model, f"{q}_{model}") for model, q in names])))
-            for model in models:
-                for q in ("EEMT", "E_PPT", "E_BIO"):
-                    maps.add(results / "eemt" / f"{q}_{model}_{year}.tif", window, data[model, q])
-                maps.add(results / "eemt" / f"QA_{model}_{year}.tif", window,
-                         np.stack([data[model, name] for name in QA_LAYERS]), descriptions=qa_names)
-
-    written = write_group(job["grid"], threads, write)
-    for model in models:
-        quicklook_png(results / "eemt" / f"EEMT_{model}_{year}.tif", results / "eemt" / f"EEMT_{model}_{year}.png",
-                      title=f"EEMT-{model.replace('_', '-')} {year}", label="EEMT [MJ m⁻² yr⁻¹]")
-    return written
+    names = [(model, q) for model in models for q in ("EEMT", "E_PPT", "E_BIO", *QA_LAYERS)]
+    for entry, window, nodata in tiles_with_nodata(job, masks, maps):
+        data = dict(zip(names, tile_core(workdir, entry, "eemt", year, nodata,
+                                         [band(model, f"{q}_{model}") for model, q in names])))
+        for model in models:
+            for q in ("EEMT", "E_PPT", "E_BIO"):
+                maps.add(results / "eemt" / f"{q}_{model}_{year}.tif", window, data[model, q])
+            maps.add(results / "eemt" / f"QA_{model}_{year}.tif", window,
+                     np.stack([data[model, name] for name in QA_LAYERS]))
 
 
-def _write_monthly(job, workdir, masks, threads, year, m):
+def _write_monthly(job, workdir, masks, maps, year, m):
     results, models, band = workdir / "results", job["eemt"]["models"], _eemt_band(job)
-
-    def write(maps: MapWriter) -> None:
-        names = [(model, q) for model in models for q in ("E_PPT", "E_BIO")]
-        for entry, window, nodata in tiles_with_nodata(job, masks):
-            data = tile_core(workdir, entry, "eemt", year, nodata,
-                             [band(model, f"{q}_{model}_m{m:02d}") for model, q in names])
-            for (model, q), values in zip(names, data):
-                maps.add(results / "eemt" / "monthly" / f"{q}_{model}_{year}_{m:02d}.tif", window, values)
-
-    return write_group(job["grid"], threads, write)
+    names = [(model, q) for model in models for q in ("E_PPT", "E_BIO")]
+    for entry, window, nodata in tiles_with_nodata(job, masks, maps):
+        data = tile_core(workdir, entry, "eemt", year, nodata,
+                         [band(model, f"{q}_{model}_m{m:02d}") for model, q in names])
+        for (model, q), values in zip(names, data):
+            maps.add(results / "eemt" / "monthly" / f"{q}_{model}_{year}_{m:02d}.tif", window, values)
 
 
-def _write_mean(job, workdir, masks, threads):
-    results, band = workdir / "results", _eemt_band(job)
+def _write_mean(job, workdir, masks, maps):
+    band = _eemt_band(job)
     models, years = job["eemt"]["models"], job["eemt"]["years"]
-
-    def write(maps: MapWriter) -> None:
-        for entry, window, nodata in tiles_with_nodata(job, masks):
-            for model in models:
-                annual = [tile_core(workdir, entry, "eemt", year, nodata, [band(model, f"EEMT_{model}")])[0]
-                          for year in years]
-                maps.add(results / "eemt" / f"EEMT_{model}_mean.tif", window, np.mean(annual, axis=0))
-
-    return write_group(job["grid"], threads, write)
+    for entry, window, nodata in tiles_with_nodata(job, masks, maps):
+        for model in models:
+            annual = [tile_core(workdir, entry, "eemt", year, nodata, [band(model, f"EEMT_{model}")])[0]
+                      for year in years]
+            maps.add(workdir / "results" / "eemt" / f"EEMT_{model}_mean.tif", window, np.mean(annual, axis=0))
 
 
-def _write_real_sky(job, workdir, masks, threads, m):
+def _write_real_sky(job, workdir, masks, maps, m):
     """Real-sky radiation: the mean day of month ``m``, averaged over the years [Wh m-2 day-1]."""
     from eemt_flow.workflow.tasks import REAL_SKY_BANDS, eemt_bands
 
     models, years = job["eemt"]["models"], job["eemt"]["years"]
     index = len(eemt_bands(models[0])) * len(models) + REAL_SKY_BANDS.index(f"glob_rad_real_m{m:02d}") + 1
     path = workdir / "results" / "solar" / "monthly" / f"glob_rad_real_{m:02d}.tif"
+    for entry, window, nodata in tiles_with_nodata(job, masks, maps):
+        real = [tile_core(workdir, entry, "eemt", year, nodata, [index])[0].astype("float64") for year in years]
+        maps.add(path, window, np.mean(real, axis=0).astype("float32"))
 
-    def write(maps: MapWriter) -> None:
-        for entry, window, nodata in tiles_with_nodata(job, masks):
-            real = [tile_core(workdir, entry, "eemt", year, nodata, [index])[0].astype("float64") for year in years]
-            maps.add(path, window, np.mean(real, axis=0).astype("float32"))
 
-    return write_group(job["grid"], threads, write)
+WRITERS.update(solar=_write_solar, total=_write_total, sky_view=_write_sky_view, terrain=_write_terrain,
+               annual=_write_annual, monthly=_write_monthly, mean=_write_mean, real_sky=_write_real_sky)
 
 
 def reduce_job(workdir: Path) -> dict:
@@ -481,7 +638,7 @@ def reduce_job(workdir: Path) -> dict:
     month_stats = {mm: {"days": days, "n_days": len(days),
                         **{var: of(f"results/solar/monthly/{var}_{mm}.tif") for var in SOLAR_VARIABLES}}
                    for mm, days in job["months"].items()}
-    total_stats = of("results/.total_glob_rad.tif")
+    total_stats = of(TOTAL_MAP)
     sky_view_stats = of(SKY_VIEW_RESULT) if SKY_VIEW_RESULT in stats else None
     eemt_stats = None
     if job.get("eemt"):
@@ -517,7 +674,7 @@ def reduce_job(workdir: Path) -> dict:
         "software": job["software"],
     }
     (results / "summary.json").write_text(json.dumps(summary, indent=2))
-    write_item(job, summary, results)
+    write_item(job, summary, results, stats)
     return summary
 
 

@@ -43,6 +43,8 @@ Engine = Literal["fast", "grass"]
 ClimateResampling = Literal["bilinear", "nearest", "cubic"]
 #: Radiation EEMT-TOPO uses: r.sun's clear sky, or real sky from DAYMET's shortwave radiation.
 Radiation = Literal["clear", "real"]
+#: Form of the result maps: single COGs, or VRTs over block COGs (eemt_flow.workflow.vrt); auto: by size.
+ResultsForm = Literal["cog", "vrt", "auto"]
 
 
 def _month_of(doy: int) -> int:
@@ -89,12 +91,21 @@ class JobSpec(BaseModel):
     cache_dir: Path | None = None
     climate_resampling: ClimateResampling = "bilinear"
     radiation: Radiation = "clear"
+    results: ResultsForm = "auto"
+    results_block_cells: int | None = None  # the VRT form's block edge; None: eemt_flow.workflow.vrt.default_block_cells
 
     @field_validator("tile_size_cells")
     @classmethod
     def _tile(cls, v):
         if v < 16:
             raise ValueError("tile size must be at least 16 cells")
+        return v
+
+    @field_validator("results_block_cells")
+    @classmethod
+    def _results_block(cls, v):
+        if v is not None and (v < 16 or v % 2):
+            raise ValueError("the VRT form's block edge must be an even number of cells, at least 16")
         return v
 
     @field_validator("halo_m")

@@ -1,6 +1,7 @@
 """A job's results as one STAC Item (results/stac/item.json), with the projection and raster extensions.
 
-Pure: ``stac_item(job, summary, results)`` reads the result COGs' headers and statistics and returns a
+Pure: ``stac_item(job, summary, results, stats)`` reads the result maps' headers (their statistics come
+from the reducer's partial sums) and returns a
 ``pystac.Item``; the reducer writes it. Asset hrefs are relative to results/stac/ (``../solar/...``).
 
 Datetimes: an EEMT job models calendar years (job["eemt"]["years"]): the item spans 1 January 00:00 UTC
@@ -25,6 +26,8 @@ from rasterio.crs import CRS
 #: Non-leap year in which a solar-only job's days of year are placed (convention, see docs/outputs).
 SOLAR_REFERENCE_YEAR = 2001
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+#: A map of the VRT form (eemt_flow.workflow.vrt): GDAL's XML over block COGs.
+VRT_MEDIA_TYPE = "application/xml"
 PROJECTION_SCHEMA = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 RASTER_SCHEMA = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
 #: Points per grid edge when the grid's outline is transformed to WGS84 (edges curve in lon/lat).
@@ -56,7 +59,11 @@ def _date_range(job: dict) -> tuple[_dt.datetime, _dt.datetime]:
             jan1 + _dt.timedelta(days=days[-1] - 1, hours=23, minutes=59, seconds=59))
 
 
-def _band_info(path: Path, units: str | None) -> tuple[dict, list[dict]]:
+def _band_info(path: Path, units: str | None, stats: list[dict]) -> tuple[dict, list[dict]]:
+    """The projection of a map (from its header) and its bands, with ``stats``: the partial sums
+    of each band's statistics (:class:`eemt_flow.workflow.reduce.Stats`), so no map is read."""
+    from eemt_flow.workflow.reduce import Stats
+
     with rasterio.open(path) as src:
         proj = {"proj:code": f"EPSG:{src.crs.to_epsg()}" if src.crs.to_epsg() else None,
                 "proj:shape": [src.height, src.width], "proj:transform": list(src.transform)[:6],
@@ -66,36 +73,33 @@ def _band_info(path: Path, units: str | None) -> tuple[dict, list[dict]]:
             proj["proj:wkt2"] = src.crs.to_wkt()
         bands = []
         for i in range(1, src.count + 1):
-            a = src.read(i).astype("float64")
-            valid = a[np.isfinite(a)]
-            stats = {"valid_percent": 100.0 * valid.size / a.size}
-            if valid.size:
-                stats.update(minimum=float(valid.min()), maximum=float(valid.max()), mean=float(valid.mean()),
-                             stddev=float(valid.std()))
-            band = {"nodata": "nan", "data_type": src.dtypes[i - 1], "statistics": stats}
+            merged = Stats.from_sums(stats[i - 1]).as_dict()
+            band_stats = {"valid_percent": 100.0 * merged["valid_cells"] / (src.height * src.width)}
+            if merged["valid_cells"]:
+                band_stats.update(minimum=merged["min"], maximum=merged["max"], mean=merged["mean"],
+                                  stddev=merged["std"])
+            band = {"nodata": "nan", "data_type": src.dtypes[i - 1], "statistics": band_stats}
             if units or src.units[i - 1]:
                 band["unit"] = units or src.units[i - 1]
             bands.append(band)
     return proj, bands
 
 
-def _maps(summary: dict, results: Path) -> list[dict]:
-    """The maps index (summary["maps"]) when the reducer wrote one, else every .tif under results/."""
-    if summary.get("maps"):
-        return summary["maps"]
+def _maps(job: dict, summary: dict) -> list[dict]:
+    """Every map of the job's results (its planned list: the COGs, or the VRTs of the VRT form)."""
     units = summary.get("units", {})
     out = []
-    for p in sorted(results.rglob("*.tif")):
-        rel = p.relative_to(results).as_posix()
-        if any(part.startswith(".") for part in p.relative_to(results).parts):
-            continue
-        var = p.stem.rsplit("_", 1)[0] if p.stem.rsplit("_", 1)[-1].isdigit() else p.stem
+    for rel in sorted(f.removeprefix("results/") for f in job["results"] if f.endswith((".tif", ".vrt"))):
+        stem = Path(rel).stem
+        var = stem.rsplit("_", 1)[0] if stem.rsplit("_", 1)[-1].isdigit() else stem
         out.append({"path": rel, "title": rel, "units": units.get(var) if rel.startswith("solar/monthly/") else None})
     return out
 
 
-def stac_item(job: dict, summary: dict, results: Path) -> pystac.Item:
-    """The STAC Item describing the results under ``results`` of ``job`` (hrefs relative to results/stac/)."""
+def stac_item(job: dict, summary: dict, results: Path, stats: dict[str, list[dict]]) -> pystac.Item:
+    """The STAC Item describing the results under ``results`` of ``job`` (hrefs relative to
+    results/stac/); ``stats``: the partial sums of each map's bands, by the map's single-COG path
+    (``results/solar/monthly/glob_rad_06.tif``)."""
     results = Path(results)
     grid = job["grid"]
     bbox = _bbox_lonlat(grid)
@@ -111,9 +115,11 @@ def stac_item(job: dict, summary: dict, results: Path) -> pystac.Item:
     item = pystac.Item(id=str(job.get("job_id") or job.get("id") or results.parent.name), geometry=geometry,
                        bbox=bbox, datetime=None, properties=props,
                        stac_extensions=[PROJECTION_SCHEMA, RASTER_SCHEMA])
-    for entry in _maps(summary, results):
-        proj, bands = _band_info(results / entry["path"], entry.get("units"))
-        item.add_asset(entry["path"], pystac.Asset(href=f"../{entry['path']}", media_type=COG_MEDIA_TYPE,
+    for entry in _maps(job, summary):
+        logical = "results/" + entry["path"].removesuffix(".vrt").removesuffix(".tif") + ".tif"
+        proj, bands = _band_info(results / entry["path"], entry.get("units"), stats[logical])
+        media = VRT_MEDIA_TYPE if entry["path"].endswith(".vrt") else COG_MEDIA_TYPE
+        item.add_asset(entry["path"], pystac.Asset(href=f"../{entry['path']}", media_type=media,
                                                    title=entry.get("title") or entry["path"], roles=["data"],
                                                    extra_fields={**proj, "raster:bands": bands}))
     if (results / "summary.json").exists():
@@ -127,11 +133,11 @@ def stac_item(job: dict, summary: dict, results: Path) -> pystac.Item:
     return item
 
 
-def write_item(job: dict, summary: dict, results: Path) -> Path:
-    """Write results/stac/item.json; return its path."""
+def write_item(job: dict, summary: dict, results: Path, stats: dict[str, list[dict]]) -> Path:
+    """Write results/stac/item.json (``stats``: :func:`stac_item`); return its path."""
     path = Path(results) / "stac" / "item.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    item = stac_item(job, summary, results)
+    item = stac_item(job, summary, results, stats)
     item.set_self_href(None)
     path.write_text(json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False), indent=2))
     return path
