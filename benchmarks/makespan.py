@@ -185,7 +185,8 @@ def parse_workflow(path) -> list[Rule]:
 
 
 def assign_cells(rules: list[Rule], job_json) -> None:
-    """Each rule's cells: the halo windows of the tiles whose directories its files are in."""
+    """Each rule's cells: the halo windows of the tiles whose directories its files are in; a
+    block of the VRT form's overview tree (``reduce-tree``): its pixels, block_cells^2 at most."""
     job = json.loads(Path(job_json).read_text())
     dir_cells: dict[str, tuple[str, int]] = {}
     for t in job.get("tiles", []):
@@ -194,9 +195,12 @@ def assign_cells(rules: list[Rule], job_json) -> None:
             for p in (v.values() if isinstance(v, dict) else [v]):
                 if isinstance(p, str) and "/" in p:
                     dir_cells[os.path.dirname(p)] = (t["name"], cells)
+    block = (job.get("results_form") or {}).get("block_cells")
     for r in rules:
         tiles = {dir_cells[os.path.dirname(f)] for f in r.inputs + r.outputs if os.path.dirname(f) in dir_cells}
         r.cells = sum(c for _, c in tiles) if tiles else None
+        if r.category == "reduce-tree" and block:
+            r.cells = block * block
 
 
 def load_rules(workflow_dir) -> list[Rule]:

@@ -188,12 +188,13 @@ def calibrate(halo_cells: int, cell_m: float, relief_m: float, days: int = 30) -
 def plan_vrt(args) -> None:
     source = write_synthetic(CACHE / f"tile_{args.source_cells}_10m.tif", args.source_cells, 10.0, args.relief_m,
                              overviews=True)
-    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-plan-"))
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eemt-scale-plan-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     vrt = repeated_vrt(workdir / "state.vrt", source, args.repeats)
     size = args.source_cells * args.repeats
     work = workdir / "work"
     cmd = [EEMT, "plan", "--dem", str(vrt), "--workdir", str(work), "--max-cells", str(size * size + 1),
-           "--tile-size", str(args.tile_size), *JOB_ARGS]
+           "--tile-size", str(args.tile_size), "--executor", args.executor, *JOB_ARGS]
     seconds, peak, job = plan_measured(cmd, work)
     tiles = job["tiles"]
     halo_cells = round(job["halo_m"] / 10.0)
@@ -205,6 +206,23 @@ def plan_vrt(args) -> None:
     print(f"planning: {seconds:.1f} s, planner peak RSS {peak:.0f} MiB")
     print(f"tiles {len(tiles):,} of {args.tile_size} cells, halo {job['halo_m']:g} m ({halo_cells} cells); "
           f"rules {job['n_rules']:,}; largest declared task memory {job['largest_task_memory_mb']:,} MB")
+    print(f"results: {job.get('results_form')}")
+    declared = re.findall(r"^\.MAKEFLOW CATEGORY (\S+)\n(?:\.MAKEFLOW CORES \d+\n)?\.MAKEFLOW MEMORY (\d+)\n"
+                          r"\.MAKEFLOW DISK (\d+)$", (work / "workflow.mf").read_text(), re.M)
+    largest: dict[str, tuple[int, int]] = {}
+    for category, memory, disk in declared:
+        m, d = largest.get(category, (0, 0))
+        largest[category] = (max(m, int(memory)), max(d, int(disk)))
+    print("declared (memory MB, disk MB) by category: "
+          + ", ".join(f"{c} {m:,}/{d:,}" for c, (m, d) in sorted(largest.items())))
+    counts: dict[str, int] = {}
+    category = None
+    for line in (work / "workflow.mf").read_text().splitlines():
+        if line.startswith(".MAKEFLOW CATEGORY "):
+            category = line.split()[2]
+        elif line.startswith("\t"):
+            counts[category] = counts.get(category, 0) + 1
+    print("rules by category: " + ", ".join(f"{c} {n:,}" for c, n in sorted(counts.items())))
     print(f"workflow.mf {(work / 'workflow.mf').stat().st_size / 1e6:.1f} MB, job.json "
           f"{(work / 'job.json').stat().st_size / 1e6:.1f} MB")
     # bytes per task, uncompressed float32 upper bounds
@@ -221,7 +239,8 @@ def plan_vrt(args) -> None:
     print(f"projected solar stage: {solar_cpu_h:,.0f} CPU-hours, {task_h * 60:.1f} CPU-minutes a tile task; wall on "
           f"100 x 16-core workers {wall[100]:.2f} h, on 1,000 {wall[1000]:.2f} h (perfect packing; never less than one "
           f"task: {len(tiles):,} tasks)")
-    shutil.rmtree(workdir)
+    if not args.workdir:
+        shutil.rmtree(workdir)
 
 
 def dispatch(args) -> None:
@@ -257,7 +276,9 @@ def job(args) -> None:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eemt-scale-job-")) / "work"
     seconds_plan, peak, job_json = plan_measured(
         [EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *lidar_job_args(args.cells),
-         *(["--threads-per-task", str(args.threads_per_task)] if args.threads_per_task else [])], work)
+         *(["--threads-per-task", str(args.threads_per_task)] if args.threads_per_task else []),
+         *(["--results", args.results] if args.results else []),
+         *(["--results-block", str(args.results_block)] if args.results_block else [])], work)
     print(f"planning: {seconds_plan:.1f} s, planner peak RSS {peak:.0f} MiB; {len(job_json['tiles'])} tiles, halo "
           f"{job_json['halo_m']:g} m, {job_json['n_rules']:,} rules; largest declared task memory "
           f"{job_json['largest_task_memory_mb']:,} MB", flush=True)
@@ -368,6 +389,8 @@ def main():
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--tile-size", type=int, default=2000)
     p.add_argument("--relief-m", type=float, default=1100.0)
+    p.add_argument("--executor", default="wq", help="passed to plan: where the tasks would run (default wq)")
+    p.add_argument("--workdir", help="keep the plan here (for benchmarks/makespan.py); default a temporary one")
     p.set_defaults(func=plan_vrt)
     d = sub.add_parser("dispatch")
     d.add_argument("--tasks", type=int, default=10_000)
@@ -379,6 +402,8 @@ def main():
     j.add_argument("--relief-m", type=float, default=300.0)
     j.add_argument("--workdir")
     j.add_argument("--threads-per-task", type=int, help="passed to plan (default: the planner's)")
+    j.add_argument("--results", choices=["cog", "vrt", "auto"], help="passed to plan (default: auto)")
+    j.add_argument("--results-block", type=int, help="passed to plan: the VRT form's block edge")
     j.set_defaults(func=job)
     t = sub.add_parser("largest-tile")
     t.add_argument("--cells", type=int, default=10_000)

@@ -66,7 +66,7 @@ JOB_OPTIONS = [
                  help="Form of the result maps: single COGs, or a VRT over block COGs with overviews from a tree "
                       "of tasks (no task writes a whole map); auto: COGs up to 10^8 cells. [default: auto]"),
     click.option("--results-block", "results_block_cells", type=int,
-                 help="The VRT form's block edge in cells (even). [default: the multiple of the tile size nearest 4096]"),
+                 help="The VRT form's block edge in cells (even). [default: the multiple of the tile size nearest 8192]"),
 ]
 
 

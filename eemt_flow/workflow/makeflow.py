@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 
@@ -50,19 +51,20 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
         # and one float32 chunk of directions, and one month of the core's daily maps in memory
         "fast": {"memory_mb": int(500 + fast_tile_cells * 16 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
                  "disk_mb": int(100 + 2 * core_month_mb)},
-        # a map group of the reducer holds one tile's core at a time (all its months' or years' bands);
-        # its disk is its group's (job_resources); the summary reads only small files
-        "reduce-maps": {"memory_mb": int(500 + core_cells * 4 * 200 / mb), "disk_mb": 1000},
+        # a map group of the reducer holds one tile at a time: its memory and disk are its groups'
+        # (job_resources); the summary reads only small files
+        "reduce-maps": {"memory_mb": 500, "disk_mb": 1000},  # and the group's (job_resources)
         "reduce": {"memory_mb": 500, "disk_mb": 1000},
         # a halo window of float32 read and written (and its max pyramid for a reduced halo)
         "cut": {"memory_mb": int(300 + tile_cells * 14 / mb), "disk_mb": int(100 + tile_cells * 4 / mb)},
     }
 
 
-def job_resources(job: dict, n_azimuths: int, executor: str = "local") -> dict:
+def job_resources(job: dict, n_azimuths: int, executor: str = "local", groups: list | None = None) -> dict:
     """The CATEGORY resources of a planned job, from its largest tile (:func:`_resources`) or
     group of maps; ``executor``: where the tasks run (on a local run a task's inputs are already
-    in the work directory, elsewhere they are copied into its sandbox)."""
+    in the work directory, elsewhere they are copied into its sandbox); ``groups``: the job's
+    :func:`~eemt_flow.workflow.reduce.map_groups`, when the caller has them."""
     max_cells = max((t["halo_height"] * t["halo_width"] for t in job["tiles"]), default=1)
     max_core_cells = max((t["height"] * t["width"] for t in job["tiles"]), default=1)
     max_days = max((len(d) for d in job["months"].values()), default=1)
@@ -85,8 +87,13 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local") -> dict:
     from eemt_flow.workflow.reduce import map_groups, results_form
 
     copied = executor != "local"
-    groups = map_groups(job)
+    groups = groups if groups is not None else map_groups(job)
     mb = 1024 * 1024
+    # memory: one tile's bands at a time, as read (masked, copied to float32, filled: about 20 bytes a
+    # band and cell); the fast engine's tile files hold the core and one ring, the GRASS engine's the window
+    read_cells = max_cells if job["parameters"]["engine"] == "grass" else max(
+        (t["height"] + 2) * (t["width"] + 2) for t in job["tiles"]) if job["tiles"] else 1
+    out["reduce-maps"]["memory_mb"] = int(500 + read_cells * 20 * max(g.tile_bands for g in groups) / mb)
     form = results_form(job)
     if form["form"] == "cog":
         grid_mb = job["grid"]["height"] * job["grid"]["width"] * 4 / mb
@@ -95,9 +102,10 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local") -> dict:
         side = form["block_cells"]
         block_mb = side * side * 4 / mb
         size = job["parameters"]["tile_size_cells"]
-        tiles_a_block = (math.ceil((side - 1) / size) + 1) ** 2  # tiles a block's side can meet
-        tile_mb = max_cells * 4 / mb
-        out["reduce-maps"]["disk_mb"] += int(max(copied * tiles_a_block * tile_mb * (g.in_bands + 1)
+        # the tiles a block meets: (side / tile)^2 where blocks are whole tiles, else one more a side
+        tiles_a_block = (side // size if side % size == 0 else math.ceil((side - 1) / size) + 1) ** 2
+        # a tile's files at their uncompressed float32 size (its cells as read), its DEM the window's
+        out["reduce-maps"]["disk_mb"] += int(max(copied * tiles_a_block * (read_cells * g.in_bands + max_cells) * 4 / mb
                                                  + 2 * block_mb * g.out_bands for g in groups))
         out["reduce-tree"] = {"memory_mb": int(500 + block_mb * 6),  # a band: read, padded, its float64 sums
                               "disk_mb": int(1000 + max((copied * 4 + 2) * block_mb * g.out_bands for g in groups))}
@@ -107,9 +115,17 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local") -> dict:
     return out
 
 
-def count_rules(workflow: str) -> int:
-    """Rules in a rendered Makeflow file: lines that start a command (a tab after a rule line)."""
-    return sum(1 for line in workflow.splitlines() if line.startswith("\t"))
+def count_rules(workflow: Path) -> tuple[int, int]:
+    """Rules in a rendered Makeflow file (lines that start a command: a tab after a rule line)
+    and the largest memory a category declares [MB], read line by line."""
+    rules, memory_mb = 0, 0
+    with open(workflow) as f:
+        for line in f:
+            if line.startswith("\t"):
+                rules += 1
+            elif line.startswith(".MAKEFLOW MEMORY "):
+                memory_mb = max(memory_mb, int(line.split()[2]))
+    return rules, memory_mb
 
 
 def terrain_rules(job: dict) -> list[dict]:
@@ -155,7 +171,8 @@ def terrain_rules(job: dict) -> list[dict]:
     return groups
 
 
-def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int) -> str:
+def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int, path: Path) -> None:
+    """Write the job's Makeflow file to ``path``, streamed (a state-sized job's is 64 MB)."""
     from eemt_flow.workflow.reduce import SUMMARY_OUTPUTS, map_groups, pyramid_of, reduce_rules, results_form, summary_inputs
 
     env = jinja2.Environment(
@@ -166,7 +183,7 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
     )
     months = [{"month": int(m), "days_text": format_days(d)} for m, d in job["months"].items()]
     groups = map_groups(job)
-    return env.get_template("solar.mf.j2").render(
+    env.get_template("solar.mf.j2").stream(
         version=__version__,
         dem_shape=(job["grid"]["height"], job["grid"]["width"]),
         tiles=files,
@@ -183,7 +200,7 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         n_azimuths=n_azimuths,
         threads_per_task=job["threads_per_task"],
         years=(job["eemt"] or {}).get("years", []),
-        resources=job_resources(job, n_azimuths, spec.executor),
+        resources=job_resources(job, n_azimuths, spec.executor, groups),
         reduce_rules=reduce_rules(job, groups),
         results_form=results_form(job)["form"],
         block_cells=results_form(job).get("block_cells"),
@@ -195,4 +212,4 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
                                              spec.tile_size_cells) if job["eemt"] else [],
         climate_files=(job["eemt"] or {}).get("climate_files", {}),
         eemt_command="eemt-flow",
-    )
+    ).dump(str(path), encoding="utf-8")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -283,11 +282,9 @@ def plan(spec: JobSpec) -> Plan:
             for climate in eemt.climates:
                 save_prepared(climate, staging / CLIMATE_FILE.format(year=climate.year))
             write_grid(staging, grid.shape, spec.tile_size_cells, grid.transform, grid.crs.to_wkt())
-        workflow = render_workflow(spec, job, files, n_az)
-        job["n_rules"] = count_rules(workflow)
+        render_workflow(spec, job, files, n_az, staging / WORKFLOW_FILE)
         # of the rules the workflow has (a fast-engine job has no r.sun categories)
-        job["largest_task_memory_mb"] = max(int(m) for m in re.findall(r"^\.MAKEFLOW MEMORY (\d+)$", workflow, re.M))
-        (staging / WORKFLOW_FILE).write_text(workflow)
+        job["n_rules"], job["largest_task_memory_mb"] = count_rules(staging / WORKFLOW_FILE)
         (staging / JOB_FILE).write_text(json.dumps(job, indent=2))
         if workdir.exists():
             workdir.rmdir()  # empty (checked above); rename needs the name free

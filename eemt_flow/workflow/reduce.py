@@ -118,7 +118,7 @@ class MapWriter:
     def __init__(self, frame: dict, stack: ExitStack, threads: int = 1, block: Window | None = None, rename=None):
         self.crs = CRS.from_wkt(frame["crs_wkt"])
         self.block = block if block is not None else Window(0, 0, frame["width"], frame["height"])
-        self.transform = Affine(*frame["transform"][:6]) * Affine.translation(self.block.col_off, self.block.row_off)
+        self.transform = Affine(*frame["transform"][:6]) @ Affine.translation(self.block.col_off, self.block.row_off)
         self.rename = rename or (lambda path: path)
         self.stack, self.threads = stack, max(1, int(threads))
         self.open: dict[Path, tuple] = {}
@@ -228,7 +228,8 @@ class MapGroup:
     each map, named by its single-COG path (workdir-relative); ``sources``: (core window as
     col_off, row_off, width, height; files) of each tile it reads; ``pngs`` the quick looks it
     makes; ``in_bands`` and ``out_bands`` the float32 bands per cell it reads and writes (its
-    declared disk, :func:`eemt_flow.workflow.makeflow.job_resources`)."""
+    declared disk, :func:`eemt_flow.workflow.makeflow.job_resources`), ``tile_bands`` the float32
+    bands of one tile it holds at once (its declared memory)."""
 
     name: str
     kind: str
@@ -238,6 +239,7 @@ class MapGroup:
     pngs: tuple[str, ...]
     in_bands: int
     out_bands: int
+    tile_bands: int
 
     @property
     def stats_file(self) -> str:
@@ -269,9 +271,9 @@ def map_groups(job: dict) -> list[MapGroup]:
     one = (None,)
     groups = []
 
-    def group(name, kind, key, per_tile, maps, in_bands, out_bands, pngs=()):
+    def group(name, kind, key, per_tile, maps, in_bands, out_bands, tile_bands, pngs=()):
         sources = tuple((w, (e["files"]["dem"], *per_tile(e["files"]))) for w, e in zip(windows, entries))
-        groups.append(MapGroup(name, kind, key, tuple(maps), sources, tuple(pngs), in_bands, out_bands))
+        groups.append(MapGroup(name, kind, key, tuple(maps), sources, tuple(pngs), in_bands, out_bands, tile_bands))
 
     for mm, days in job["months"].items():
         maps = [(f"results/solar/monthly/{v}_{mm}.tif", one) for v in SOLAR_VARIABLES]
@@ -279,11 +281,11 @@ def map_groups(job: dict) -> list[MapGroup]:
             maps += [(f"results/solar/daily/{v}_day{d:03d}.tif", one) for d in days for v in SOLAR_VARIABLES]
         group(f"solar_{mm}", "solar", (mm,),
               lambda t, mm=mm: [t["solar"][str(int(mm))], *([t["daily"][str(int(mm))]] if keep_daily else [])],
-              maps, nv * (1 + len(days) * keep_daily), nv * (1 + len(days) * keep_daily))
+              maps, nv * (1 + len(days) * keep_daily), nv * (1 + len(days) * keep_daily), nv * (1 + len(days) * keep_daily))
     group("total", "total", (), lambda t: [t["solar"][str(int(mm))] for mm in job["months"]],
-          [(TOTAL_MAP, one)], nv * len(job["months"]), 1, ["results/glob_rad_quicklook.png"])
+          [(TOTAL_MAP, one)], nv * len(job["months"]), 1, 3, ["results/glob_rad_quicklook.png"])  # a float64 sum
     if any(e["files"].get("sky_view") for e in entries):
-        group("sky_view", "sky_view", (), lambda t: [t["sky_view"]], [(SKY_VIEW_RESULT, ("sky_view_factor",))], 1, 1)
+        group("sky_view", "sky_view", (), lambda t: [t["sky_view"]], [(SKY_VIEW_RESULT, ("sky_view_factor",))], 1, 1, 1)
     if not job.get("eemt"):
         return groups
     from eemt_flow.workflow.tasks import QA_LAYERS, REAL_SKY_BANDS, eemt_bands
@@ -296,26 +298,27 @@ def map_groups(job: dict) -> list[MapGroup]:
                      tuple(f"{TERRAIN_DIR}/{t.name}/{name}.tif" for name in TERRAIN_RESULTS))
                     for t in terrain_grid((grid["height"], grid["width"]), job["parameters"]["tile_size_cells"]).tiles)
     groups.append(MapGroup("terrain", "terrain", (), tuple((f"results/terrain/{n}.tif", one) for n in TERRAIN_RESULTS),
-                           terrain, (), len(TERRAIN_RESULTS) * 2, len(TERRAIN_RESULTS)))  # float64 tile rasters
+                           terrain, (), len(TERRAIN_RESULTS) * 2, len(TERRAIN_RESULTS), 2))  # float64 tile rasters
     n_qa = len(QA_LAYERS)
     qa_names = tuple(f"{name}: {text}" for name, text in QA_LAYERS.items())
     for year in years:
         maps = [(f"results/eemt/{q}_{model}_{year}.tif", one) for model in models for q in ("EEMT", "E_PPT", "E_BIO")]
         maps += [(f"results/eemt/QA_{model}_{year}.tif", qa_names) for model in models]
         group(f"eemt_{year}", "annual", (year,), lambda t, year=year: [t["eemt"][year]], maps, eemt_file_bands,
-              len(models) * (3 + n_qa), [f"results/eemt/EEMT_{model}_{year}.png" for model in models])
+              len(models) * (3 + n_qa), len(models) * (3 + n_qa), [f"results/eemt/EEMT_{model}_{year}.png" for model in models])
         for m in range(1, 13):
             group(f"eemt_{year}_{m:02d}", "monthly", (year, m), lambda t, year=year: [t["eemt"][year]],
                   [(f"results/eemt/monthly/{q}_{model}_{year}_{m:02d}.tif", one) for model in models
-                   for q in ("E_PPT", "E_BIO")], eemt_file_bands, len(models) * 2)
+                   for q in ("E_PPT", "E_BIO")], eemt_file_bands, len(models) * 2, len(models) * 2)
     every_year = lambda t: [t["eemt"][y] for y in years]  # noqa: E731
     if len(years) > 1:
         group("eemt_mean", "mean", (), every_year, [(f"results/eemt/EEMT_{model}_mean.tif", one) for model in models],
-              eemt_file_bands * len(years), len(models))
+              eemt_file_bands * len(years), len(models), len(years) + 1)
     if meta.get("real_sky"):
         for m in range(1, 13):
             group(f"real_sky_{m:02d}", "real_sky", (m,), every_year,
-                  [(f"results/solar/monthly/glob_rad_real_{m:02d}.tif", one)], eemt_file_bands * len(years), 1)
+                  [(f"results/solar/monthly/glob_rad_real_{m:02d}.tif", one)], eemt_file_bands * len(years), 1,
+                  2 * len(years) + 2)  # float64
     return groups
 
 
@@ -351,9 +354,15 @@ def reduce_rules(job: dict, groups: list[MapGroup]) -> list[dict]:
     if results_form(job)["form"] == "cog":
         return [{"category": "reduce-maps", "group": g.name, "block": None, "outputs": [*g.outputs, g.stats_file],
                  "inputs": ["job.json", *g.inputs]} for g in groups]
-    from eemt_flow.workflow.vrt import block_name, block_path, windows_meet
+    from eemt_flow.workflow.vrt import block_name, block_path, blocks_met
 
     pyramid, rules = pyramid_of(job), []
+    meeting = {}  # group -> level-0 block -> the sources (tiles) that meet it
+    for g in groups:
+        meeting[g.name] = {}
+        for i, (w, _) in enumerate(g.sources):
+            for k in blocks_met(Window(*w), pyramid.block_cells):
+                meeting[g.name].setdefault(k, []).append(i)
     for level in range(pyramid.top + 1):
         for g in groups:
             for r, c in pyramid.blocks(level):
@@ -362,9 +371,7 @@ def reduce_rules(job: dict, groups: list[MapGroup]) -> list[dict]:
                 if level == pyramid.top:
                     outputs += [*group_results(job, g), g.stats_file]
                 if level == 0:
-                    block = pyramid.window(0, r, c)
-                    inputs = list(dict.fromkeys(f for w, files in g.sources if windows_meet(Window(*w), block)
-                                                for f in files))
+                    inputs = list(dict.fromkeys(f for i in meeting[g.name].get((r, c), ()) for f in g.sources[i][1]))
                 else:
                     below = pyramid.children(level, r, c)
                     inputs = [block_path(p, level - 1, *k) for k in below for p, _ in g.maps]

@@ -175,3 +175,136 @@ def test_makespan_simulator_calibrates_on_the_run_and_reproduces_it(job):
     res = simulate(load_rules(work), model, 1, slots,
                    dispatch_rate_hz=None, bandwidth_gbps=None, local_on_workers=True)
     assert abs(res.makespan_s - log.wall_s) <= 0.15 * log.wall_s, (res.makespan_s, log.wall_s)
+
+
+# --- The VRT form: the same job's tile files reduced into VRTs over blocks of 64 cells ---------
+# 211 x 228 cells in blocks of 64: level 0 has 4 x 4 blocks, level 1 (106 x 114 pixels of 2 cells)
+# 2 x 2, level 2 (53 x 57 pixels of 4 cells) one: three levels, 16 + 4 + 1 = 21 tasks a group.
+VRT_BLOCK = 64
+VRT_LEVELS = [(211, 228), (106, 114), (53, 57)]
+
+
+def nanmean_2x2(a: np.ndarray) -> np.ndarray:
+    """An independent 2 x 2 mean ignoring NaN (numpy's nanmean on the padded array's 2 x 2 windows)."""
+    h, w = a.shape
+    padded = np.full((h + h % 2, w + w % 2), np.nan)
+    padded[:h, :w] = a
+    windows = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).transpose(0, 2, 1, 3)
+    with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(windows.reshape(*windows.shape[:2], 4), axis=2)
+
+
+@pytest.fixture(scope="module")
+def vrt_job(job, tmp_path_factory, mcn_dem):
+    """The same job planned with --results vrt --results-block 64, its tile files copied from
+    the COG run (the same DEM, tiles and parameters: the same files), and its reducer rules run
+    in file order through the CLI, each checked to have written what it declares."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from eemt_flow.cli import cli
+
+    work = tmp_path_factory.mktemp("vrt") / "work"
+    run_cli("plan", "--dem", mcn_dem, "--workdir", work, "--climate", f"station:{STATION}",
+            "--station-elevation", "2300", "--model", "trad,topo", "--days", ONE_DAY_PER_MONTH,
+            "--step-minutes", "60", "--horizon-step", "30", "--tile-size", "120", "--quiet",
+            "--results", "vrt", "--results-block", str(VRT_BLOCK))
+    cog_job, vrt = (json.loads((d / "job.json").read_text()) for d in (job, work))
+    assert cog_job["tiles"] == vrt["tiles"]
+    for sub in ("tiles", "terrain"):
+        shutil.copytree(job / sub, work / sub, dirs_exist_ok=True)
+    reducer = [r for r in rules(work / "workflow.mf") if r[0] in ("reduce-maps", "reduce-tree", "reduce")]
+    runner, here = CliRunner(), os.getcwd()
+    os.chdir(work)
+    try:
+        for category, outputs, inputs, command in reducer:
+            assert all((work / f).exists() for f in inputs), command
+            result = runner.invoke(cli, command.removeprefix("LOCAL ").removeprefix("$(EEMT) ").split())
+            assert result.exit_code == 0, (command, result.output, result.exception)
+            assert all((work / f).exists() for f in outputs), command
+    finally:
+        os.chdir(here)
+    return work, reducer
+
+
+def test_vrt_form_rules_form_a_tree(vrt_job):
+    work, reducer = vrt_job
+    planned = json.loads((work / "job.json").read_text())
+    assert planned["results_form"] == {"form": "vrt", "block_cells": VRT_BLOCK}
+    counts = {c: sum(r[0] == c for r in reducer) for c in ("reduce-maps", "reduce-tree", "reduce")}
+    assert counts == {"reduce-maps": 28 * 16, "reduce-tree": 28 * 5, "reduce": 1}
+    by_block = {re.search(r"--group (\S+) --block (\S+)", r[3]).groups(): r for r in reducer if r[0] != "reduce"}
+    # block (1, 2) of level 0 is rows 64-127, columns 128-191: it meets tiles r0 c1 (rows 0-119,
+    # columns 120-227) and r1 c1 (rows 120-210), and reads their June file and DEM only
+    june = by_block["solar_06", "L0_r001_c002"]
+    tiles = [t for t in planned["tiles"] if t["col"] == 120]
+    assert sorted(june[2]) == sorted(["job.json"] + [f for t in tiles for f in (t["files"]["dem"], t["files"]["solar"]["6"])])
+    # a block of level 1 reads the four blocks below it, of each of its maps, and their partial sums
+    up = by_block["solar_06", "L1_r001_c000"]
+    below = ["L0_r002_c000", "L0_r002_c001", "L0_r003_c000", "L0_r003_c001"]
+    assert sorted(up[2]) == sorted(["job.json"] + [f"results/solar/monthly/{v}_06/{b}.tif" for v in
+                                                    ("glob_rad", "flat_glob_rad", "insol_time") for b in below]
+                                   + [f"reduce/solar_06/{b}.json" for b in below])
+    # every planned result is written by one rule; no task writes a whole map
+    written = [f for r in reducer for f in r[1] if f.startswith("results/") and f.endswith((".vrt", ".png", ".json"))]
+    assert set(planned["results"]) <= set(written)
+    assert all(f.endswith(".vrt") for f in planned["results"] if "/" in f and f.rsplit(".", 1)[-1] in ("tif", "vrt"))
+
+
+def test_vrt_form_equals_the_cogs_and_opens_with_the_dems_grid(job, vrt_job, mcn_dem):
+    """Every map of the VRT form reads, at full resolution, the very values of the COG form, with
+    the DEM's CRS, transform and nodata (NaN; the DEM's own nodata where it has one is NaN in both)."""
+    work, _ = vrt_job
+    cogs = sorted(p.relative_to(job).as_posix() for p in (job / "results").rglob("*.tif"))
+    assert len(cogs) == 97  # 12 x 3 solar, sky view, 4 terrain, 2 x (3 + QA) annual, 12 x 2 x 2 monthly
+    with rasterio.open(mcn_dem) as dem:
+        crs, transform = dem.crs, dem.transform
+    for rel in cogs:
+        with rasterio.open(job / rel) as cog, rasterio.open(work / (rel.removesuffix(".tif") + ".vrt")) as vrt:
+            assert (vrt.crs, vrt.transform, vrt.width, vrt.height) == (crs, transform, 228, 211), rel
+            assert vrt.count == cog.count and vrt.descriptions == cog.descriptions and math.isnan(vrt.nodata), rel
+            assert np.array_equal(vrt.read(), cog.read(), equal_nan=True), rel
+
+
+def test_vrt_overviews_are_the_tree_of_2x2_means(job, vrt_job):
+    """The VRT's overviews are its levels 1 and 2, each the NaN-ignoring 2 x 2 mean of the level
+    below (checked against numpy's nanmean on the COG), and a decimated read uses them."""
+    work, _ = vrt_job
+    full = read_raster(job / "results" / "eemt" / "EEMT_TOPO_normals.tif")
+    level1 = nanmean_2x2(full)
+    level2 = nanmean_2x2(level1.astype("float32").astype("float64"))
+    path = work / "results" / "eemt" / "EEMT_TOPO_normals.vrt"
+    with rasterio.open(path) as vrt:
+        assert vrt.overviews(1) == [2, 4]
+        for level, expected in ((1, level1), (2, level2)):
+            got = vrt.read(1, out_shape=VRT_LEVELS[level]).astype("float64")
+            np.testing.assert_allclose(got, expected, rtol=1e-6, equal_nan=True)
+    with rasterio.open(path, overview_level=1) as coarse:  # GDAL's OVERVIEW_LEVEL: level 2
+        assert (coarse.height, coarse.width) == VRT_LEVELS[2]
+        assert coarse.transform.a == 4 * 10.0000000000651
+        np.testing.assert_allclose(coarse.read(1), level2, rtol=1e-6, equal_nan=True)
+
+
+def test_vrt_statistics_equal_the_cog_forms(job, vrt_job):
+    """Statistics merged up the tree equal the COG form's (merged over tiles) to 1e-9 relative."""
+    work, _ = vrt_job
+    a, b = (json.loads((d / "results" / "summary.json").read_text()) for d in (job, work))
+
+    def pairs(x, y, where=""):
+        if isinstance(x, dict):
+            for k in x:
+                yield from pairs(x[k], y[k], f"{where}/{k}")
+        elif isinstance(x, float):
+            yield where, x, y
+
+    found = list(pairs(a["months"], b["months"])) + list(pairs(a["eemt"]["statistics"], b["eemt"]["statistics"]))
+    assert len(found) == 12 * 3 * 4 + 2 * 3 * 4  # min, max, mean, std of 36 solar and 6 EEMT maps
+    for where, x, y in found:
+        assert math.isclose(x, y, rel_tol=STATS_RTOL), (where, x, y)
+    item = json.loads((work / "results" / "stac" / "item.json").read_text())
+    asset = item["assets"]["eemt/EEMT_TOPO_normals.vrt"]
+    assert asset["href"] == "../eemt/EEMT_TOPO_normals.vrt" and asset["proj:shape"] == [211, 228]
+    assert math.isclose(asset["raster:bands"][0]["statistics"]["mean"],
+                        a["eemt"]["statistics"]["TOPO"]["normals"]["EEMT"]["mean"], rel_tol=STATS_RTOL)
