@@ -272,12 +272,16 @@ def dispatch(args) -> None:
 
 
 def job(args) -> None:
-    dem = write_synthetic(CACHE / f"lidar_{args.cells}_1m.tif", args.cells, 1.0, args.relief_m, overviews=False)
+    name = f"lidar_{args.cells}_1m.tif" if args.cell_m == 1.0 else f"dem_{args.cells}_{args.cell_m:g}m_{args.relief_m:g}.tif"
+    dem = write_synthetic(CACHE / name, args.cells, args.cell_m, args.relief_m, overviews=False)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eemt-scale-job-")) / "work"
     seconds_plan, peak, job_json = plan_measured(
         [EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *lidar_job_args(args.cells),
          *(["--threads-per-task", str(args.threads_per_task)] if args.threads_per_task else []),
          *(["--results", args.results] if args.results else []),
+         *(["--tile-size", str(args.tile_size)] if args.tile_size else []),
+         *(["--halo", str(args.halo_m)] if args.halo_m else []),
+         *(["--model", args.model] if args.model else []),
          *(["--results-block", str(args.results_block)] if args.results_block else [])], work)
     print(f"planning: {seconds_plan:.1f} s, planner peak RSS {peak:.0f} MiB; {len(job_json['tiles'])} tiles, halo "
           f"{job_json['halo_m']:g} m, {job_json['n_rules']:,} rules; largest declared task memory "
@@ -403,6 +407,10 @@ def main():
     j.add_argument("--workdir")
     j.add_argument("--threads-per-task", type=int, help="passed to plan (default: the planner's)")
     j.add_argument("--results", choices=["cog", "vrt", "auto"], help="passed to plan (default: auto)")
+    j.add_argument("--cell-m", type=float, default=1.0, help="cell size of the synthetic DEM [m] (default 1: LiDAR)")
+    j.add_argument("--tile-size", type=int, help="passed to plan")
+    j.add_argument("--model", help="passed to plan after the job's own --model topo (e.g. trad,topo, the state plan's)")
+    j.add_argument("--halo-m", type=float, help="passed to plan (default: the automatic halo)")
     j.add_argument("--results-block", type=int, help="passed to plan: the VRT form's block edge")
     j.set_defaults(func=job)
     t = sub.add_parser("largest-tile")

@@ -316,14 +316,16 @@ def task_eemt(job_file, tile_name, year):
 
 @task.command("reduce-maps")
 @click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--group", "group", required=True, help="The map group to write (eemt_flow.workflow.reduce.map_groups).")
+@click.option("--group", "group", required=True,
+              help="The map group to write (eemt_flow.workflow.reduce.map_groups); the VRT form's level 0: a family, comma-separated.")
 @click.option("--block", help="The VRT form: the block to write (L0_r000_c000 from the tiles, L1_... from the level below).")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Threads that compress the COGs (the rule's declared CORES).")
 def task_reduce_maps(job_file, group, block, threads):
     from eemt_flow.workflow.reduce import reduce_group
 
-    reduce_group(Path(job_file).resolve().parent, group, threads, block)
+    for name in group.split(","):
+        reduce_group(Path(job_file).resolve().parent, name, threads, block)
 
 
 @task.command("reduce")

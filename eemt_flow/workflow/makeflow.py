@@ -84,7 +84,7 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local", groups: l
     # the tile files it reads (at most their uncompressed float32 size, and one DEM band a tile for
     # the nodata mask). The VRT form: a block's mosaics and COGs, and the tiles that meet it
     # (reduce-maps) or the four blocks below (reduce-tree: one band of one of them in memory at a time)
-    from eemt_flow.workflow.reduce import map_groups, results_form
+    from eemt_flow.workflow.reduce import families, family_in_bands, map_groups, results_form
 
     copied = executor != "local"
     groups = groups if groups is not None else map_groups(job)
@@ -105,8 +105,10 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local", groups: l
         # the tiles a block meets: (side / tile)^2 where blocks are whole tiles, else one more a side
         tiles_a_block = (side // size if side % size == 0 else math.ceil((side - 1) / size) + 1) ** 2
         # a tile's files at their uncompressed float32 size (its cells as read), its DEM the window's
-        out["reduce-maps"]["disk_mb"] += int(max(copied * tiles_a_block * (read_cells * g.in_bands + max_cells) * 4 / mb
-                                                 + 2 * block_mb * g.out_bands for g in groups))
+        # a family of groups a task (reduce.families): each tile file once, a group's mosaics at a time, all COGs
+        out["reduce-maps"]["disk_mb"] += int(max(
+            copied * tiles_a_block * (read_cells * family_in_bands(f) + max_cells) * 4 / mb
+            + block_mb * (sum(g.out_bands for g in f) + max(g.out_bands for g in f)) for f in families(groups)))
         out["reduce-tree"] = {"memory_mb": int(500 + block_mb * 6),  # a band: read, padded, its float64 sums
                               "disk_mb": int(1000 + max((copied * 4 + 2) * block_mb * g.out_bands for g in groups))}
     if job["eemt"]:

@@ -343,13 +343,41 @@ def group_results(job: dict, g: MapGroup) -> list[str]:
     return [f for p, _ in g.maps for f in (vrt_path(p), *(level_vrt_path(p, k) for k in range(1, top + 1)))] + list(g.pngs)
 
 
+#: The VRT form's families of groups (by kind) that read the same tile files: their blocks of
+#: level 0 are written by one task, so a tile's file crosses to a worker once, not once a group.
+FAMILIES = {"solar": "solar", "total": "solar", "sky_view": "solar", "terrain": "terrain",
+            "annual": "eemt_{year}", "monthly": "eemt_{year}", "mean": "years", "real_sky": "years"}
+
+
+def families(groups: list[MapGroup]) -> list[list[MapGroup]]:
+    """The groups in families (:data:`FAMILIES`; a year's annual and monthly EEMT groups are one), in order."""
+    out: dict[str, list[MapGroup]] = {}
+    for g in groups:
+        out.setdefault(FAMILIES[g.kind].format(year=g.key[0] if g.key else ""), []).append(g)
+    return list(out.values())
+
+
+def family_in_bands(family: list[MapGroup]) -> int:
+    """The float32 bands a tile's files of a family hold (each file once; a group's bands shared
+    evenly among its files, less the DEM, which every group reads)."""
+    seen, bands = set(), 0.0
+    for g in family:
+        files = g.sources[0][1][1:] if g.sources else ()
+        for f in files:
+            if f not in seen:
+                seen.add(f)
+                bands += g.in_bands / len(files)
+    return math.ceil(bands)
+
+
 def reduce_rules(job: dict, groups: list[MapGroup]) -> list[dict]:
     """The reducer's rules ({category, outputs, inputs, block, group}), in execution order.
 
     Single COGs: one ``reduce-maps`` rule a group. The VRT form (:mod:`.vrt`): a
-    ``reduce-maps`` rule a group and block of level 0 that reads the tiles meeting the block, a
-    ``reduce-tree`` rule a group and block of each level above that reads the four blocks
-    below; the top one writes the group's VRTs, quick looks and statistics.
+    ``reduce-maps`` rule a family of groups (:func:`families`) and block of level 0, which reads
+    the tiles meeting the block; a ``reduce-tree`` rule a group and block of each level above,
+    which reads the four blocks below. The top one writes the group's VRTs, quick looks and
+    statistics.
     """
     if results_form(job)["form"] == "cog":
         return [{"category": "reduce-maps", "group": g.name, "block": None, "outputs": [*g.outputs, g.stats_file],
@@ -357,27 +385,32 @@ def reduce_rules(job: dict, groups: list[MapGroup]) -> list[dict]:
     from eemt_flow.workflow.vrt import block_name, block_path, blocks_met
 
     pyramid, rules = pyramid_of(job), []
-    meeting = {}  # group -> level-0 block -> the sources (tiles) that meet it
-    for g in groups:
-        meeting[g.name] = {}
-        for i, (w, _) in enumerate(g.sources):
-            for k in blocks_met(Window(*w), pyramid.block_cells):
-                meeting[g.name].setdefault(k, []).append(i)
-    for level in range(pyramid.top + 1):
+    top = pyramid.top
+
+    def block_outputs(g, level, r, c):
+        name = block_name(level, r, c)
+        out = [block_path(p, level, r, c) for p, _ in g.maps] + [f"{REDUCE_DIR}/{g.name}/{name}.json"]
+        return out + ([*group_results(job, g), g.stats_file] if level == top else [])
+
+    for family in families(groups):
+        meeting: dict[tuple[int, int], list[str]] = {}  # level-0 block -> the files of the tiles that meet it
+        for g in family:
+            for w, files in g.sources:
+                for k in blocks_met(Window(*w), pyramid.block_cells):
+                    meeting.setdefault(k, []).extend(files)
+        for r, c in pyramid.blocks(0):
+            rules.append({"category": "reduce-maps", "group": ",".join(g.name for g in family),
+                          "block": block_name(0, r, c),
+                          "outputs": [f for g in family for f in block_outputs(g, 0, r, c)],
+                          "inputs": ["job.json", *dict.fromkeys(meeting.get((r, c), []))]})
+    for level in range(1, top + 1):
         for g in groups:
             for r, c in pyramid.blocks(level):
-                name = block_name(level, r, c)
-                outputs = [block_path(p, level, r, c) for p, _ in g.maps] + [f"{REDUCE_DIR}/{g.name}/{name}.json"]
-                if level == pyramid.top:
-                    outputs += [*group_results(job, g), g.stats_file]
-                if level == 0:
-                    inputs = list(dict.fromkeys(f for i in meeting[g.name].get((r, c), ()) for f in g.sources[i][1]))
-                else:
-                    below = pyramid.children(level, r, c)
-                    inputs = [block_path(p, level - 1, *k) for k in below for p, _ in g.maps]
-                    inputs += [f"{REDUCE_DIR}/{g.name}/{block_name(level - 1, *k)}.json" for k in below]
-                rules.append({"category": "reduce-maps" if level == 0 else "reduce-tree", "group": g.name,
-                              "block": name, "outputs": outputs, "inputs": ["job.json", *inputs]})
+                below = pyramid.children(level, r, c)
+                inputs = [block_path(p, level - 1, *k) for k in below for p, _ in g.maps]
+                inputs += [f"{REDUCE_DIR}/{g.name}/{block_name(level - 1, *k)}.json" for k in below]
+                rules.append({"category": "reduce-tree", "group": g.name, "block": block_name(level, r, c),
+                              "outputs": block_outputs(g, level, r, c), "inputs": ["job.json", *inputs]})
     return rules
 
 

@@ -227,7 +227,7 @@ class JobSpec(BaseModel):
 #: Names accepted in YAML job files besides the field names (flag spellings).
 YAML_ALIASES = {"tile_size": "tile_size_cells", "halo": "halo_m", "horizon_step": "horizon_step_deg",
                 "model": "models", "station_elevation": "station_elevation_m", "lapse_tmin": "lapse_tmin_c_per_km",
-                "lapse_tmax": "lapse_tmax_c_per_km"}
+                "lapse_tmax": "lapse_tmax_c_per_km", "results_block": "results_block_cells"}
 
 
 #: Job file keys with no command-line option: errors name the key, not a flag.

@@ -230,18 +230,25 @@ def vrt_job(job, tmp_path_factory, mcn_dem):
 
 
 def test_vrt_form_rules_form_a_tree(vrt_job):
+    """Level 0: a task a block and family of groups that read the same tile files (the solar
+    maps, the total and the sky view; the terrain; the year's EEMT maps): 3 x 16. Above: a task
+    a group and block, 28 x (4 + 1)."""
     work, reducer = vrt_job
     planned = json.loads((work / "job.json").read_text())
     assert planned["results_form"] == {"form": "vrt", "block_cells": VRT_BLOCK}
     counts = {c: sum(r[0] == c for r in reducer) for c in ("reduce-maps", "reduce-tree", "reduce")}
-    assert counts == {"reduce-maps": 28 * 16, "reduce-tree": 28 * 5, "reduce": 1}
+    assert counts == {"reduce-maps": 3 * 16, "reduce-tree": 28 * 5, "reduce": 1}
     by_block = {re.search(r"--group (\S+) --block (\S+)", r[3]).groups(): r for r in reducer if r[0] != "reduce"}
+    solar = ",".join([f"solar_{mm}" for mm in MONTHS] + ["total", "sky_view"])
     # block (1, 2) of level 0 is rows 64-127, columns 128-191: it meets tiles r0 c1 (rows 0-119,
-    # columns 120-227) and r1 c1 (rows 120-210), and reads their June file and DEM only
-    june = by_block["solar_06", "L0_r001_c002"]
+    # columns 120-227) and r1 c1 (rows 120-210), and reads their DEM, months and sky view once each
+    first = by_block[solar, "L0_r001_c002"]
     tiles = [t for t in planned["tiles"] if t["col"] == 120]
-    assert sorted(june[2]) == sorted(["job.json"] + [f for t in tiles for f in (t["files"]["dem"], t["files"]["solar"]["6"])])
-    # a block of level 1 reads the four blocks below it, of each of its maps, and their partial sums
+    assert sorted(first[2]) == sorted(["job.json"] + [f for t in tiles for f in (
+        t["files"]["dem"], t["files"]["sky_view"], *(t["files"]["solar"][str(m)] for m in range(1, 13)))])
+    eemt = by_block[",".join(["eemt_normals"] + [f"eemt_normals_{mm}" for mm in MONTHS]), "L0_r001_c002"]
+    assert sorted(eemt[2]) == sorted(["job.json"] + [f for t in tiles for f in (t["files"]["dem"], t["files"]["eemt"]["normals"])])
+    # a block of level 1 reads the four blocks below it, of each of its group's maps, and their partial sums
     up = by_block["solar_06", "L1_r001_c000"]
     below = ["L0_r002_c000", "L0_r002_c001", "L0_r003_c000", "L0_r003_c001"]
     assert sorted(up[2]) == sorted(["job.json"] + [f"results/solar/monthly/{v}_06/{b}.tif" for v in
