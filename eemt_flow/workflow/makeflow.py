@@ -20,6 +20,14 @@ from eemt_flow.workflow.layout import terrain_result_files, terrain_tile_cuts
 from eemt_flow.workflow.spec import JobSpec
 
 
+def eemt_float32_per_cell(n_models: int) -> int:
+    """Declared memory of an EEMT task [float32 a cell of its core], above 300 MB. Peak RSS
+    measured with benchmarks/scale.py job: 871 MiB on a 500 x 500 core with one model (TOPO:
+    571 float32 a cell above 300 MB) and 15,651 MiB on a 2,000 x 2,000 core with two (TRAD,
+    TOPO: 1,003); a line through them is 139 + 432 a model, declared 200 + 500 a model."""
+    return 200 + 500 * n_models
+
+
 def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_task: int,
                fast_tile_cells: int | None = None) -> dict:
     """CATEGORY resources [MB]: terrain holds the horizon stack; solar the daily stack.
@@ -44,8 +52,9 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
                     "disk_mb": int(100 + 2 * horizons_mb + tile_cells * 4 / mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
         # the core (and one ring of the halo): climate, monthly solar sums, static and output bands;
-        # measured 871 MB on a 500 x 500 core (benchmarks/scale.py job), 800 float32 a cell declared
-        "eemt": {"memory_mb": int(300 + core_cells * 4 * 800 / mb), "disk_mb": int(100 + core_cells * 4 * 150 / mb)},
+        # its memory is set by job_resources, by the number of models
+        "eemt": {"memory_mb": int(300 + core_cells * 4 * eemt_float32_per_cell(1) / mb),
+                 "disk_mb": int(100 + core_cells * 4 * 150 / mb)},
         # fast engine: the halo window's float32 terrain, its transpose and two max pyramids
         # (4 + 4 + 2 x 4/3 bytes a cell, 2 more while it is read), the core's byte horizons
         # and one float32 chunk of directions, and one month of the core's daily maps in memory
@@ -79,6 +88,9 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local", groups: l
         cell = job["grid"]["cell_size_m"][0]
         fast_cells = near * pyramid_levels(job["halo_m"] / cell, reduced["far_field_cells"])
     out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
+    if job.get("eemt"):
+        ring_cells = max(((t["height"] + 2) * (t["width"] + 2) for t in job["tiles"]), default=1)
+        out["eemt"]["memory_mb"] = int(300 + ring_cells * 4 * eemt_float32_per_cell(len(job["eemt"]["models"])) / (1024 * 1024))
     # a map group of the reducer (eemt_flow.workflow.reduce.map_groups): on its disk, the uncompressed
     # mosaics of its maps and their COGs, and where the tasks run in sandboxes (Work Queue, Slurm),
     # the tile files it reads (at most their uncompressed float32 size, and one DEM band a tile for
