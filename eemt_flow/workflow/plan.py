@@ -184,6 +184,16 @@ def _job_parameters(spec: JobSpec) -> dict:
     return {k: v for k, v in d.items() if k not in EXECUTION_FIELDS}
 
 
+def _same_parameters(planned, given: dict) -> bool:
+    """Whether a work directory's parameters are ``given``; a parameter it lacks (planned by an
+    earlier version, before the parameter existed) counts as its default."""
+    if not isinstance(planned, dict):
+        return False
+    defaults = JobSpec.model_construct().to_yaml_dict() if set(given) - set(planned) else {}
+    return all(planned[k] == v if k in planned else defaults.get(k) == v for k, v in given.items()) \
+        and set(planned) <= set(given)
+
+
 def _existing(workdir: Path, spec: JobSpec) -> dict | None:
     """The job already planned in ``workdir`` when it is this same job; error if another."""
     job_path = workdir / JOB_FILE
@@ -200,7 +210,7 @@ def _existing(workdir: Path, spec: JobSpec) -> dict | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise UserError(f"--workdir {workdir}: its job.json is not an eemt-flow job file (damaged?); "
                         "give a new --workdir to plan this job") from None
-    if not isinstance(job, dict) or job.get("parameters") != _job_parameters(spec):
+    if not isinstance(job, dict) or not _same_parameters(job.get("parameters"), _job_parameters(spec)):
         raise UserError(
             f"--workdir {workdir} holds a different job (its parameters differ); give a new --workdir to plan this one"
         )

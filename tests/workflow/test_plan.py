@@ -204,3 +204,19 @@ def test_both_engines_declare_the_sky_view_factor(example_dem, planned, tmp_path
             (rule,) = [r for r in rules if task.format(name=t["name"]) in r[2]]
             assert svf in rule[0].split()
             assert svf in reduce_rule[1].split()
+
+
+def test_a_work_directory_of_an_earlier_version_resumes(example_dem, tmp_path):
+    """A job planned before --results existed (its parameters lack results and
+    results_block_cells) is the same job when they take their defaults, and another job when not."""
+    args = ["plan", "--dem", example_dem, "--workdir", tmp_path / "w", "--days", "172", "--horizon-step", "30"]
+    run_cli(*args)
+    path = tmp_path / "w" / "job.json"
+    job = json.loads(path.read_text())
+    assert (job["parameters"]["results"], job["parameters"]["results_block_cells"]) == ("auto", None)
+    del job["parameters"]["results"], job["parameters"]["results_block_cells"]
+    path.write_text(json.dumps(job))
+    assert run_cli(*args).stdout.startswith("already planned: ")
+    assert json.loads(path.read_text()) == job  # kept, not planned again
+    proc = run_cli(*args, "--results", "vrt", check=False)
+    assert proc.returncode != 0 and "holds a different job" in proc.stderr
