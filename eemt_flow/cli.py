@@ -322,10 +322,9 @@ def task_eemt(job_file, tile_name, year):
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Threads that compress the COGs (the rule's declared CORES).")
 def task_reduce_maps(job_file, group, block, threads):
-    from eemt_flow.workflow.reduce import reduce_group
+    from eemt_flow.workflow.reduce import reduce_groups
 
-    for name in group.split(","):
-        reduce_group(Path(job_file).resolve().parent, name, threads, block)
+    reduce_groups(Path(job_file).resolve().parent, group.split(","), threads, block)
 
 
 @task.command("reduce")

@@ -62,7 +62,7 @@ def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_t
                  "disk_mb": int(100 + 2 * core_month_mb)},
         # a map group of the reducer holds one tile at a time: its memory and disk are its groups'
         # (job_resources); the summary reads only small files
-        "reduce-maps": {"memory_mb": 500, "disk_mb": 1000},  # and the group's (job_resources)
+        "reduce-maps": {"memory_mb": 500, "disk_mb": 1000},
         "reduce": {"memory_mb": 500, "disk_mb": 1000},
         # a halo window of float32 read and written (and its max pyramid for a reduced halo)
         "cut": {"memory_mb": int(300 + tile_cells * 14 / mb), "disk_mb": int(100 + tile_cells * 4 / mb)},
@@ -88,8 +88,9 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local", groups: l
         cell = job["grid"]["cell_size_m"][0]
         fast_cells = near * pyramid_levels(job["halo_m"] / cell, reduced["far_field_cells"])
     out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
+    # the largest core with its 1-cell ring (what an EEMT task and the fast engine's tile files hold)
+    ring_cells = max(((t["height"] + 2) * (t["width"] + 2) for t in job["tiles"]), default=1)
     if job.get("eemt"):
-        ring_cells = max(((t["height"] + 2) * (t["width"] + 2) for t in job["tiles"]), default=1)
         out["eemt"]["memory_mb"] = int(300 + ring_cells * 4 * eemt_float32_per_cell(len(job["eemt"]["models"])) / (1024 * 1024))
     # a map group of the reducer (eemt_flow.workflow.reduce.map_groups): on its disk, the uncompressed
     # mosaics of its maps and their COGs, and where the tasks run in sandboxes (Work Queue, Slurm),
@@ -103,8 +104,7 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local", groups: l
     mb = 1024 * 1024
     # memory: one tile's bands at a time, as read (masked, copied to float32, filled: about 20 bytes a
     # band and cell); the fast engine's tile files hold the core and one ring, the GRASS engine's the window
-    read_cells = max_cells if job["parameters"]["engine"] == "grass" else max(
-        (t["height"] + 2) * (t["width"] + 2) for t in job["tiles"]) if job["tiles"] else 1
+    read_cells = max_cells if job["parameters"]["engine"] == "grass" else ring_cells
     out["reduce-maps"]["memory_mb"] = int(500 + read_cells * 20 * max(g.tile_bands for g in groups) / mb)
     form = results_form(job)
     if form["form"] == "cog":

@@ -218,7 +218,6 @@ def _existing(workdir: Path, spec: JobSpec) -> dict | None:
 
 
 def plan(spec: JobSpec) -> Plan:
-
     """Validate ``spec`` and write its work directory; reuse it when it already holds this job.
 
     The DEM is read in blocks (:func:`~eemt_flow.dem.scan.scan_dem`) and never copied here:

@@ -442,54 +442,53 @@ def _save_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-WRITERS = {}
-
-
-def reduce_group(workdir: Path, name: str, threads: int = 1, block: str | None = None) -> dict[str, list[dict]]:
-    """Write the maps of group ``name`` of the job planned in ``workdir`` and the partial sums
-    of their statistics; return those. Single COGs: the whole maps and ``reduce/<name>.json``.
-    The VRT form: ``block`` (``L0_r000_c000``: from the tiles; ``L1_...``: from the four blocks
-    below), its block COGs and ``reduce/<name>/<block>.json``, and at the top of the tree the
-    maps' VRTs, quick looks and ``reduce/<name>.json``. :func:`reduce_job` merges them."""
+def reduce_groups(workdir: Path, names: list[str], threads: int = 1, block: str | None = None) -> None:
+    """Write the maps of the groups ``names`` of the job planned in ``workdir`` and the partial
+    sums of their statistics. Single COGs: the whole maps and ``reduce/<name>.json``. The VRT
+    form: ``block`` (``L0_r000_c000``: from the tiles, for a family of groups; ``L1_...``: from
+    the four blocks below), its block COGs and ``reduce/<name>/<block>.json``, and at the top of
+    the tree the maps' VRTs, quick looks and ``reduce/<name>.json``. The job, its groups and the
+    tiles' nodata masks are read once for all of them; :func:`reduce_job` merges the sums."""
     workdir = Path(workdir)
     job = json.loads((workdir / JOB_FILE).read_text())
-    g = _group(job, name)
-    form = results_form(job)["form"]
-    if form == "cog":
+    groups = [_group(job, name) for name in names]
+    masks = NodataMasks(workdir)
+    if results_form(job)["form"] == "cog":
         if block is not None:
             raise UserError(f"--block {block}: this job writes single COGs (--results cog), whose groups have no blocks")
-        with ExitStack() as stack:
-            maps = MapWriter(job["grid"], stack, threads)
-            for path, descriptions in g.maps:
-                maps.create(workdir / path, descriptions)
-            WRITERS[g.kind](job, workdir, NodataMasks(workdir), maps, *g.key)
-            written = maps.finish()
-        sums = {str(path.relative_to(workdir)): [s.sums() for s in stats] for path, stats in written.items()}
-        for png, (source, title, label, scale) in zip(g.pngs, _quicklooks(job, g)):
-            quicklook_png(workdir / source, workdir / png, title=title, label=label, scale=scale)
-        if any(p == TOTAL_MAP for p, _ in g.maps):
-            (workdir / TOTAL_MAP).unlink()
-        _save_json(workdir / g.stats_file, {"group": name, "maps": sums})
-        return sums
+        for g in groups:
+            sums = _write_from_tiles(job, workdir, g, masks, threads)
+            for png, (source, title, label, scale) in zip(g.pngs, _quicklooks(job, g)):
+                quicklook_png(workdir / source, workdir / png, title=title, label=label, scale=scale)
+            if any(p == TOTAL_MAP for p, _ in g.maps):
+                (workdir / TOTAL_MAP).unlink()
+            _save_json(workdir / g.stats_file, {"group": g.name, "maps": sums})
+        return
     from eemt_flow.workflow.vrt import block_path
 
     pyramid = pyramid_of(job)
     level, r, c = _parse_block(block, pyramid)
-    if level == 0:
-        with ExitStack() as stack:
-            maps = MapWriter(job["grid"], stack, threads, pyramid.window(0, r, c),
-                             rename=lambda path: workdir / block_path(str(path.relative_to(workdir)), 0, r, c))
-            for path, descriptions in g.maps:
-                maps.create(workdir / path, descriptions)
-            WRITERS[g.kind](job, workdir, NodataMasks(workdir), maps, *g.key)
-            written = maps.finish()
-        sums = {str(path.relative_to(workdir)): [s.sums() for s in stats] for path, stats in written.items()}
-    else:
-        sums = _halve_blocks(job, workdir, g, pyramid, level, r, c, threads)
-    _save_json(workdir / REDUCE_DIR / g.name / f"{block}.json", {"group": name, "block": block, "maps": sums})
-    if level == pyramid.top:
-        _finish_tree(job, workdir, g, pyramid, sums)
-    return sums
+    for g in groups:
+        if level == 0:
+            sums = _write_from_tiles(job, workdir, g, masks, threads, pyramid.window(0, r, c),
+                                     lambda path: workdir / block_path(str(path.relative_to(workdir)), 0, r, c))
+        else:
+            sums = _halve_blocks(job, workdir, g, pyramid, level, r, c, threads)
+        _save_json(workdir / REDUCE_DIR / g.name / f"{block}.json", {"group": g.name, "block": block, "maps": sums})
+        if level == pyramid.top:
+            _finish_tree(job, workdir, g, pyramid, sums)
+
+
+def _write_from_tiles(job, workdir, g, masks, threads, block=None, rename=None) -> dict[str, list[dict]]:
+    """The maps of group ``g`` from the tiles (where they meet ``block``, into the files
+    ``rename`` names: :class:`MapWriter`); the partial sums of their bands, by map."""
+    with ExitStack() as stack:
+        maps = MapWriter(job["grid"], stack, threads, block, rename)
+        for path, descriptions in g.maps:
+            maps.create(workdir / path, descriptions)
+        WRITERS[g.kind](job, workdir, masks, maps, *g.key)
+        written = maps.finish()
+    return {str(path.relative_to(workdir)): [s.sums() for s in stats] for path, stats in written.items()}
 
 
 def _parse_block(block: str | None, pyramid) -> tuple[int, int, int]:
@@ -498,7 +497,7 @@ def _parse_block(block: str | None, pyramid) -> tuple[int, int, int]:
     from eemt_flow.workflow.vrt import block_name
 
     m = re.fullmatch(r"L(\d+)_r(\d+)_c(\d+)", block or "")
-    if not m or (int(m[2]), int(m[3])) not in pyramid.blocks(min(int(m[1]), pyramid.top)) or int(m[1]) > pyramid.top:
+    if not m or int(m[1]) > pyramid.top or (int(m[2]), int(m[3])) not in pyramid.blocks(int(m[1])):
         raise UserError(f"--block {block}: give one of this job's blocks, from {block_name(0, 0, 0)} to "
                         f"{block_name(pyramid.top, 0, 0)} (its Makeflow rules name them)")
     return int(m[1]), int(m[2]), int(m[3])
@@ -658,13 +657,14 @@ def _write_real_sky(job, workdir, masks, maps, m):
         maps.add(path, window, np.mean(real, axis=0).astype("float32"))
 
 
-WRITERS.update(solar=_write_solar, total=_write_total, sky_view=_write_sky_view, terrain=_write_terrain,
-               annual=_write_annual, monthly=_write_monthly, mean=_write_mean, real_sky=_write_real_sky)
+#: Each kind of group's writer: ``writer(job, workdir, masks, maps, *key)`` adds the tiles' cores to ``maps``.
+WRITERS = {"solar": _write_solar, "total": _write_total, "sky_view": _write_sky_view, "terrain": _write_terrain,
+           "annual": _write_annual, "monthly": _write_monthly, "mean": _write_mean, "real_sky": _write_real_sky}
 
 
 def reduce_job(workdir: Path) -> dict:
     """Merge the map groups' statistics into results/summary.json and write the STAC item;
-    return the summary. Every group (:func:`reduce_group`) has run before."""
+    return the summary. Every group (:func:`reduce_groups`) has run before."""
     workdir = Path(workdir)
     job = json.loads((workdir / JOB_FILE).read_text())
     grid, results = job["grid"], workdir / "results"
