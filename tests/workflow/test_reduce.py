@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -234,6 +235,8 @@ def test_vrt_form_rules_form_a_tree(vrt_job):
     maps, the total and the sky view; the terrain; the year's EEMT maps): 3 x 16. Above: a task
     a group and block, 28 x (4 + 1)."""
     work, reducer = vrt_job
+    proc = subprocess.run(["makeflow_analyze", "-k", "workflow.mf"], cwd=work, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Syntax OK" in proc.stdout, proc.stderr  # makeflow's own parser accepts the tree
     planned = json.loads((work / "job.json").read_text())
     assert planned["results_form"] == {"form": "vrt", "block_cells": VRT_BLOCK}
     counts = {c: sum(r[0] == c for r in reducer) for c in ("reduce-maps", "reduce-tree", "reduce")}
