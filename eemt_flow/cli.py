@@ -256,10 +256,12 @@ def task_cut_dem(job_file, tile_name):
 @click.option("--stage", required=True)
 @click.option("--tile-row", type=int)
 @click.option("--tile-col", type=int)
-def task_terrain_stage(job_file, stage, tile_row, tile_col):
+@click.option("--group", type=str, default=None, help="An exchange group: LEVEL,ROW,COL.")
+def task_terrain_stage(job_file, stage, tile_row, tile_col, group):
     from eemt_flow.workflow.tasks import terrain_stage_task
 
-    terrain_stage_task(Path(job_file), stage, tile_row, tile_col)
+    terrain_stage_task(Path(job_file), stage, tile_row, tile_col,
+                       tuple(int(v) for v in group.split(",")) if group else None)
 
 
 @task.command("terrain")

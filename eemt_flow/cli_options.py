@@ -67,6 +67,9 @@ JOB_OPTIONS = [
                       "of tasks (no task writes a whole map); auto: COGs up to 10^8 cells. [default: auto]"),
     click.option("--results-block", "results_block_cells", type=int,
                  help="The VRT form's block edge in cells (even). [default: the multiple of the tile size nearest 8192]"),
+    click.option("--exchange-group", "exchange_group_tiles", type=int,
+                 help="Tiles per side of a terrain exchange group (≥ 2): no exchange task holds more than its "
+                      "group's members' perimeters. [default: 8]"),
 ]
 
 

@@ -78,6 +78,11 @@ DISK_MARGIN_BYTES = 16 * 2**20
 #: went from 0.67 to 0.15 MB and the rasters from 2.17 to 2.11 MB).
 TILE_RASTER_PREDICTOR = 3
 
+#: Members per side of an exchange group: the fill exchange contracts each group of up to 8 × 8
+#: tiles (then of groups) to its edge, so a task holds at most 64 members' perimeters; a DEM of
+#: up to 8 × 8 tiles has one group, the one exchange of all tiles.
+EXCHANGE_GROUP_TILES = 8
+
 TERRAIN_DIR = "terrain"
 MIN_TILE_SIZE_CELLS = 2  # the 2-cell ring of a tile must come from its direct neighbours
 
@@ -115,6 +120,7 @@ class TerrainGrid:
     tiles: list[TerrainTile] = field(repr=False)
     transform: Affine | None = None  # of the whole DEM
     crs_wkt: str | None = None
+    group_tiles: int = 0  # members per side of an exchange group (0: EXCHANGE_GROUP_TILES)
 
     @property
     def cell_size_m(self) -> tuple[float, float]:
@@ -144,26 +150,98 @@ class TerrainGrid:
         return out
 
 
-def terrain_grid(shape, tile_size_cells: int, transform: Affine | None = None, crs_wkt: str | None = None
-                 ) -> TerrainGrid:
-    """Cut a DEM of ``shape`` (rows, cols) into tiles of ``tile_size_cells`` (≥ 2)."""
+def terrain_grid(shape, tile_size_cells: int, transform: Affine | None = None, crs_wkt: str | None = None,
+                 group_tiles: int | None = None) -> TerrainGrid:
+    """Cut a DEM of ``shape`` (rows, cols) into tiles of ``tile_size_cells`` (≥ 2), exchanged in
+    groups of ``group_tiles`` × ``group_tiles`` members (≥ 2, default :data:`EXCHANGE_GROUP_TILES`)."""
     size = int(tile_size_cells)
     if size < MIN_TILE_SIZE_CELLS:
         raise ValueError(f"tile size must be at least {MIN_TILE_SIZE_CELLS} cells, got {tile_size_cells}")
+    group = int(group_tiles or EXCHANGE_GROUP_TILES)
+    if group < 2:
+        raise ValueError(f"an exchange group must be at least 2 members wide, got {group_tiles}")
     rows, cols = int(shape[0]), int(shape[1])
     tiles = []
     for ti, r in enumerate(range(0, rows, size)):
         for tj, c in enumerate(range(0, cols, size)):
             tiles.append(TerrainTile(ti, tj, r, c, min(size, rows - r), min(size, cols - c)))
-    return TerrainGrid((rows, cols), size, tiles, transform, crs_wkt)
+    return TerrainGrid((rows, cols), size, tiles, transform, crs_wkt, group)
+
+
+@dataclass(frozen=True)
+class ExchangeGroup:
+    """A block of up to ``group_tiles`` × ``group_tiles`` tiles (level 1) or groups of the level below.
+
+    The fill exchange contracts a group's graph to its edge (:func:`tiled.contract_fill`)
+    level by level up to one top group, solves there, and hands the spill levels back
+    down, so no task holds more than one group's members' perimeters.
+    """
+
+    level: int
+    gi: int
+    gj: int
+    row: int
+    col: int
+    height: int
+    width: int
+    members: tuple = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"L{self.level}_r{self.gi:04d}c{self.gj:04d}"
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return self.row, self.col, self.height, self.width
+
+    @property
+    def member_perimeter_cells(self) -> int:
+        return sum(2 * (m.height + m.width) for m in self.members)
+
+
+def exchange_levels(grid: TerrainGrid) -> list[list[ExchangeGroup]]:
+    """The exchange groups, level 1 (groups of tiles) first; the last level is one group (the top)."""
+    g = grid.group_tiles
+    units = [[grid.tile(i, j) for j in range(grid.n_cols)] for i in range(grid.n_rows)]
+    levels: list[list[ExchangeGroup]] = []
+    while True:
+        level = len(levels) + 1
+        nr, nc = math.ceil(len(units) / g), math.ceil(len(units[0]) / g)
+        groups = []
+        for gi in range(nr):
+            row = []
+            for gj in range(nc):
+                members = tuple(u for block in units[gi * g:(gi + 1) * g] for u in block[gj * g:(gj + 1) * g])
+                r0, c0 = members[0].row, members[0].col
+                r1 = max(m.row + m.height for m in members)
+                c1 = max(m.col + m.width for m in members)
+                row.append(ExchangeGroup(level, gi, gj, r0, c0, r1 - r0, c1 - c0, members))
+            groups.append(row)
+        levels.append([grp for row in groups for grp in row])
+        if nr == 1 and nc == 1:
+            return levels
+        units = groups
 
 
 GRID_FILE = "grid.json"
+EXCHANGE_DIR = "exchange"
 
 
 def _read_grid(workdir) -> TerrainGrid:
     spec = json.loads((Path(workdir) / TERRAIN_DIR / GRID_FILE).read_text())
-    return terrain_grid(spec["shape"], spec["tile_size_cells"], Affine(*spec["transform"]), spec["crs_wkt"])
+    return terrain_grid(spec["shape"], spec["tile_size_cells"], Affine(*spec["transform"]), spec["crs_wkt"],
+                        spec.get("group_tiles"))
+
+
+def _group(grid: TerrainGrid, level: int, gi: int, gj: int) -> ExchangeGroup:
+    return next(g for g in exchange_levels(grid)[level - 1] if (g.gi, g.gj) == (gi, gj))
+
+
+def _member_dir(member) -> str:
+    """A tile's or an exchange group's directory, relative to the work directory."""
+    if isinstance(member, ExchangeGroup):
+        return f"{TERRAIN_DIR}/{EXCHANGE_DIR}/{member.name}"
+    return f"{TERRAIN_DIR}/{member.name}"
 
 
 def _tile_dir(workdir, t: TerrainTile) -> Path:
@@ -259,23 +337,26 @@ def _filled_with_ring(workdir, grid: TerrainGrid, t: TerrainTile) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # The stages
 # ---------------------------------------------------------------------------
-def stage_grid(dem_path, tile_size_cells: int, workdir) -> None:
-    """Stage 0: the tile grid (shape, tile size, transform, CRS) from the DEM header; writes terrain/grid.json.
+def stage_grid(dem_path, tile_size_cells: int, workdir, group_tiles: int | None = None) -> None:
+    """Stage 0: the tile grid (shape, tile size, transform, CRS, exchange group size) from the DEM
+    header; writes terrain/grid.json.
 
     The planner may write the same file itself; every later stage reads the grid from it.
     """
     with rasterio.open(dem_path) as src:
         write_grid(workdir, (src.height, src.width), tile_size_cells, src.transform,
-                   src.crs.to_wkt() if src.crs else None)
+                   src.crs.to_wkt() if src.crs else None, group_tiles)
 
 
-def write_grid(workdir, shape, tile_size_cells: int, transform: Affine, crs_wkt: str | None) -> None:
+def write_grid(workdir, shape, tile_size_cells: int, transform: Affine, crs_wkt: str | None,
+               group_tiles: int | None = None) -> None:
     """Write terrain/grid.json (what stage 0 writes; the planner writes it for a job's grid)."""
-    grid = terrain_grid(shape, tile_size_cells, transform, crs_wkt)
+    grid = terrain_grid(shape, tile_size_cells, transform, crs_wkt, group_tiles)
     path = Path(workdir) / TERRAIN_DIR / GRID_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(shape=list(grid.shape), tile_size_cells=grid.tile_size_cells,
-                                    transform=list(grid.transform)[:6], crs_wkt=grid.crs_wkt)))
+                                    transform=list(grid.transform)[:6], crs_wkt=grid.crs_wkt,
+                                    group_tiles=grid.group_tiles)))
 
 
 def _dem_pad(dem_path, grid: TerrainGrid, t: TerrainTile) -> np.ndarray:
@@ -306,32 +387,72 @@ def stage_fill_local(dem_path, ti: int, tj: int, workdir) -> None:
               edge_level=res["edge_level"], n_labels=np.int64(res["n_labels"]))
 
 
-def stage_fill_exchange(workdir) -> None:
-    """Exchange 1: spill levels of all labels; writes every tile's fill_spill.npz (with its F ring)."""
+def _load_fill_graph(workdir, member) -> dict:
+    g = _load(Path(workdir) / _member_dir(member) / "fill_graph.npz")
+    g["n_labels"] = int(g["n_labels"])
+    return g
+
+
+def _write_fill_spills(workdir, members, parts, solved) -> None:
+    """Each member's spill levels; a tile's also its perimeter's final level, which its neighbours'
+    flat stages read as their 1-cell ring."""
+    for m, g, s in zip(members, parts, solved):
+        out = Path(workdir) / _member_dir(m) / "fill_spill.npz"
+        if isinstance(m, ExchangeGroup):
+            _save_npz(out, spill=s["spill"])
+        else:
+            _save_npz(out, spill=s["spill"], perim_row=g["perim_row"], perim_col=g["perim_col"],
+                      perim_level=s["perim_level"])
+
+
+def stage_fill_up(level: int, gi: int, gj: int, workdir) -> None:
+    """Exchange 1, upwards: a group's members' fill graphs contracted to its edge; writes the group's fill_graph.npz."""
     grid = _read_grid(workdir)
-    graphs = [_load(_tile_dir(workdir, t) / "fill_graph.npz") for t in grid.tiles]
-    for g in graphs:
-        g["n_labels"] = int(g["n_labels"])
-    solved = K.solve_fill(graphs, grid.shape)
-    rows = np.concatenate([g["perim_row"] for g in graphs])
-    cols = np.concatenate([g["perim_col"] for g in graphs])
-    level = np.concatenate([s["perim_level"] for s in solved])
-    for t, s in zip(grid.tiles, solved):
-        rr, rc = _ring_positions(t, 1)
-        ring = K.lookup_cells(rows, cols, level, rr, rc, grid.shape)
-        _save_npz(_tile_dir(workdir, t) / "fill_spill.npz", spill=s["spill"], level_ring=ring)
+    group = _group(grid, level, gi, gj)
+    parts = [_load_fill_graph(workdir, m) for m in group.members]
+    _save_npz(Path(workdir) / _member_dir(group) / "fill_graph.npz", **K.contract_fill(parts, grid.shape, group.box))
 
 
-def _final_level(workdir, t: TerrainTile):
+def stage_fill_exchange(workdir) -> None:
+    """Exchange 1, the top group: spill levels of all its members' labels; writes their fill_spill.npz."""
+    grid = _read_grid(workdir)
+    top = exchange_levels(grid)[-1][0]
+    parts = [_load_fill_graph(workdir, m) for m in top.members]
+    _write_fill_spills(workdir, top.members, parts, K.solve_fill(parts, grid.shape))
+
+
+def stage_fill_down(level: int, gi: int, gj: int, workdir) -> None:
+    """Exchange 1, downwards: a group's members' spill levels from the group's own (its edge's,
+    solved above); writes the members' fill_spill.npz."""
+    grid = _read_grid(workdir)
+    group = _group(grid, level, gi, gj)
+    parts = [_load_fill_graph(workdir, m) for m in group.members]
+    own = _load(Path(workdir) / _member_dir(group) / "fill_graph.npz")
+    spill = _load(Path(workdir) / _member_dir(group) / "fill_spill.npz")["spill"]
+    known = (own["terminal_part"], own["terminal_label"], spill[K.FIRST_PERIMETER_LABEL:])
+    _write_fill_spills(workdir, group.members, parts, K.solve_fill(parts, grid.shape, known))
+
+
+def _final_level(workdir, grid: TerrainGrid, t: TerrainTile):
+    """The tile's final fill level F and F of its 1-cell ring (its neighbours' perimeters)."""
     state = _load(_tile_dir(workdir, t) / "fill_state.npz")
     spill = _load(_tile_dir(workdir, t) / "fill_spill.npz")
-    return K.fill_finish(state["level"], state["label"], spill["spill"]), spill["level_ring"]
+    rows, cols, level = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)]
+    for n in grid.neighbours(t):
+        ns = _load(_tile_dir(workdir, n) / "fill_spill.npz")
+        rows.append(ns["perim_row"])
+        cols.append(ns["perim_col"])
+        level.append(ns["perim_level"])
+    rr, rc = _ring_positions(t, 1)
+    ring = K.lookup_cells(np.concatenate(rows), np.concatenate(cols), np.concatenate(level), rr, rc, grid.shape)
+    return K.fill_finish(state["level"], state["label"], spill["spill"]), ring
 
 
 def stage_flat_local(ti: int, tj: int, workdir) -> None:
     """Tile stage 2: drains and crossing flats; writes flat_graph.npz."""
-    t = _read_grid(workdir).tile(ti, tj)
-    level, ring = _final_level(workdir, t)
+    grid = _read_grid(workdir)
+    t = grid.tile(ti, tj)
+    level, ring = _final_level(workdir, grid, t)
     res = K.flat_local(level, ring)
     rows, cols = _global(t, res["cross_index"])
     _save_npz(_tile_dir(workdir, t) / "flat_graph.npz", cross_index=res["cross_index"], cross_row=rows,
@@ -353,7 +474,7 @@ def stage_flat_finish(ti: int, tj: int, workdir) -> None:
     grid = _read_grid(workdir)
     t = grid.tile(ti, tj)
     out = _tile_dir(workdir, t)
-    level, ring = _final_level(workdir, t)
+    level, ring = _final_level(workdir, grid, t)
     cross = _load(out / "flat_graph.npz")["cross_index"]
     z = K.flat_finish(level, ring, cross, _load(out / "flat_k.npz")["cross_k"])
     d = EDGE_DEPTH_CELLS
@@ -443,6 +564,8 @@ class StageRule:
     memory_bytes: int
     tile_size_cells: int
     disk_bytes: int = 0
+    group: ExchangeGroup | None = None  # an exchange group's task (fill_up, fill_down)
+    group_tiles: int | None = None  # the grid stage writes it into grid.json
 
     @property
     def reads_dem(self) -> bool:
@@ -456,7 +579,11 @@ class StageRule:
             args.append(self.tile_size_cells)
         if self.tile is not None:
             args += [self.tile.ti, self.tile.tj]
+        if self.group is not None:
+            args += [self.group.level, self.group.gi, self.group.gj]
         args.append(workdir)
+        if self.stage == "grid":
+            args.append(self.group_tiles)
         if self.stage == "flow_finish":
             args.append(tan_beta_min)
         fn(*args)
@@ -465,7 +592,9 @@ class StageRule:
 STAGE_FUNCTIONS = {
     "grid": stage_grid,
     "fill_local": stage_fill_local,
+    "fill_up": stage_fill_up,
     "fill_exchange": stage_fill_exchange,
+    "fill_down": stage_fill_down,
     "flat_local": stage_flat_local,
     "flat_exchange": stage_flat_exchange,
     "flat_finish": stage_flat_finish,
@@ -481,21 +610,25 @@ def _tile_stage_memory(t: TerrainTile) -> int:
     return STAGE_BASE_BYTES + TILE_STAGE_BYTES_PER_CELL * (t.height + 4) * (t.width + 4)
 
 
-def stage_list(dem_shape, tile_size_cells: int) -> list[StageRule]:
+def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) -> list[StageRule]:
     """Every terrain task in a valid execution order, with its files and declared memory.
 
-    Order: grid → fill_local (each tile) → fill_exchange → flat_local (each) →
+    Order: grid → fill_local (each tile) → fill_up (each exchange group below the top,
+    level by level upwards) → fill_exchange (the top group) → fill_down (each group, level
+    by level downwards) → flat_local (each; reads its 8 neighbours' fill_spill.npz) →
     flat_exchange → flat_finish (each) → flow_local (each; reads its 8 neighbours'
     filled_edge.npz) → flow_exchange → flow_finish (each; the same edge files) →
     wetness_mean → alpha (each). Inputs are paths relative to the work directory; "DEM"
     stands for the source DEM, read by windows (grid reads only its header). A rule's
     command is its stage function with the arguments :meth:`StageRule.call` passes.
 
-    Exchange memory is declared from the total perimeter of all tiles
+    The fill exchange's memory is declared from its group's members' perimeters, the flat and
+    flow exchanges' from the total perimeter of all tiles
     (:data:`EXCHANGE_BYTES_PER_PERIMETER_CELL`); it covers up to about 20 flow transfer
     entries per perimeter cell (measured: 0.8 on relief, 15 across a 1000² flat lake).
     """
-    grid = terrain_grid(dem_shape, tile_size_cells)
+    grid = terrain_grid(dem_shape, tile_size_cells, group_tiles=group_tiles)
+    levels = exchange_levels(grid)
     size = grid.tile_size_cells
     d = lambda t: f"{TERRAIN_DIR}/{t.name}"  # noqa: E731
     grid_file = f"{TERRAIN_DIR}/{GRID_FILE}"
@@ -504,7 +637,7 @@ def stage_list(dem_shape, tile_size_cells: int) -> list[StageRule]:
     all_of = lambda name: tuple(f"{d(t)}/{name}" for t in grid.tiles)  # noqa: E731
     grid_json_bytes = 2**16  # shape, tile size, transform and the CRS as WKT
     rules: list[StageRule] = [StageRule("grid", None, ("DEM",), (grid_file,), STAGE_BASE_BYTES, size,
-                                        DISK_MARGIN_BYTES + grid_json_bytes)]
+                                        DISK_MARGIN_BYTES + grid_json_bytes, group_tiles=grid.group_tiles)]
 
     def disk(files, cells, perimeter_cells):
         tifs = sum(f.endswith(".tif") for f in files)
@@ -523,18 +656,46 @@ def stage_list(dem_shape, tile_size_cells: int) -> list[StageRule]:
         ins, outs = (grid_file, *inputs), tuple(outputs)
         rules.append(StageRule(stage, None, ins, outs, memory, size, disk(("x", "y"), 0, perimeter)))
 
+    def group_task(stage, group, inputs, outputs, perimeter_cells):
+        ins, outs = (grid_file, *inputs), tuple(outputs)
+        rules.append(StageRule(stage, None, ins, outs,
+                               STAGE_BASE_BYTES + EXCHANGE_BYTES_PER_PERIMETER_CELL * perimeter_cells, size,
+                               disk(("x", "y"), 0, perimeter_cells), group=group))
+
+    def members_of(group, name):
+        return [f"{_member_dir(m)}/{name}" for m in group.members]
+
+    def fill_exchange():
+        """Up the group levels (contract), the top group (solve), down again (expand)."""
+        for level in levels[:-1]:
+            for g in level:
+                group_task("fill_up", g, members_of(g, "fill_graph.npz"), [f"{_member_dir(g)}/fill_graph.npz"],
+                           g.member_perimeter_cells)
+        top = levels[-1][0]
+        group_task("fill_exchange", None, members_of(top, "fill_graph.npz"), members_of(top, "fill_spill.npz"),
+                   top.member_perimeter_cells)
+        for level in reversed(levels[:-1]):
+            for g in level:
+                own_files = [f"{_member_dir(g)}/fill_graph.npz", f"{_member_dir(g)}/fill_spill.npz"]
+                group_task("fill_down", g, members_of(g, "fill_graph.npz") + own_files, members_of(g, "fill_spill.npz"),
+                           g.member_perimeter_cells)
+
     def own(t, *names):
         return [f"{d(t)}/{n}" for n in names]
 
     def neighbour_edges(t):
         return [f"{d(n)}/filled_edge.npz" for n in grid.neighbours(t)]
 
+    def neighbour_spills(t):
+        return [f"{d(n)}/fill_spill.npz" for n in grid.neighbours(t)]
+
     per_tile("fill_local", lambda t: ["DEM"], ["fill_state.npz", "fill_graph.npz"])
-    exchange("fill_exchange", all_of("fill_graph.npz"), all_of("fill_spill.npz"))
-    per_tile("flat_local", lambda t: own(t, "fill_state.npz", "fill_spill.npz"), ["flat_graph.npz"])
+    fill_exchange()
+    per_tile("flat_local", lambda t: own(t, "fill_state.npz", "fill_spill.npz") + neighbour_spills(t),
+             ["flat_graph.npz"])
     exchange("flat_exchange", all_of("flat_graph.npz"), all_of("flat_k.npz"))
-    per_tile("flat_finish", lambda t: own(t, "fill_state.npz", "fill_spill.npz", "flat_graph.npz", "flat_k.npz"),
-             ["filled_m.tif", "filled_edge.npz"])
+    per_tile("flat_finish", lambda t: own(t, "fill_state.npz", "fill_spill.npz", "flat_graph.npz", "flat_k.npz")
+             + neighbour_spills(t), ["filled_m.tif", "filled_edge.npz"])
     per_tile("flow_local", lambda t: own(t, "filled_m.tif") + neighbour_edges(t), ["flow_graph.npz"])
     exchange("flow_exchange", all_of("flow_graph.npz"), all_of("flow_in.npz"))
     per_tile("flow_finish", lambda t: ["DEM"] + own(t, "filled_m.tif", "flow_in.npz") + neighbour_edges(t),
@@ -545,7 +706,8 @@ def stage_list(dem_shape, tile_size_cells: int) -> list[StageRule]:
     return rules
 
 
-def run_tiled_terrain(dem_path, tile_size_cells: int, workdir, tan_beta_min: float = TAN_BETA_MIN) -> TerrainGrid:
+def run_tiled_terrain(dem_path, tile_size_cells: int, workdir, tan_beta_min: float = TAN_BETA_MIN,
+                      group_tiles: int | None = None) -> TerrainGrid:
     """Run every terrain stage of ``dem_path`` in Makeflow order in this process.
 
     Parameters
@@ -558,6 +720,8 @@ def run_tiled_terrain(dem_path, tile_size_cells: int, workdir, tan_beta_min: flo
         Where ``terrain/<tile>/…`` is written.
     tan_beta_min : float
         Flat-cell guard of tan β in the wetness index [-].
+    group_tiles : int, optional
+        Members per side of an exchange group (default :data:`EXCHANGE_GROUP_TILES`).
 
     Returns
     -------
@@ -567,7 +731,7 @@ def run_tiled_terrain(dem_path, tile_size_cells: int, workdir, tan_beta_min: flo
     """
     with rasterio.open(dem_path) as src:
         shape = (src.height, src.width)
-    for rule in stage_list(shape, tile_size_cells):
+    for rule in stage_list(shape, tile_size_cells, group_tiles):
         rule.call(dem_path, workdir, tan_beta_min)
     return _read_grid(workdir)
 

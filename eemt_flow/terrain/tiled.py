@@ -291,25 +291,18 @@ def fill_local(dem_pad: np.ndarray) -> dict:
                 n_labels=int(FIRST_PERIMETER_LABEL + perim.size))
 
 
-def solve_fill(tiles: list[dict], dem_shape) -> list[dict]:
-    """Exchange 1: the spill level of every label of every tile.
+def _fill_union(tiles: list[dict], dem_shape):
+    """The label graph of several tiles' (or groups') fill graphs joined by their perimeter adjacencies.
 
-    Parameters
-    ----------
-    tiles : list of dict
-        Per tile: ``perim_row``, ``perim_col`` (global), ``perim_dem``, ``perim_label``,
-        ``edge_a``, ``edge_b``, ``edge_level``, ``n_labels`` (from :func:`fill_local`).
-    dem_shape : (rows, cols)
-
-    Returns
-    -------
-    list of dict
-        Per tile: ``spill`` (n_labels,) [m], −inf for the ocean label, and
-        ``perim_level``, the final fill level of its perimeter cells [m].
+    Node ``offsets[ti] + label`` is label ``label`` of part ``ti``; every part's
+    :data:`OCEAN_LABEL` is the one node ``ocean`` (the last). Returns (n_nodes, ocean,
+    offsets, edge a, edge b, edge level, and per perimeter cell of all parts: row, col,
+    elevation, node).
     """
-    offsets = np.cumsum([0] + [t["n_labels"] for t in tiles])
+    offsets = np.cumsum([0] + [int(t["n_labels"]) for t in tiles])
     n_nodes = int(offsets[-1]) + 1
     ocean = n_nodes - 1
+
     def node(ti, lab):
         lab = np.asarray(lab, dtype=np.int64)
         return np.where(lab == OCEAN_LABEL, ocean, offsets[ti] + lab)
@@ -333,9 +326,39 @@ def solve_fill(tiles: list[dict], dem_shape) -> list[dict]:
     ea.append(nodes[i])
     eb.append(nodes[j])
     ew.append(np.maximum(dems[i], dems[j]))
-    indptr, indices, weights = _csr(n_nodes, np.concatenate(ea), np.concatenate(eb), np.concatenate(ew))
+    return (n_nodes, ocean, offsets, np.concatenate(ea), np.concatenate(eb), np.concatenate(ew),
+            rows, cols, dems, nodes)
+
+
+def solve_fill(tiles: list[dict], dem_shape, known: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict]:
+    """Exchange 1: the spill level of every label of every tile.
+
+    Parameters
+    ----------
+    tiles : list of dict
+        Per tile (or group, :func:`contract_fill`): ``perim_row``, ``perim_col`` (global),
+        ``perim_dem``, ``perim_label``, ``edge_a``, ``edge_b``, ``edge_level``,
+        ``n_labels`` (from :func:`fill_local`).
+    dem_shape : (rows, cols)
+    known : (part, label, spill) arrays, optional
+        Spill levels already solved outside these parts [m]: the group's terminals
+        (:func:`contract_fill`), whose levels its parent solved. A path from a label to an
+        outlet leaves the group through one of them, so the minimax search seeded with
+        them (and the outlets at −inf) gives the whole DEM's spill levels.
+
+    Returns
+    -------
+    list of dict
+        Per tile: ``spill`` (n_labels,) [m], −inf for the ocean label, and
+        ``perim_level``, the final fill level of its perimeter cells [m].
+    """
+    n_nodes, ocean, offsets, ea, eb, ew, _, _, dems, nodes = _fill_union(tiles, dem_shape)
+    indptr, indices, weights = _csr(n_nodes, ea, eb, ew)
     dist0 = np.full(n_nodes, np.inf)
     dist0[ocean] = -np.inf
+    if known is not None:
+        part, label, level = (np.asarray(a) for a in known)
+        dist0[offsets[part.astype(np.int64)] + label.astype(np.int64)] = level
     spill = _graph_dijkstra(indptr, indices, weights, dist0, True)
     out = []
     start = 0
@@ -347,6 +370,94 @@ def solve_fill(tiles: list[dict], dem_shape) -> list[dict]:
         out.append(dict(spill=s, perim_level=level))
         start += n_p
     return out
+
+
+@numba.njit(cache=True)
+def _find(parent, v):
+    root = v
+    while parent[root] != root:
+        root = parent[root]
+    while parent[v] != root:
+        parent[v], v = root, parent[v]
+    return root
+
+
+@numba.njit(cache=True)
+def _terminal_tree(n_nodes, ea, eb, ew, terminal):
+    """Kruskal's merges restricted to the terminals: a tree on them with the same minimax distances.
+
+    Edges are merged in increasing level; when two components that each hold a terminal
+    merge at level w, their representative terminals are joined at w. For terminals a, b
+    the tree path's largest edge is the level at which Kruskal first connected them, which
+    is their minimax (bottleneck) distance in the graph (the minimum spanning forest holds
+    every bottleneck path).
+    """
+    parent = np.arange(n_nodes)
+    rep = np.where(terminal, np.arange(n_nodes), -1)
+    order = np.argsort(ew, kind="mergesort")
+    ta = np.empty(n_nodes, dtype=np.int64)
+    tb = np.empty(n_nodes, dtype=np.int64)
+    tw = np.empty(n_nodes)
+    m = 0
+    for e in order:
+        ra = _find(parent, ea[e])
+        rb = _find(parent, eb[e])
+        if ra == rb:
+            continue
+        parent[rb] = ra
+        if rep[ra] >= 0 and rep[rb] >= 0:
+            ta[m] = rep[ra]
+            tb[m] = rep[rb]
+            tw[m] = ew[e]
+            m += 1
+        elif rep[ra] < 0:
+            rep[ra] = rep[rb]
+    return ta[:m], tb[:m], tw[:m]
+
+
+def contract_fill(parts: list[dict], dem_shape, box: tuple[int, int, int, int]) -> dict:
+    """The fill graph of a group of tiles (or of groups), in a tile's format, on the group's edge only.
+
+    Parameters
+    ----------
+    parts : list of dict
+        The members' fill graphs (:func:`fill_local` with global perimeter positions, or
+        this function's output).
+    dem_shape : (rows, cols)
+    box : (row, col, height, width)
+        The group's cells.
+
+    Returns
+    -------
+    dict
+        A fill graph (``perim_row``, ``perim_col``, ``perim_dem``, ``perim_label``,
+        ``edge_a``, ``edge_b``, ``edge_level``, ``n_labels``) whose perimeter is the
+        members' perimeter cells on the group's edge, whose labels are their nodes (the
+        terminals, the ocean as :data:`OCEAN_LABEL`) and whose edges are the terminal tree
+        (:func:`_terminal_tree`): the same minimax distances between them as the members'
+        joined graph, so an exchange over groups gives the same spill levels as one over
+        all tiles. Its size grows with the group's perimeter, not its area. Also
+        ``terminal_part`` and ``terminal_label`` (the member and member label of each
+        label from :data:`FIRST_PERIMETER_LABEL` on), which :func:`solve_fill` takes back
+        as ``known``.
+    """
+    n_nodes, ocean, offsets, ea, eb, ew, rows, cols, dems, nodes = _fill_union(parts, dem_shape)
+    r0, c0, h, w = box
+    edge = (rows == r0) | (rows == r0 + h - 1) | (cols == c0) | (cols == c0 + w - 1)
+    terminal_nodes = np.unique(nodes[edge & (nodes != ocean)])
+    terminal = np.zeros(n_nodes, dtype=bool)
+    terminal[terminal_nodes] = True
+    terminal[ocean] = True
+    label_of = np.full(n_nodes, -1, dtype=np.int64)
+    label_of[terminal_nodes] = FIRST_PERIMETER_LABEL + np.arange(terminal_nodes.size)
+    label_of[ocean] = OCEAN_LABEL
+    ta, tb, tw = _terminal_tree(n_nodes, ea.astype(np.int64), eb.astype(np.int64), ew.astype(np.float64), terminal)
+    la, lb = label_of[ta], label_of[tb]
+    part = np.searchsorted(offsets, terminal_nodes, side="right") - 1
+    return dict(perim_row=rows[edge], perim_col=cols[edge], perim_dem=dems[edge], perim_label=label_of[nodes[edge]],
+                edge_a=np.minimum(la, lb), edge_b=np.maximum(la, lb), edge_level=tw,
+                n_labels=np.int64(FIRST_PERIMETER_LABEL + terminal_nodes.size),
+                terminal_part=part.astype(np.int64), terminal_label=(terminal_nodes - offsets[part]).astype(np.int64))
 
 
 def fill_finish(level_local: np.ndarray, label: np.ndarray, spill: np.ndarray) -> np.ndarray:

@@ -159,11 +159,14 @@ def terrain_rules(job: dict) -> list[dict]:
     cut = terrain_tile_cuts(job)
     mb = 1024 * 1024
     groups: list[dict] = []
-    for rule in stage_list((job["grid"]["height"], job["grid"]["width"]), size):
+    for rule in stage_list((job["grid"]["height"], job["grid"]["width"]), size,
+                           job["parameters"].get("exchange_group_tiles")):
         if rule.stage == "grid":
             continue
         inputs = [i for i in rule.inputs if i != "DEM"]
         command = f"$(EEMT) task terrain-stage --job job.json --stage {rule.stage}"
+        if rule.group is not None:
+            command += f" --group {rule.group.level},{rule.group.gi},{rule.group.gj}"
         if rule.tile is not None:
             command += f" --tile-row {rule.tile.ti} --tile-col {rule.tile.tj}"
             if rule.reads_dem and (rule.tile.ti, rule.tile.tj) in cut:

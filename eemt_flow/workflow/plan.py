@@ -290,7 +290,8 @@ def plan(spec: JobSpec) -> Plan:
 
             for climate in eemt.climates:
                 save_prepared(climate, staging / CLIMATE_FILE.format(year=climate.year))
-            write_grid(staging, grid.shape, spec.tile_size_cells, grid.transform, grid.crs.to_wkt())
+            write_grid(staging, grid.shape, spec.tile_size_cells, grid.transform, grid.crs.to_wkt(),
+                       spec.exchange_group_tiles)
         render_workflow(spec, job, files, n_az, staging / WORKFLOW_FILE)
         # of the rules the workflow has (a fast-engine job has no r.sun categories)
         job["n_rules"], job["largest_task_memory_mb"] = count_rules(staging / WORKFLOW_FILE)

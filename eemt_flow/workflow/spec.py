@@ -93,6 +93,7 @@ class JobSpec(BaseModel):
     radiation: Radiation = "clear"
     results: ResultsForm = "auto"
     results_block_cells: int | None = None  # the VRT form's block edge; None: eemt_flow.workflow.vrt.default_block_cells
+    exchange_group_tiles: int | None = None  # terrain exchange groups' members per side; None: stages.EXCHANGE_GROUP_TILES
 
     @field_validator("tile_size_cells")
     @classmethod
@@ -106,6 +107,13 @@ class JobSpec(BaseModel):
     def _results_block(cls, v):
         if v is not None and (v < 16 or v % 2):
             raise ValueError("the VRT form's block edge must be an even number of cells, at least 16")
+        return v
+
+    @field_validator("exchange_group_tiles")
+    @classmethod
+    def _exchange_group(cls, v):
+        if v is not None and v < 2:
+            raise ValueError("an exchange group must be at least 2 tiles wide")
         return v
 
     @field_validator("halo_m")
@@ -227,7 +235,8 @@ class JobSpec(BaseModel):
 #: Names accepted in YAML job files besides the field names (flag spellings).
 YAML_ALIASES = {"tile_size": "tile_size_cells", "halo": "halo_m", "horizon_step": "horizon_step_deg",
                 "model": "models", "station_elevation": "station_elevation_m", "lapse_tmin": "lapse_tmin_c_per_km",
-                "lapse_tmax": "lapse_tmax_c_per_km", "results_block": "results_block_cells"}
+                "lapse_tmax": "lapse_tmax_c_per_km", "results_block": "results_block_cells",
+                "exchange_group": "exchange_group_tiles"}
 
 
 #: Job file keys with no command-line option: errors name the key, not a flag.

@@ -71,10 +71,12 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
                       core.transform, core.crs, descriptions=list(rasters))
 
 
-def terrain_stage_task(job_file: Path, stage: str, tile_row: int | None, tile_col: int | None) -> None:
-    """One stage of the tiled terrain (:mod:`eemt_flow.terrain.stages`) for one terrain tile, or
-    one exchange. The stages that read the DEM read the job tile's cut (its halo holds the
-    ring they need); a terrain tile with no job tile (no valid cell) reads no DEM."""
+def terrain_stage_task(job_file: Path, stage: str, tile_row: int | None, tile_col: int | None,
+                       group: tuple[int, int, int] | None = None) -> None:
+    """One stage of the tiled terrain (:mod:`eemt_flow.terrain.stages`) for one terrain tile, one
+    exchange group (level, row, column), or one exchange. The stages that read the DEM read the
+    job tile's cut (its halo holds the ring they need); a terrain tile with no job tile (no
+    valid cell) reads no DEM."""
     import json
 
     from eemt_flow.model.eemt import ModelParameters
@@ -82,6 +84,9 @@ def terrain_stage_task(job_file: Path, stage: str, tile_row: int | None, tile_co
 
     job = json.loads(Path(job_file).read_text())
     fn = STAGE_FUNCTIONS[stage]
+    if group is not None:
+        fn(*group, ".")
+        return
     if tile_row is None:
         fn(".")
         return

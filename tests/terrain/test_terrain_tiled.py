@@ -36,10 +36,10 @@ def _read_whole(path) -> tuple[np.ndarray, tuple[float, float]]:
         return S.read_dem_window(src, 0, 0, src.height, src.width), (abs(src.transform.a), abs(src.transform.e))
 
 
-def _assert_tiled_equals_whole(dem_path, tile_size_cells, workdir):
+def _assert_tiled_equals_whole(dem_path, tile_size_cells, workdir, group_tiles=None):
     dem, cell = _read_whole(dem_path)
     ref = compute_terrain(dem, cell)
-    grid = S.run_tiled_terrain(dem_path, tile_size_cells, workdir)
+    grid = S.run_tiled_terrain(dem_path, tile_size_cells, workdir, group_tiles=group_tiles)
     filled = S.read_mosaic(workdir, grid, "filled_m")
     assert np.array_equal(filled, ref.filled_dem_m, equal_nan=True)  # bit for bit (NaN where nodata)
     sca = S.read_mosaic(workdir, grid, "specific_catchment_area_m")
@@ -154,6 +154,7 @@ def _flat_tiles(dem, tile):
 
 @pytest.mark.parametrize("tile", [32, 24])
 def test_tiled_equals_whole_synthetic_lake_and_flats(tmp_path, tile):
+    """With 24-cell tiles (7 × 8) the fill exchange runs in groups of 2 × 2: three levels."""
     dem = synthetic_dem(150, 170)
     path = _write_dem(tmp_path / "dem.tif", dem)
     # the case exercises what it claims: a lake over many tiles, flat distances longer than a tile,
@@ -161,7 +162,8 @@ def test_tiled_equals_whole_synthetic_lake_and_flats(tmp_path, tile):
     n_tiles, k_max = _flat_tiles(dem, tile)
     assert n_tiles >= 4 and k_max > tile
     assert (fill_depressions(dem) > dem).sum() > 1000
-    grid, ref = _assert_tiled_equals_whole(path, tile, tmp_path / "work")
+    grid, ref = _assert_tiled_equals_whole(path, tile, tmp_path / "work", group_tiles=2 if tile == 24 else None)
+    assert len(S.exchange_levels(grid)) == (3 if tile == 24 else 1)  # 7 × 8 tiles → 4 × 4 → 2 × 2 → 1
     assert len({t.height for t in grid.tiles}) == 2 and len({t.width for t in grid.tiles}) == 2
     # with 24-cell tiles the lake covers whole tiles: the exchange's Chebyshev shortcut is exercised
     open_flat = sum(bool(np.load(f)["open_flat"]) for f in (tmp_path / "work" / "terrain").glob("*/flat_graph.npz"))
@@ -187,31 +189,69 @@ def test_tiled_equals_whole_with_nodata(tmp_path):
 
 # ---------------------------------------------------------------- random DEMs and random tile sizes
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.integers(4, 13), st.integers(4, 13), st.integers(2, 6), st.floats(0.0, 0.25), st.integers(0, 2**32 - 1))
-def test_tiled_equals_whole_random_property(tmp_path_factory, rows, cols, tile, nodata_fraction, seed):
+@given(st.integers(4, 13), st.integers(4, 13), st.integers(2, 6), st.floats(0.0, 0.25), st.integers(0, 2**32 - 1),
+       st.sampled_from([2, 3, 8]))
+def test_tiled_equals_whole_random_property(tmp_path_factory, rows, cols, tile, nodata_fraction, seed, group):
+    """Up to 7 × 7 tiles, exchanged in groups of 2 (up to 3 levels), 3, or 8 (one level)."""
     rng = np.random.default_rng(seed)
     dem = rng.integers(0, 6, size=(rows, cols)).astype(float)  # many ties: flats and depressions everywhere
     dem[rng.random((rows, cols)) < nodata_fraction] = np.nan
     dem[rows // 2, cols // 2] = 3.0  # at least one valid cell
     tmp = tmp_path_factory.mktemp("rand")
-    _assert_tiled_equals_whole(_write_dem(tmp / "dem.tif", dem), tile, tmp / "work")
+    _assert_tiled_equals_whole(_write_dem(tmp / "dem.tif", dem), tile, tmp / "work", group_tiles=group)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 14), st.integers(0, 40), st.integers(0, 2**32 - 1))
+def test_terminal_tree_keeps_the_minimax_distances(n, n_edges, seed):
+    """The fill exchange's contraction of a group: the tree on the terminals (Kruskal's merges)
+    has the same bottleneck distance between every two terminals as the whole graph, computed
+    here by a Floyd–Warshall over (min, max): d(a, b) = min over k of max(d(a, k), d(k, b))."""
+    from eemt_flow.terrain.tiled import _terminal_tree
+
+    rng = np.random.default_rng(seed)
+    ea, eb = rng.integers(0, n, n_edges), rng.integers(0, n, n_edges)
+    ew = rng.integers(0, 5, n_edges).astype(float)  # ties on purpose
+    terminal = rng.random(n) < 0.5
+
+    def bottleneck(a, b, w):
+        d = np.full((n, n), np.inf)
+        np.fill_diagonal(d, -np.inf)
+        for x, y, v in zip(a, b, w):
+            d[x, y] = d[y, x] = min(d[x, y], v) if x != y else -np.inf
+        for k in range(n):
+            d = np.minimum(d, np.maximum(d[:, k:k + 1], d[k:k + 1, :]))
+        return d
+
+    ta, tb, tw = _terminal_tree(n, ea.astype(np.int64), eb.astype(np.int64), ew, terminal)
+    assert ta.size < max(terminal.sum(), 1)  # a forest on the terminals
+    assert terminal[ta].all() and terminal[tb].all()
+    t = np.flatnonzero(terminal)
+    assert np.array_equal(bottleneck(ta, tb, tw)[np.ix_(t, t)], bottleneck(ea, eb, ew)[np.ix_(t, t)])
 
 
 # ---------------------------------------------------------------- the stage list: rules name every file
 def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
     """Run every rule in a sandbox holding only its declared inputs (as on a Work Queue worker
     without a shared file system): it must succeed and write exactly its declared outputs."""
-    dem, _ = _read_whole(mcn_dem)
+    dem, cell = _read_whole(mcn_dem)
     with rasterio.open(mcn_dem) as src:
         shape = (src.height, src.width)
-    rules = S.stage_list(shape, 64)
-    assert [r.stage for r in rules if r.tile is None] == ["grid", "fill_exchange", "flat_exchange", "flow_exchange",
-                                                          "wetness_mean"]
+    rules = S.stage_list(shape, 32, group_tiles=2)
+    # 7 × 8 tiles of 32 cells; the fill exchange in groups of 2 × 2: 4 × 4 groups, 2 × 2, then the top
+    assert [r.stage for r in rules if r.tile is None] == (["grid"] + ["fill_up"] * (16 + 4) + ["fill_exchange"]
+                                                          + ["fill_down"] * (4 + 16)
+                                                          + ["flat_exchange", "flow_exchange", "wetness_mean"])
+    for r in rules:  # a group's task reads its members' graphs (at most 2 × 2) and its own files, nothing else
+        if r.group is not None:
+            assert len(r.inputs) <= 1 + 4 + 2, r.inputs
+            assert r.memory_bytes == S.STAGE_BASE_BYTES + S.EXCHANGE_BYTES_PER_PERIMETER_CELL * sum(
+                2 * (m.height + m.width) for m in r.group.members)
     # only the stages that need elevations read the DEM: by windows around their own tile
     assert {r.stage for r in rules if r.reads_dem} == {"grid", "fill_local", "flow_finish"}
     store = tmp_path / "store"
     store.mkdir()
-    perimeter_cells = sum(2 * (t.height + t.width) for t in S.terrain_grid(shape, 64).tiles)  # 3,512 on 4 × 4 tiles
+    perimeter_cells = sum(2 * (t.height + t.width) for t in S.terrain_grid(shape, 32).tiles)  # 6,974 on 7 × 8 tiles
     for n, rule in enumerate(rules):
         box = tmp_path / f"box{n}"
         box.mkdir()
@@ -236,11 +276,14 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
         else:  # a tile reads its own files and at most its neighbours' edge files
             others = [p for p in rule.inputs if p not in ("DEM", "terrain/grid.json", "terrain/wetness_mean.npz")
                       and f"/{rule.tile.name}/" not in f"/{p}"]
-            assert all(p.endswith("filled_edge.npz") for p in others), rule.stage
+            assert all(p.endswith(("filled_edge.npz", "fill_spill.npz")) for p in others), rule.stage
             assert len(others) <= 8
-    ref = compute_terrain(dem, CELL)
-    grid = S.terrain_grid(shape, 64)
+    ref = compute_terrain(dem, cell)
+    grid = S.terrain_grid(shape, 32)
     assert np.array_equal(S.read_mosaic(store, grid, "filled_m"), ref.filled_dem_m, equal_nan=True)
+    ok = ~np.isnan(dem)
+    sca = S.read_mosaic(store, grid, "specific_catchment_area_m")
+    assert np.max(np.abs(sca[ok] / ref.specific_catchment_area_m[ok] - 1.0)) < SCA_RTOL
 
 
 def test_tile_size_below_two_is_refused():

@@ -138,11 +138,24 @@ def example_runs(example_dem, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eemt-tiling")
     csv = REPO / "examples" / "station_normals.csv"
     runs = {}
-    for name, size in (("tiled", 60), ("untiled", 1000)):
+    # tiled: 3 × 3 tiles of 40 cells, the fill exchange in groups of 2 × 2 (4 groups, then the top)
+    for name, size, group in (("tiled", 40, 2), ("untiled", 1000, 8)):
         runs[name] = tmp / name
         run_cli("run", "--dem", example_dem, "--workdir", runs[name], "--climate", f"station:{csv}",
-                "--station-elevation", "2300", "--tile-size", size, *FAST)
+                "--station-elevation", "2300", "--tile-size", size, "--exchange-group", group, *FAST)
     return runs
+
+
+def test_terrain_tiled_in_exchange_groups_equals_untiled(example_runs):
+    """The job's terrain from 9 tiles whose fill exchange ran up and down two group levels equals
+    the one-tile job's: the catchment area within 1e-6 relative, the rest to float32 rounding."""
+    rules = (example_runs["tiled"] / "workflow.mf").read_text()
+    assert rules.count("--stage fill_up --group 1,") == 4 and rules.count("--stage fill_down --group 1,") == 4
+    for layer in ("specific_catchment_area_m", "wetness_index", "alpha"):
+        tiled = read_raster(example_runs["tiled"] / f"results/terrain/{layer}.tif")
+        untiled = read_raster(example_runs["untiled"] / f"results/terrain/{layer}.tif")
+        np.testing.assert_array_equal(np.isnan(tiled), np.isnan(untiled))
+        assert relative_difference(tiled, untiled, floor=1e-3).max() <= 1e-6, layer
 
 
 @pytest.mark.parametrize("name", ["EEMT_TRAD", "EEMT_TOPO", "E_PPT_TOPO", "E_BIO_TOPO"])
