@@ -5,11 +5,14 @@ Runs :func:`eemt_flow.terrain.whole_dem.compute_terrain` and the tiled stages of
 the filled elevations are equal bit for bit and the catchment areas to 1e-6, and prints the
 seconds of each stage summed over tiles, the bytes of the small files the exchanges read, and
 each exchange's peak RSS rise in a fresh process. The numba kernels are compiled (or loaded
-from the cache) by a warm-up run first.
+from the cache) by a warm-up run first. ``--groups`` runs the tiled stages once per exchange
+group size (one at least as wide as the tile grid is the single exchange of all tiles) and
+prints the fill and flow exchanges' tasks and the largest peak of each kind.
 
     .venv/bin/python benchmarks/terrain_tiled.py --dem ../shared/data/mcn_10m.tif --tile 64
     .venv/bin/python benchmarks/terrain_tiled.py --size 2000 --tile 500            # synthetic
     .venv/bin/python benchmarks/terrain_tiled.py --size 2000 --tile 500 --lake     # + a 1000² flat lake
+    .venv/bin/python benchmarks/terrain_tiled.py --size 4000 --tile 125 --groups 32,4,2   # the fill exchange in groups
 """
 
 from __future__ import annotations
@@ -53,9 +56,9 @@ def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
             return int(line.split()[1]) * 1024
-stage, work = sys.argv[1], sys.argv[2]
+stage, work, group = sys.argv[1], sys.argv[2], [int(v) for v in sys.argv[3:]]
 before = status("VmRSS:")
-S.STAGE_FUNCTIONS[stage](work)
+S.STAGE_FUNCTIONS[stage](*group, work)
 print(status("VmHWM:") - before)
 """
 
@@ -66,6 +69,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=2000, help="synthetic DEM edge [cells]")
     ap.add_argument("--lake", action="store_true", help="add a flat lake half the DEM wide")
     ap.add_argument("--tile", type=int, default=500, help="tile edge [cells]")
+    ap.add_argument("--groups", default="", help="exchange group sizes to compare, e.g. 32,4,2")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="terrain-tiled-"))
     if args.dem:
@@ -112,11 +116,47 @@ def main() -> None:
         out = subprocess.run([sys.executable, "-c", _EXCHANGE_RSS, stage, str(work)], capture_output=True, text=True,
                              check=True)
         print(f"  {stage} peak RSS rise {int(out.stdout.split()[-1]) / 2**20:.1f} MiB (incl. loading the kernels)")
+    _check(work, grid, dem, ref)
+    for g in [int(v) for v in args.groups.split(",") if v]:
+        _grouped(dem_path, dem, ref, args.tile, g, tmp / f"group{g}")
+
+
+def _check(work, grid, dem, ref) -> None:
     filled = S.read_mosaic(work, grid, "filled_m")
     sca = S.read_mosaic(work, grid, "specific_catchment_area_m")
     ok = ~np.isnan(dem)
     print(f"filled equal bit for bit: {np.array_equal(filled, ref.filled_dem_m, equal_nan=True)}; "
           f"max relative SCA difference {np.max(np.abs(sca[ok] / ref.specific_catchment_area_m[ok] - 1)):.2e}")
+
+
+def _grouped(dem_path, dem, ref, tile, group, work) -> None:
+    """The tiled stages with the fill and flow exchanges in groups of ``group`` × ``group``: their tasks' seconds,
+    declared memory and measured peak RSS rise (each task in a fresh process)."""
+    rules = S.stage_list(dem.shape, tile, group)
+    fill = ("fill_up", "fill_exchange", "fill_down", "flow_up", "flow_exchange", "flow_down")
+    seconds = collections.defaultdict(float)
+    peak = collections.defaultdict(int)
+    declared = collections.defaultdict(int)
+    count = collections.Counter()
+    for rule in rules:
+        if rule.stage in fill:
+            args = [str(v) for v in ((rule.group.level, rule.group.gi, rule.group.gj) if rule.group else ())]
+            t1 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", _EXCHANGE_RSS, rule.stage, str(work), *args],
+                                 capture_output=True, text=True, check=True)
+            seconds[rule.stage] += time.perf_counter() - t1
+            peak[rule.stage] = max(peak[rule.stage], int(out.stdout.split()[-1]))
+            declared[rule.stage] = max(declared[rule.stage], rule.memory_bytes)
+            count[rule.stage] += 1
+        else:
+            rule.call(dem_path, work)
+    grid = S.terrain_grid(dem.shape, tile, group_tiles=group)
+    print(f"exchange groups of {group} x {group}: {len(S.exchange_levels(grid))} level(s)")
+    for stage in fill:
+        if count[stage]:
+            print(f"  {stage:14s} {count[stage]:4d} tasks, {seconds[stage]:6.2f} s (fresh processes), largest peak RSS "
+                  f"rise {peak[stage] / 2**20:7.1f} MiB, declared {declared[stage] / 2**20:7.1f} MiB")
+    _check(work, grid, dem, ref)
 
 
 if __name__ == "__main__":

@@ -496,12 +496,36 @@ def stage_flow_local(ti: int, tj: int, workdir) -> None:
               m_source=res["m_source"], m_value=res["m_value"])
 
 
-def stage_flow_exchange(workdir) -> None:
-    """Exchange 3: accumulation of all perimeter cells; writes every tile's flow_in.npz."""
+def _write_flow_in(workdir, members, accs) -> None:
+    for m, acc in zip(members, accs):
+        _save_npz(Path(workdir) / _member_dir(m) / "flow_in.npz", source_acc=acc)
+
+
+def stage_flow_up(level: int, gi: int, gj: int, workdir) -> None:
+    """Exchange 3, upwards: a group's members' flow graphs contracted to its edge; writes the group's flow_graph.npz."""
     grid = _read_grid(workdir)
-    graphs = [_load(_tile_dir(workdir, t) / "flow_graph.npz") for t in grid.tiles]
-    for t, acc in zip(grid.tiles, K.solve_flow(graphs, grid.shape)):
-        _save_npz(_tile_dir(workdir, t) / "flow_in.npz", source_acc=acc)
+    group = _group(grid, level, gi, gj)
+    parts = [_load(Path(workdir) / _member_dir(m) / "flow_graph.npz") for m in group.members]
+    _save_npz(Path(workdir) / _member_dir(group) / "flow_graph.npz", **K.contract_flow(parts, grid.shape, group.box))
+
+
+def stage_flow_exchange(workdir) -> None:
+    """Exchange 3, the top group: accumulation of its members' perimeter cells; writes their flow_in.npz."""
+    grid = _read_grid(workdir)
+    top = exchange_levels(grid)[-1][0]
+    parts = [_load(Path(workdir) / _member_dir(m) / "flow_graph.npz") for m in top.members]
+    _write_flow_in(workdir, top.members, K.solve_flow(parts, grid.shape))
+
+
+def stage_flow_down(level: int, gi: int, gj: int, workdir) -> None:
+    """Exchange 3, downwards: the members' sources' accumulation from the group's outside sources'
+    (solved above); writes the members' flow_in.npz."""
+    grid = _read_grid(workdir)
+    group = _group(grid, level, gi, gj)
+    parts = [_load(Path(workdir) / _member_dir(m) / "flow_graph.npz") for m in group.members]
+    own = _load(Path(workdir) / _member_dir(group) / "flow_graph.npz")
+    acc = _load(Path(workdir) / _member_dir(group) / "flow_in.npz")["source_acc"]
+    _write_flow_in(workdir, group.members, K.solve_flow(parts, grid.shape, (own["source_row"], own["source_col"], acc)))
 
 
 def stage_flow_finish(dem_path, ti: int, tj: int, workdir, tan_beta_min: float = TAN_BETA_MIN) -> None:
@@ -599,7 +623,9 @@ STAGE_FUNCTIONS = {
     "flat_exchange": stage_flat_exchange,
     "flat_finish": stage_flat_finish,
     "flow_local": stage_flow_local,
+    "flow_up": stage_flow_up,
     "flow_exchange": stage_flow_exchange,
+    "flow_down": stage_flow_down,
     "flow_finish": stage_flow_finish,
     "wetness_mean": stage_wetness_mean,
     "alpha": stage_alpha,
@@ -665,19 +691,19 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
     def members_of(group, name):
         return [f"{_member_dir(m)}/{name}" for m in group.members]
 
-    def fill_exchange():
+    def grouped_exchange(kind, graph, solved):
         """Up the group levels (contract), the top group (solve), down again (expand)."""
         for level in levels[:-1]:
             for g in level:
-                group_task("fill_up", g, members_of(g, "fill_graph.npz"), [f"{_member_dir(g)}/fill_graph.npz"],
+                group_task(f"{kind}_up", g, members_of(g, graph), [f"{_member_dir(g)}/{graph}"],
                            g.member_perimeter_cells)
         top = levels[-1][0]
-        group_task("fill_exchange", None, members_of(top, "fill_graph.npz"), members_of(top, "fill_spill.npz"),
+        group_task(f"{kind}_exchange", None, members_of(top, graph), members_of(top, solved),
                    top.member_perimeter_cells)
         for level in reversed(levels[:-1]):
             for g in level:
-                own_files = [f"{_member_dir(g)}/fill_graph.npz", f"{_member_dir(g)}/fill_spill.npz"]
-                group_task("fill_down", g, members_of(g, "fill_graph.npz") + own_files, members_of(g, "fill_spill.npz"),
+                own_files = [f"{_member_dir(g)}/{graph}", f"{_member_dir(g)}/{solved}"]
+                group_task(f"{kind}_down", g, members_of(g, graph) + own_files, members_of(g, solved),
                            g.member_perimeter_cells)
 
     def own(t, *names):
@@ -690,14 +716,14 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
         return [f"{d(n)}/fill_spill.npz" for n in grid.neighbours(t)]
 
     per_tile("fill_local", lambda t: ["DEM"], ["fill_state.npz", "fill_graph.npz"])
-    fill_exchange()
+    grouped_exchange("fill", "fill_graph.npz", "fill_spill.npz")
     per_tile("flat_local", lambda t: own(t, "fill_state.npz", "fill_spill.npz") + neighbour_spills(t),
              ["flat_graph.npz"])
     exchange("flat_exchange", all_of("flat_graph.npz"), all_of("flat_k.npz"))
     per_tile("flat_finish", lambda t: own(t, "fill_state.npz", "fill_spill.npz", "flat_graph.npz", "flat_k.npz")
              + neighbour_spills(t), ["filled_m.tif", "filled_edge.npz"])
     per_tile("flow_local", lambda t: own(t, "filled_m.tif") + neighbour_edges(t), ["flow_graph.npz"])
-    exchange("flow_exchange", all_of("flow_graph.npz"), all_of("flow_in.npz"))
+    grouped_exchange("flow", "flow_graph.npz", "flow_in.npz")
     per_tile("flow_finish", lambda t: ["DEM"] + own(t, "filled_m.tif", "flow_in.npz") + neighbour_edges(t),
              ["specific_catchment_area_m.tif", "wetness_index.tif", "slope_deg.tif", "aspect_grass_deg.tif",
               "northness.tif", "wetness_sum.npz"])

@@ -893,33 +893,31 @@ def _forward_substitute(order, acc0, indptr, sources, values):
     return acc
 
 
-def solve_flow(tiles: list[dict], dem_shape) -> list[np.ndarray]:
-    """Exchange 3: the cell count (accumulation) of every perimeter cell of every tile.
+def _flow_union(tiles: list[dict], dem_shape, known=None):
+    """The perimeter cells of several tiles (or groups) as one node list, with their transfers.
 
-    Parameters
-    ----------
-    tiles : list of dict
-        Per tile: ``perim_row``, ``perim_col`` (global), ``perim_z``, ``perim_acc0``,
-        ``source_row``, ``source_col`` (global), ``m_perim``, ``m_source``, ``m_value``.
-
-    Returns
-    -------
-    list of arrays
-        Per tile, the accumulation of each of its ring sources (what its finishing stage
-        adds to its cells).
+    ``known`` (rows, cols, acc): cells outside these parts whose accumulation is given; they
+    join as nodes with no inflow, above every other (z = +inf). Returns (z, acc0, transfer
+    target x, source u, value v, each part's source nodes, the number of part nodes, and
+    the positions of every node) — or, when ``known`` is None, sources that are no node are
+    -1 (outside the parts).
     """
-    sizes = [len(t["perim_z"]) for t in tiles]
-    offsets = np.cumsum([0] + sizes)
-    n = int(offsets[-1])
     cat = lambda key, dt: np.concatenate([np.asarray(t[key], dtype=dt) for t in tiles] + [np.empty(0, dt)])  # noqa: E731
     rows, cols = cat("perim_row", np.int64), cat("perim_col", np.int64)
     z, acc0 = cat("perim_z", np.float64), cat("perim_acc0", np.float64)
-    gid = np.arange(n, dtype=np.int64)
-    xs, us, vs = [], [], []
-    src_nodes = []
+    n_part = z.size
+    if known is not None:
+        k_rows, k_cols, k_acc = (np.asarray(a) for a in known)
+        rows = np.concatenate([rows, k_rows.astype(np.int64)])
+        cols = np.concatenate([cols, k_cols.astype(np.int64)])
+        z = np.concatenate([z, np.full(k_acc.size, np.inf)])
+        acc0 = np.concatenate([acc0, k_acc.astype(np.float64)])
+    offsets = np.cumsum([0] + [len(t["perim_z"]) for t in tiles])
+    gid = np.arange(z.size, dtype=np.int64)
+    xs, us, vs, src_nodes = [], [], [], []
     for ti, t in enumerate(tiles):
         src = lookup_cells(rows, cols, gid, t["source_row"], t["source_col"], dem_shape, missing=-1)
-        if (src < 0).any():
+        if known is not None and (src < 0).any():
             raise RuntimeError("solve_flow: a ring source is not a perimeter cell of any tile")
         src_nodes.append(src)
         xs.append(offsets[ti] + np.asarray(t["m_perim"], dtype=np.int64))
@@ -928,6 +926,30 @@ def solve_flow(tiles: list[dict], dem_shape) -> list[np.ndarray]:
     x = np.concatenate(xs + [np.empty(0, np.int64)])
     u = np.concatenate(us + [np.empty(0, np.int64)])
     v = np.concatenate(vs + [np.empty(0)])
+    return z, acc0, x, u, v, src_nodes, n_part, rows, cols
+
+
+def solve_flow(tiles: list[dict], dem_shape, known=None) -> list[np.ndarray]:
+    """Exchange 3: the cell count (accumulation) of every perimeter cell of every tile.
+
+    Parameters
+    ----------
+    tiles : list of dict
+        Per tile (or group, :func:`contract_flow`): ``perim_row``, ``perim_col`` (global),
+        ``perim_z``, ``perim_acc0``, ``source_row``, ``source_col`` (global), ``m_perim``,
+        ``m_source``, ``m_value``.
+    known : (rows, cols, acc), optional
+        The accumulation of the sources outside these parts (a group's, solved above).
+
+    Returns
+    -------
+    list of arrays
+        Per tile, the accumulation of each of its ring sources (what its finishing stage
+        adds to its cells).
+    """
+    z, acc0, x, u, v, src_nodes, _, _, _ = _flow_union(tiles, dem_shape, known if known is not None else
+                                                        (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)))
+    n = z.size
     order_e = np.argsort(x, kind="stable")
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(indptr, x + 1, 1)
@@ -935,6 +957,73 @@ def solve_flow(tiles: list[dict], dem_shape) -> list[np.ndarray]:
     order = np.argsort(-z, kind="stable").astype(np.int64)
     acc = _forward_substitute(order, acc0, indptr, u[order_e], v[order_e])
     return [acc[s] for s in src_nodes]
+
+
+def contract_flow(parts: list[dict], dem_shape, box: tuple[int, int, int, int]) -> dict:
+    """The flow graph of a group of tiles (or of groups), in a tile's format, on the group's edge only.
+
+    Every perimeter cell x of the members satisfies ``acc(x) = A0(x) + Σ_u M[x, u]·acc(u)``
+    with u strictly higher; substituting the members' own cells in descending z leaves each
+    cell an affine function of the group's outside sources (the members' sources that are no
+    member's perimeter cell). Kept for the cells on the group's edge: their ``perim_acc0``
+    and the transfer ``m_perim``, ``m_source``, ``m_value`` from the outside sources
+    (``source_row``, ``source_col``), the same relation a tile's :func:`flow_local` gives, so
+    the exchange over groups is the exchange over tiles (to rounding: sums reordered).
+    """
+    z, acc0, x, u, v, src_nodes, n, rows, cols = _flow_union(parts, dem_shape)
+    r0, c0, h, w = box
+    edge = (rows == r0) | (rows == r0 + h - 1) | (cols == c0) | (cols == c0 + w - 1)
+    outside = u < 0
+    # the outside sources, numbered in the order of their cells
+    src_rows = np.concatenate([np.asarray(t["source_row"], dtype=np.int64) for t in parts] + [np.empty(0, np.int64)])
+    src_cols = np.concatenate([np.asarray(t["source_col"], dtype=np.int64) for t in parts] + [np.empty(0, np.int64)])
+    ext = np.concatenate(src_nodes + [np.empty(0, np.int64)]) < 0
+    nc = dem_shape[1]
+    ext_g = np.unique(src_rows[ext] * nc + src_cols[ext])
+    # each transfer's outside source number (for u < 0): the source cell of that entry
+    ent_rows, ent_cols = [], []
+    for t in parts:
+        ms = np.asarray(t["m_source"], dtype=np.int64)
+        ent_rows.append(np.asarray(t["source_row"], dtype=np.int64)[ms])
+        ent_cols.append(np.asarray(t["source_col"], dtype=np.int64)[ms])
+    ent_g = np.concatenate(ent_rows + [np.empty(0, np.int64)]) * nc + np.concatenate(ent_cols + [np.empty(0, np.int64)])
+    ext_of_entry = np.where(outside, np.searchsorted(ext_g, ent_g), -1)
+    order_e = np.argsort(x, kind="stable")
+    x, u, v, ext_of_entry = x[order_e], u[order_e], v[order_e], ext_of_entry[order_e]
+    outside = u < 0
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, x + 1, 1)
+    indptr = np.cumsum(indptr)
+    uses = np.bincount(u[~outside], minlength=n) + edge  # readers left of each cell's affine form
+    const = acc0.copy()
+    coef: list = [None] * n
+    for c in np.argsort(-z, kind="stable"):
+        row: dict = {}
+        s = acc0[c]
+        for e in range(indptr[c], indptr[c + 1]):
+            if outside[e]:
+                k = int(ext_of_entry[e])
+                row[k] = row.get(k, 0.0) + v[e]
+                continue
+            src = int(u[e])
+            s += v[e] * const[src]
+            for k, cu in coef[src].items():
+                row[k] = row.get(k, 0.0) + v[e] * cu
+            uses[src] -= 1
+            if uses[src] == 0:
+                coef[src] = None
+        const[c] = s
+        coef[c] = row if uses[c] > 0 else None
+    cells = np.flatnonzero(edge)
+    mp, ms, mv = [], [], []
+    for q, c in enumerate(cells):
+        for k, value in sorted(coef[c].items()):
+            mp.append(q)
+            ms.append(k)
+            mv.append(value)
+    return dict(perim_row=rows[cells], perim_col=cols[cells], perim_z=z[cells], perim_acc0=const[cells],
+                source_row=ext_g // nc, source_col=ext_g % nc, m_perim=np.asarray(mp, dtype=np.int64),
+                m_source=np.asarray(ms, dtype=np.int64), m_value=np.asarray(mv, dtype=np.float64))
 
 
 def flow_finish(z_pad: np.ndarray, cell_size_m, source_acc: np.ndarray) -> np.ndarray:

@@ -154,7 +154,7 @@ def _flat_tiles(dem, tile):
 
 @pytest.mark.parametrize("tile", [32, 24])
 def test_tiled_equals_whole_synthetic_lake_and_flats(tmp_path, tile):
-    """With 24-cell tiles (7 × 8) the fill exchange runs in groups of 2 × 2: three levels."""
+    """With 24-cell tiles (7 × 8) the fill and flow exchanges run in groups of 2 × 2: three levels."""
     dem = synthetic_dem(150, 170)
     path = _write_dem(tmp_path / "dem.tif", dem)
     # the case exercises what it claims: a lake over many tiles, flat distances longer than a tile,
@@ -238,10 +238,10 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
     with rasterio.open(mcn_dem) as src:
         shape = (src.height, src.width)
     rules = S.stage_list(shape, 32, group_tiles=2)
-    # 7 × 8 tiles of 32 cells; the fill exchange in groups of 2 × 2: 4 × 4 groups, 2 × 2, then the top
-    assert [r.stage for r in rules if r.tile is None] == (["grid"] + ["fill_up"] * (16 + 4) + ["fill_exchange"]
-                                                          + ["fill_down"] * (4 + 16)
-                                                          + ["flat_exchange", "flow_exchange", "wetness_mean"])
+    # 7 × 8 tiles of 32 cells; the fill and flow exchanges in groups of 2 × 2: 4 × 4 groups, 2 × 2, then the top
+    assert [r.stage for r in rules if r.tile is None] == (
+        ["grid"] + ["fill_up"] * (16 + 4) + ["fill_exchange"] + ["fill_down"] * (4 + 16) + ["flat_exchange"]
+        + ["flow_up"] * (16 + 4) + ["flow_exchange"] + ["flow_down"] * (4 + 16) + ["wetness_mean"])
     for r in rules:  # a group's task reads its members' graphs (at most 2 × 2) and its own files, nothing else
         if r.group is not None:
             assert len(r.inputs) <= 1 + 4 + 2, r.inputs
