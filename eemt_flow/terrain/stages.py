@@ -194,9 +194,17 @@ class ExchangeGroup:
     def box(self) -> tuple[int, int, int, int]:
         return self.row, self.col, self.height, self.width
 
-    @property
-    def member_perimeter_cells(self) -> int:
-        return sum(2 * (m.height + m.width) for m in self.members)
+    def edge_cells(self, dem_shape) -> int:
+        """Cells on the sides that face other groups (:func:`tiled.group_edge`): what its graphs keep."""
+        nr, nc = dem_shape
+        sides = (self.width * ((self.row > 0) + (self.row + self.height < nr))
+                 + self.height * ((self.col > 0) + (self.col + self.width < nc)))
+        return int(sides)
+
+    def member_perimeter_cells(self, dem_shape) -> int:
+        """The perimeter cells its members' graphs hold: a tile's whole perimeter, a group's edge."""
+        return sum(m.edge_cells(dem_shape) if isinstance(m, ExchangeGroup) else 2 * (m.height + m.width)
+                   for m in self.members)
 
 
 def exchange_levels(grid: TerrainGrid) -> list[list[ExchangeGroup]]:
@@ -696,15 +704,15 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
         for level in levels[:-1]:
             for g in level:
                 group_task(f"{kind}_up", g, members_of(g, graph), [f"{_member_dir(g)}/{graph}"],
-                           g.member_perimeter_cells)
+                           g.member_perimeter_cells(grid.shape))
         top = levels[-1][0]
         group_task(f"{kind}_exchange", None, members_of(top, graph), members_of(top, solved),
-                   top.member_perimeter_cells)
+                   top.member_perimeter_cells(grid.shape))
         for level in reversed(levels[:-1]):
             for g in level:
                 own_files = [f"{_member_dir(g)}/{graph}", f"{_member_dir(g)}/{solved}"]
                 group_task(f"{kind}_down", g, members_of(g, graph) + own_files, members_of(g, solved),
-                           g.member_perimeter_cells)
+                           g.member_perimeter_cells(grid.shape))
 
     def own(t, *names):
         return [f"{d(t)}/{n}" for n in names]

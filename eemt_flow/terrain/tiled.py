@@ -291,6 +291,19 @@ def fill_local(dem_pad: np.ndarray) -> dict:
                 n_labels=int(FIRST_PERIMETER_LABEL + perim.size))
 
 
+def group_edge(rows: np.ndarray, cols: np.ndarray, box: tuple[int, int, int, int], dem_shape) -> np.ndarray:
+    """Which cells (rows, cols) lie on the edge of the group ``box`` that faces other groups.
+
+    A side on the DEM's boundary faces nothing: no label spills and no flow arrives across
+    it, so its cells are left out (the top group's members then hold the cut lines between
+    them, not the DEM's whole outline).
+    """
+    r0, c0, h, w = box
+    nr, nc = dem_shape
+    return (((rows == r0) & (r0 > 0)) | ((rows == r0 + h - 1) & (r0 + h < nr))
+            | ((cols == c0) & (c0 > 0)) | ((cols == c0 + w - 1) & (c0 + w < nc)))
+
+
 def _fill_union(tiles: list[dict], dem_shape):
     """The label graph of several tiles' (or groups') fill graphs joined by their perimeter adjacencies.
 
@@ -432,7 +445,7 @@ def contract_fill(parts: list[dict], dem_shape, box: tuple[int, int, int, int]) 
     dict
         A fill graph (``perim_row``, ``perim_col``, ``perim_dem``, ``perim_label``,
         ``edge_a``, ``edge_b``, ``edge_level``, ``n_labels``) whose perimeter is the
-        members' perimeter cells on the group's edge, whose labels are their nodes (the
+        members' perimeter cells on the group's edge (:func:`group_edge`), whose labels are their nodes (the
         terminals, the ocean as :data:`OCEAN_LABEL`) and whose edges are the terminal tree
         (:func:`_terminal_tree`): the same minimax distances between them as the members'
         joined graph, so an exchange over groups gives the same spill levels as one over
@@ -442,8 +455,7 @@ def contract_fill(parts: list[dict], dem_shape, box: tuple[int, int, int, int]) 
         as ``known``.
     """
     n_nodes, ocean, offsets, ea, eb, ew, rows, cols, dems, nodes = _fill_union(parts, dem_shape)
-    r0, c0, h, w = box
-    edge = (rows == r0) | (rows == r0 + h - 1) | (cols == c0) | (cols == c0 + w - 1)
+    edge = group_edge(rows, cols, box, dem_shape)
     terminal_nodes = np.unique(nodes[edge & (nodes != ocean)])
     terminal = np.zeros(n_nodes, dtype=bool)
     terminal[terminal_nodes] = True
@@ -971,8 +983,7 @@ def contract_flow(parts: list[dict], dem_shape, box: tuple[int, int, int, int]) 
     the exchange over groups is the exchange over tiles (to rounding: sums reordered).
     """
     z, acc0, x, u, v, src_nodes, n, rows, cols = _flow_union(parts, dem_shape)
-    r0, c0, h, w = box
-    edge = (rows == r0) | (rows == r0 + h - 1) | (cols == c0) | (cols == c0 + w - 1)
+    edge = group_edge(rows, cols, box, dem_shape)
     outside = u < 0
     # the outside sources, numbered in the order of their cells
     src_rows = np.concatenate([np.asarray(t["source_row"], dtype=np.int64) for t in parts] + [np.empty(0, np.int64)])
