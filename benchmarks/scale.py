@@ -194,7 +194,8 @@ def plan_vrt(args) -> None:
     size = args.source_cells * args.repeats
     work = workdir / "work"
     cmd = [EEMT, "plan", "--dem", str(vrt), "--workdir", str(work), "--max-cells", str(size * size + 1),
-           "--tile-size", str(args.tile_size), "--executor", args.executor, *JOB_ARGS]
+           "--tile-size", str(args.tile_size), "--executor", args.executor, *JOB_ARGS,
+           *(["--exchange-group", str(args.exchange_group)] if args.exchange_group else [])]
     seconds, peak, job = plan_measured(cmd, work)
     tiles = job["tiles"]
     halo_cells = round(job["halo_m"] / 10.0)
@@ -395,6 +396,7 @@ def main():
     p.add_argument("--relief-m", type=float, default=1100.0)
     p.add_argument("--executor", default="wq", help="passed to plan: where the tasks would run (default wq)")
     p.add_argument("--workdir", help="keep the plan here (for benchmarks/makespan.py); default a temporary one")
+    p.add_argument("--exchange-group", type=int, help="passed to plan: tiles per side of a terrain exchange group")
     p.set_defaults(func=plan_vrt)
     d = sub.add_parser("dispatch")
     d.add_argument("--tasks", type=int, default=10_000)
