@@ -71,6 +71,7 @@ RASTER_BYTES_PER_CELL = 8
 FILL_STATE_BYTES_PER_CELL = 12  # float64 level + int32 label
 SMALL_FILE_BYTES_PER_PERIMETER_CELL = 200
 DISK_MARGIN_BYTES = 16 * 2**20
+WETNESS_SUM_FILE_BYTES = 1024  # (Σλ, count) in a compressed .npz: 0.5 kB measured
 #: Tile rasters and state files are compressed losslessly: their bytes cross the Work Queue
 #: manager twice (out of one task, into the next). Deflate with GDAL's floating-point predictor
 #: (TIFF predictor 3, which works on float64 too) for the rasters, zip deflate for the .npz files
@@ -78,10 +79,15 @@ DISK_MARGIN_BYTES = 16 * 2**20
 #: went from 0.67 to 0.15 MB and the rasters from 2.17 to 2.11 MB).
 TILE_RASTER_PREDICTOR = 3
 
-#: Members per side of an exchange group: the fill exchange contracts each group of up to 8 × 8
-#: tiles (then of groups) to its edge, so a task holds at most 64 members' perimeters; a DEM of
-#: up to 8 × 8 tiles has one group, the one exchange of all tiles.
-EXCHANGE_GROUP_TILES = 8
+#: Members per side of an exchange group, widest first: the fill and flow exchanges contract each
+#: group of up to g × g tiles (then of groups) to its edge, so a task holds at most g² members'
+#: perimeters. The automatic size is the widest whose largest group task declares at most
+#: EXCHANGE_TASK_MEMORY_TARGET_BYTES (fewer levels and tasks); a DEM of up to 8 × 8 tiles has
+#: one group, the one exchange of all tiles.
+EXCHANGE_GROUP_CHOICES = (8, 4, 2)
+#: The memory a fill or flow group task may declare when the size is automatic [bytes]: 2,000 MB,
+#: issue 25's bound on every task of a 4 × 10^10-cell job.
+EXCHANGE_TASK_MEMORY_TARGET_BYTES = 2000 * 2**20
 
 TERRAIN_DIR = "terrain"
 MIN_TILE_SIZE_CELLS = 2  # the 2-cell ring of a tile must come from its direct neighbours
@@ -120,7 +126,7 @@ class TerrainGrid:
     tiles: list[TerrainTile] = field(repr=False)
     transform: Affine | None = None  # of the whole DEM
     crs_wkt: str | None = None
-    group_tiles: int = 0  # members per side of an exchange group (0: EXCHANGE_GROUP_TILES)
+    group_tiles: int = 2  # members per side of an exchange group (terrain_grid resolves the automatic size)
 
     @property
     def cell_size_m(self) -> tuple[float, float]:
@@ -153,11 +159,11 @@ class TerrainGrid:
 def terrain_grid(shape, tile_size_cells: int, transform: Affine | None = None, crs_wkt: str | None = None,
                  group_tiles: int | None = None) -> TerrainGrid:
     """Cut a DEM of ``shape`` (rows, cols) into tiles of ``tile_size_cells`` (≥ 2), exchanged in
-    groups of ``group_tiles`` × ``group_tiles`` members (≥ 2, default :data:`EXCHANGE_GROUP_TILES`)."""
+    groups of ``group_tiles`` × ``group_tiles`` members (≥ 2; None: :func:`automatic_group_tiles`)."""
     size = int(tile_size_cells)
     if size < MIN_TILE_SIZE_CELLS:
         raise ValueError(f"tile size must be at least {MIN_TILE_SIZE_CELLS} cells, got {tile_size_cells}")
-    group = int(group_tiles or EXCHANGE_GROUP_TILES)
+    group = int(group_tiles) if group_tiles else automatic_group_tiles(shape, size)
     if group < 2:
         raise ValueError(f"an exchange group must be at least 2 members wide, got {group_tiles}")
     rows, cols = int(shape[0]), int(shape[1])
@@ -205,6 +211,22 @@ class ExchangeGroup:
         """The perimeter cells its members' graphs hold: a tile's whole perimeter, a group's edge."""
         return sum(m.edge_cells(dem_shape) if isinstance(m, ExchangeGroup) else 2 * (m.height + m.width)
                    for m in self.members)
+
+
+def group_task_memory_bytes(group: ExchangeGroup, dem_shape) -> int:
+    """Declared memory of a fill or flow task of ``group`` (up, top or down) [bytes]."""
+    return STAGE_BASE_BYTES + EXCHANGE_BYTES_PER_PERIMETER_CELL * group.member_perimeter_cells(dem_shape)
+
+
+def automatic_group_tiles(shape, tile_size_cells: int) -> int:
+    """The widest of :data:`EXCHANGE_GROUP_CHOICES` whose group tasks all declare at most
+    :data:`EXCHANGE_TASK_MEMORY_TARGET_BYTES` (the narrowest when none does)."""
+    for g in EXCHANGE_GROUP_CHOICES:
+        grid = terrain_grid(shape, tile_size_cells, group_tiles=g)
+        if all(group_task_memory_bytes(grp, grid.shape) <= EXCHANGE_TASK_MEMORY_TARGET_BYTES
+               for level in exchange_levels(grid) for grp in level):
+            return g
+    return EXCHANGE_GROUP_CHOICES[-1]
 
 
 def exchange_levels(grid: TerrainGrid) -> list[list[ExchangeGroup]]:
@@ -690,11 +712,11 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
         ins, outs = (grid_file, *inputs), tuple(outputs)
         rules.append(StageRule(stage, None, ins, outs, memory, size, disk(("x", "y"), 0, perimeter)))
 
-    def group_task(stage, group, inputs, outputs, perimeter_cells):
+    def group_task(stage, group, inputs, outputs, sized_by):
+        """A fill or flow task of ``group`` (None: the top), sized by the group whose members it holds."""
         ins, outs = (grid_file, *inputs), tuple(outputs)
-        rules.append(StageRule(stage, None, ins, outs,
-                               STAGE_BASE_BYTES + EXCHANGE_BYTES_PER_PERIMETER_CELL * perimeter_cells, size,
-                               disk(("x", "y"), 0, perimeter_cells), group=group))
+        rules.append(StageRule(stage, None, ins, outs, group_task_memory_bytes(sized_by, grid.shape), size,
+                               disk(("x", "y"), 0, sized_by.member_perimeter_cells(grid.shape)), group=group))
 
     def members_of(group, name):
         return [f"{_member_dir(m)}/{name}" for m in group.members]
@@ -703,16 +725,13 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
         """Up the group levels (contract), the top group (solve), down again (expand)."""
         for level in levels[:-1]:
             for g in level:
-                group_task(f"{kind}_up", g, members_of(g, graph), [f"{_member_dir(g)}/{graph}"],
-                           g.member_perimeter_cells(grid.shape))
+                group_task(f"{kind}_up", g, members_of(g, graph), [f"{_member_dir(g)}/{graph}"], g)
         top = levels[-1][0]
-        group_task(f"{kind}_exchange", None, members_of(top, graph), members_of(top, solved),
-                   top.member_perimeter_cells(grid.shape))
+        group_task(f"{kind}_exchange", None, members_of(top, graph), members_of(top, solved), top)
         for level in reversed(levels[:-1]):
             for g in level:
                 own_files = [f"{_member_dir(g)}/{graph}", f"{_member_dir(g)}/{solved}"]
-                group_task(f"{kind}_down", g, members_of(g, graph) + own_files, members_of(g, solved),
-                           g.member_perimeter_cells(grid.shape))
+                group_task(f"{kind}_down", g, members_of(g, graph) + own_files, members_of(g, solved), g)
 
     def own(t, *names):
         return [f"{d(t)}/{n}" for n in names]
@@ -735,7 +754,9 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
     per_tile("flow_finish", lambda t: ["DEM"] + own(t, "filled_m.tif", "flow_in.npz") + neighbour_edges(t),
              ["specific_catchment_area_m.tif", "wetness_index.tif", "slope_deg.tif", "aspect_grass_deg.tif",
               "northness.tif", "wetness_sum.npz"])
-    exchange("wetness_mean", all_of("wetness_sum.npz"), [f"{TERRAIN_DIR}/wetness_mean.npz"], STAGE_BASE_BYTES)
+    rules.append(StageRule("wetness_mean", None, (grid_file, *all_of("wetness_sum.npz")),
+                           (f"{TERRAIN_DIR}/wetness_mean.npz",), STAGE_BASE_BYTES, size,
+                           DISK_MARGIN_BYTES + WETNESS_SUM_FILE_BYTES * (len(grid.tiles) + 1)))
     per_tile("alpha", lambda t: own(t, "wetness_index.tif") + [f"{TERRAIN_DIR}/wetness_mean.npz"], ["alpha.tif"])
     return rules
 
@@ -755,7 +776,7 @@ def run_tiled_terrain(dem_path, tile_size_cells: int, workdir, tan_beta_min: flo
     tan_beta_min : float
         Flat-cell guard of tan β in the wetness index [-].
     group_tiles : int, optional
-        Members per side of an exchange group (default :data:`EXCHANGE_GROUP_TILES`).
+        Members per side of an exchange group (default :func:`automatic_group_tiles`).
 
     Returns
     -------

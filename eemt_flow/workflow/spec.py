@@ -93,7 +93,7 @@ class JobSpec(BaseModel):
     radiation: Radiation = "clear"
     results: ResultsForm = "auto"
     results_block_cells: int | None = None  # the VRT form's block edge; None: eemt_flow.workflow.vrt.default_block_cells
-    exchange_group_tiles: int | None = None  # terrain exchange groups' members per side; None: stages.EXCHANGE_GROUP_TILES
+    exchange_group_tiles: int | None = None  # terrain exchange groups' members per side; None: stages.automatic_group_tiles
 
     @field_validator("tile_size_cells")
     @classmethod
