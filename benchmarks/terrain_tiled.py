@@ -7,12 +7,12 @@ seconds of each stage summed over tiles, the bytes of the small files the exchan
 each exchange's peak RSS rise in a fresh process. The numba kernels are compiled (or loaded
 from the cache) by a warm-up run first. ``--groups`` runs the tiled stages once per exchange
 group size (one at least as wide as the tile grid is the single exchange of all tiles) and
-prints the fill and flow exchanges' tasks and the largest peak of each kind.
+prints the exchanges' tasks and the largest peak of each kind.
 
     .venv/bin/python benchmarks/terrain_tiled.py --dem ../shared/data/mcn_10m.tif --tile 64
     .venv/bin/python benchmarks/terrain_tiled.py --size 2000 --tile 500            # synthetic
     .venv/bin/python benchmarks/terrain_tiled.py --size 2000 --tile 500 --lake     # + a 1000² flat lake
-    .venv/bin/python benchmarks/terrain_tiled.py --size 4000 --tile 125 --groups 32,4,2   # the fill exchange in groups
+    .venv/bin/python benchmarks/terrain_tiled.py --size 4000 --tile 125 --groups 32,4   # the exchanges in groups
 """
 
 from __future__ import annotations
@@ -130,10 +130,10 @@ def _check(work, grid, dem, ref) -> None:
 
 
 def _grouped(dem_path, dem, ref, tile, group, work) -> None:
-    """The tiled stages with the fill and flow exchanges in groups of ``group`` × ``group``: their tasks' seconds,
+    """The tiled stages with the exchanges in groups of ``group`` × ``group``: their tasks' seconds,
     declared memory and measured peak RSS rise (each task in a fresh process)."""
     rules = S.stage_list(dem.shape, tile, group)
-    fill = ("fill_up", "fill_exchange", "fill_down", "flow_up", "flow_exchange", "flow_down")
+    fill = tuple(f"{kind}_{step}" for kind in ("fill", "flat", "flow") for step in ("up", "exchange", "down"))
     seconds = collections.defaultdict(float)
     peak = collections.defaultdict(int)
     declared = collections.defaultdict(int)
