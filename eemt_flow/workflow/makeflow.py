@@ -162,8 +162,12 @@ def terrain_rules(job: dict) -> list[dict]:
     cut = terrain_tile_cuts(job)
     mb = 1024 * 1024
     groups: list[dict] = []
-    for rule in stage_list((job["grid"]["height"], job["grid"]["width"]), size,
-                           job["parameters"].get("exchange_group_tiles")):
+    declared = {c: [0, 0] for c in TERRAIN_CATEGORIES}  # largest memory, disk [MB]
+    stage_rules = stage_list((job["grid"]["height"], job["grid"]["width"]), size,
+                             job["parameters"].get("exchange_group_tiles"))
+    stage_rules.reverse()
+    while stage_rules:  # each rule freed once rendered: a state-sized job has 10^5 of them
+        rule = stage_rules.pop()
         if rule.stage == "grid":
             continue
         inputs = [i for i in rule.inputs if i != "DEM"]
@@ -177,16 +181,16 @@ def terrain_rules(job: dict) -> list[dict]:
         category = "terrain" if rule.tile is not None else "terrain-exchange"
         if not groups or groups[-1]["stage"] != rule.stage:
             groups.append({"stage": rule.stage, "category": category, "rules": []})
-        groups[-1]["rules"].append({"outputs": " ".join(rule.outputs), "inputs": " ".join(["job.json", *inputs]),
-                                    "command": command, "memory_mb": math.ceil(rule.memory_bytes / mb),
-                                    "disk_mb": math.ceil(rule.disk_bytes / mb)})
+        # one string a rule (its line and command), not a dict of three
+        groups[-1]["rules"].append(f"{' '.join(rule.outputs)}: {' '.join(['job.json', *inputs])}\n\t{command}")
+        most = declared[category]
+        most[0] = max(most[0], math.ceil(rule.memory_bytes / mb))
+        most[1] = max(most[1], math.ceil(rule.disk_bytes / mb))
     for category in TERRAIN_CATEGORIES:
-        rules = [r for g in groups if g["category"] == category for r in g["rules"]]
         first = True
         for g in groups:
             if g["category"] == category:
-                g["memory_mb"] = max(r["memory_mb"] for r in rules)
-                g["disk_mb"] = max(r["disk_mb"] for r in rules)
+                g["memory_mb"], g["disk_mb"] = declared[category]
                 g["first"], first = first, False  # a category's resources are declared once
     return groups
 
