@@ -2,13 +2,13 @@
 
 Each per-tile stage reads only its tile's window of the source DEM (with a 1-cell ring
 where outlets or Horn slopes need it), its own earlier outputs, and small edge files of
-its eight neighbours; each exchange task reads only small perimeter/graph files of one group's members
+its eight neighbours; each exchange reads only the tiles' small perimeter/graph files
 (never the DEM or a tile raster). Layout under ``workdir``::
 
     terrain/grid.json                  shape, tile size, transform, CRS             (stage 0)
     terrain/<tile>/fill_state.npz      local fill level, labels (float64, int32)    (tile state)
     terrain/<tile>/fill_graph.npz      perimeter cells, labels and spill graph      (small)
-    terrain/<tile>/fill_spill.npz      spill level per label + F of its perimeter    (small, exchange 1)
+    terrain/<tile>/fill_spill.npz      spill level per label + F of the 1-cell ring (small, exchange 1)
     terrain/<tile>/flat_graph.npz      crossing cells of flats and their distances  (small)
     terrain/<tile>/flat_k.npz          flat distance of the crossing cells          (small, exchange 2)
     terrain/<tile>/filled_m.tif        filled elevation (float64 GeoTIFF)
@@ -19,8 +19,6 @@ its eight neighbours; each exchange task reads only small perimeter/graph files 
     terrain/<tile>/wetness_sum.npz     (Σλ, count)                                  (small)
     terrain/wetness_mean.npz           domain mean of λ                             (reduction)
     terrain/<tile>/alpha.tif
-    terrain/exchange/L<l>_r<i>c<j>/{fill,flat,flow}_graph.npz, fill_spill.npz, flat_k.npz, flow_in.npz
-                                       an exchange group's graphs, contracted to its edge, and its answers
 
 Rasters are float64 GeoTIFFs on the tile core's transform, NaN = nodata (float64 so the
 filled elevation keeps its ULP raises bit for bit). :func:`stage_list` gives every
@@ -30,7 +28,7 @@ order in one process.
 Memory: a per-tile stage peaks at :data:`STAGE_BASE_BYTES` plus at most
 :data:`TILE_STAGE_BYTES_PER_CELL` bytes per cell of the tile padded by 2 cells (measured
 in tests/terrain/test_terrain_tiled.py); an exchange at :data:`STAGE_BASE_BYTES` plus
-:data:`EXCHANGE_BYTES_PER_PERIMETER_CELL` per perimeter cell its group's members hold.
+:data:`EXCHANGE_BYTES_PER_PERIMETER_CELL` per perimeter cell of all tiles.
 """
 
 from __future__ import annotations
@@ -493,36 +491,12 @@ def stage_flat_local(ti: int, tj: int, workdir) -> None:
               open_flat=np.bool_(res["open_flat"]))
 
 
-def _write_flat_k(workdir, members, ks) -> None:
-    for m, k in zip(members, ks):
-        _save_npz(Path(workdir) / _member_dir(m) / "flat_k.npz", cross_k=k)
-
-
-def stage_flat_up(level: int, gi: int, gj: int, workdir) -> None:
-    """Exchange 2, upwards: a group's members' flat graphs contracted to its edge; writes the group's flat_graph.npz."""
-    grid = _read_grid(workdir)
-    group = _group(grid, level, gi, gj)
-    parts = [_load(Path(workdir) / _member_dir(m) / "flat_graph.npz") for m in group.members]
-    _save_npz(Path(workdir) / _member_dir(group) / "flat_graph.npz", **K.contract_flats(parts, grid.shape, group.box))
-
-
 def stage_flat_exchange(workdir) -> None:
-    """Exchange 2, the top group: flat distances of its members' crossing cells; writes their flat_k.npz."""
+    """Exchange 2: flat distances of the crossing cells; writes every tile's flat_k.npz."""
     grid = _read_grid(workdir)
-    top = exchange_levels(grid)[-1][0]
-    parts = [_load(Path(workdir) / _member_dir(m) / "flat_graph.npz") for m in top.members]
-    _write_flat_k(workdir, top.members, K.solve_flats(parts, grid.shape))
-
-
-def stage_flat_down(level: int, gi: int, gj: int, workdir) -> None:
-    """Exchange 2, downwards: the members' crossing cells' flat distances from the group's edge's
-    (solved above); writes the members' flat_k.npz."""
-    grid = _read_grid(workdir)
-    group = _group(grid, level, gi, gj)
-    parts = [_load(Path(workdir) / _member_dir(m) / "flat_graph.npz") for m in group.members]
-    own = _load(Path(workdir) / _member_dir(group) / "flat_graph.npz")
-    k = _load(Path(workdir) / _member_dir(group) / "flat_k.npz")["cross_k"]
-    _write_flat_k(workdir, group.members, K.solve_flats(parts, grid.shape, (own["terminal_node"], k)))
+    graphs = [_load(_tile_dir(workdir, t) / "flat_graph.npz") for t in grid.tiles]
+    for t, k in zip(grid.tiles, K.solve_flats(graphs, grid.shape)):
+        _save_npz(_tile_dir(workdir, t) / "flat_k.npz", cross_k=k)
 
 
 def stage_flat_finish(ti: int, tj: int, workdir) -> None:
@@ -676,9 +650,7 @@ STAGE_FUNCTIONS = {
     "fill_exchange": stage_fill_exchange,
     "fill_down": stage_fill_down,
     "flat_local": stage_flat_local,
-    "flat_up": stage_flat_up,
     "flat_exchange": stage_flat_exchange,
-    "flat_down": stage_flat_down,
     "flat_finish": stage_flat_finish,
     "flow_local": stage_flow_local,
     "flow_up": stage_flow_up,
@@ -700,25 +672,24 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
     Order: grid → fill_local (each tile) → fill_up (each exchange group below the top,
     level by level upwards) → fill_exchange (the top group) → fill_down (each group, level
     by level downwards) → flat_local (each; reads its 8 neighbours' fill_spill.npz) →
-    flat_up, flat_exchange, flat_down → flat_finish (each) → flow_local (each; reads its 8
-    neighbours' filled_edge.npz) → flow_up, flow_exchange, flow_down → flow_finish (each; the
-    same edge files) →
+    flat_exchange → flat_finish (each) → flow_local (each; reads its 8 neighbours'
+    filled_edge.npz) → flow_exchange → flow_finish (each; the same edge files) →
     wetness_mean → alpha (each). Inputs are paths relative to the work directory; "DEM"
     stands for the source DEM, read by windows (grid reads only its header). A rule's
     command is its stage function with the arguments :meth:`StageRule.call` passes.
 
-    Each exchange runs in groups (:func:`exchange_levels`): ``<kind>_up`` per group below the
-    top, level by level upwards, ``<kind>_exchange`` for the top group, ``<kind>_down`` per
-    group, level by level downwards. A group task's memory is declared from the perimeter
-    cells its members' graphs hold (:data:`EXCHANGE_BYTES_PER_PERIMETER_CELL`); it covers up
-    to about 20 flow transfer entries per perimeter cell (measured: 0.8 on relief, 15 across
-    a 1000² flat lake).
+    The fill exchange's memory is declared from its group's members' perimeters, the flat and
+    flow exchanges' from the total perimeter of all tiles
+    (:data:`EXCHANGE_BYTES_PER_PERIMETER_CELL`); it covers up to about 20 flow transfer
+    entries per perimeter cell (measured: 0.8 on relief, 15 across a 1000² flat lake).
     """
     grid = terrain_grid(dem_shape, tile_size_cells, group_tiles=group_tiles)
     levels = exchange_levels(grid)
     size = grid.tile_size_cells
     d = lambda t: f"{TERRAIN_DIR}/{t.name}"  # noqa: E731
     grid_file = f"{TERRAIN_DIR}/{GRID_FILE}"
+    perimeter = sum(2 * (t.height + t.width) for t in grid.tiles)
+    ex_mem = STAGE_BASE_BYTES + EXCHANGE_BYTES_PER_PERIMETER_CELL * perimeter
     all_of = lambda name: tuple(f"{d(t)}/{name}" for t in grid.tiles)  # noqa: E731
     grid_json_bytes = 2**16  # shape, tile size, transform and the CRS as WKT
     rules: list[StageRule] = [StageRule("grid", None, ("DEM",), (grid_file,), STAGE_BASE_BYTES, size,
@@ -737,8 +708,12 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
             rules.append(StageRule(stage, t, ins, outs, _tile_stage_memory(t), size,
                                    disk(ins + outs, t.cells, 2 * (t.height + t.width + 4))))
 
+    def exchange(stage, inputs, outputs, memory=ex_mem):
+        ins, outs = (grid_file, *inputs), tuple(outputs)
+        rules.append(StageRule(stage, None, ins, outs, memory, size, disk(("x", "y"), 0, perimeter)))
+
     def group_task(stage, group, inputs, outputs, sized_by):
-        """An exchange task of ``group`` (None: the top), sized by the group whose members it holds."""
+        """A fill or flow task of ``group`` (None: the top), sized by the group whose members it holds."""
         ins, outs = (grid_file, *inputs), tuple(outputs)
         rules.append(StageRule(stage, None, ins, outs, group_task_memory_bytes(sized_by, grid.shape), size,
                                disk(("x", "y"), 0, sized_by.member_perimeter_cells(grid.shape)), group=group))
@@ -771,7 +746,7 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
     grouped_exchange("fill", "fill_graph.npz", "fill_spill.npz")
     per_tile("flat_local", lambda t: own(t, "fill_state.npz", "fill_spill.npz") + neighbour_spills(t),
              ["flat_graph.npz"])
-    grouped_exchange("flat", "flat_graph.npz", "flat_k.npz")
+    exchange("flat_exchange", all_of("flat_graph.npz"), all_of("flat_k.npz"))
     per_tile("flat_finish", lambda t: own(t, "fill_state.npz", "fill_spill.npz", "flat_graph.npz", "flat_k.npz")
              + neighbour_spills(t), ["filled_m.tif", "filled_edge.npz"])
     per_tile("flow_local", lambda t: own(t, "filled_m.tif") + neighbour_edges(t), ["flow_graph.npz"])

@@ -611,12 +611,19 @@ def flat_local(level: np.ndarray, level_ring: np.ndarray) -> dict:
                 pair_a=a, pair_b=b, pair_distance=d, open_flat=open_flat)
 
 
-def _flats_union(tiles: list[dict], dem_shape):
-    """The crossing cells of several tiles (or groups) as one graph: their in-part pairs, the
-    unit steps between same-level cells of different parts, and the open-flat blocks.
+def solve_flats(tiles: list[dict], dem_shape) -> list[np.ndarray]:
+    """Exchange 2: the flat distance k of every crossing cell of every tile.
 
-    Returns (CSR indptr, indices, weights, in-part drain distances dist0, node_block,
-    block_ptr, block_nodes, rows, cols, level, offsets).
+    Parameters
+    ----------
+    tiles : list of dict
+        Per tile: ``cross_row``, ``cross_col`` (global), ``cross_level``,
+        ``cross_drain_distance``, ``pair_a``, ``pair_b``, ``pair_distance``.
+
+    Returns
+    -------
+    list of int64 arrays
+        k per crossing cell, per tile.
     """
     sizes = [len(t["cross_level"]) for t in tiles]
     offsets = np.cumsum([0] + sizes)
@@ -637,146 +644,20 @@ def _flats_union(tiles: list[dict], dem_shape):
     d0 = np.concatenate([np.asarray(t["cross_drain_distance"], dtype=np.int64) for t in tiles]
                         + [np.empty(0, np.int64)])
     dist0 = np.where(d0 >= UNREACHED, np.inf, d0.astype(np.float64))
-    # open-flat parts: every crossing cell reaches every other one at the Chebyshev distance
+    # open-flat tiles: every crossing cell reaches every other one at the Chebyshev distance
     node_block = np.full(n, -1, dtype=np.int64)
     block_ptr = [0]
     for ti, t in enumerate(tiles):
         if bool(t.get("open_flat", False)) and sizes[ti] > 0:
             node_block[offsets[ti]:offsets[ti + 1]] = len(block_ptr) - 1
             block_ptr.append(block_ptr[-1] + sizes[ti])
-    block_nodes = np.flatnonzero(node_block >= 0).astype(np.int64)  # grouped by part, in block order
-    return (indptr, indices, weights, dist0, node_block, np.asarray(block_ptr, dtype=np.int64), block_nodes,
-            rows, cols, level, offsets)
-
-
-def solve_flats(tiles: list[dict], dem_shape, known: tuple[np.ndarray, np.ndarray] | None = None
-                ) -> list[np.ndarray]:
-    """Exchange 2: the flat distance k of every crossing cell of every tile.
-
-    Parameters
-    ----------
-    tiles : list of dict
-        Per tile (or group, :func:`contract_flats`): ``cross_row``, ``cross_col`` (global),
-        ``cross_level``, ``cross_drain_distance``, ``pair_a``, ``pair_b``,
-        ``pair_distance``, ``open_flat``.
-    known : (node, k), optional
-        k of some crossing cells (indices into the parts' cells in order), solved outside
-        these parts: a group's terminals, whose k its parent solved.
-
-    Returns
-    -------
-    list of int64 arrays
-        k per crossing cell, per tile.
-    """
-    indptr, indices, weights, dist0, node_block, block_ptr, block_nodes, rows, cols, _, offsets = \
-        _flats_union(tiles, dem_shape)
-    if known is not None:
-        node, k_known = (np.asarray(a) for a in known)
-        node = node.astype(np.int64)
-        dist0[node] = np.minimum(dist0[node], np.where(k_known >= UNREACHED, np.inf, k_known.astype(np.float64)))
-    k = _flat_dijkstra(indptr, indices, weights, dist0, node_block, block_ptr, block_nodes, rows, cols)
+    block_nodes = np.flatnonzero(node_block >= 0).astype(np.int64)  # grouped by tile, in block order
+    k = _flat_dijkstra(indptr, indices, weights, dist0, node_block, np.asarray(block_ptr, dtype=np.int64),
+                       block_nodes, rows, cols)
     if np.isinf(k).any():
         raise RuntimeError("solve_flats: a flat crossing tiles has no drain (the fill exchange is inconsistent)")
     k = k.astype(np.int64)
     return [k[offsets[ti]:offsets[ti + 1]] for ti in range(len(tiles))]
-
-
-@numba.njit(cache=True)
-def _terminal_distances(indptr, indices, weights, node_block, block_ptr, block_nodes, rows, cols, terminals):
-    """Shortest distances between the terminals (a < b), leaving out a pair when a shortest path
-    between them passes through another terminal (as :func:`_crossing_pair_distances` does)."""
-    n = indptr.size - 1
-    slot = np.full(n, -1, dtype=np.int64)
-    for q in range(terminals.size):
-        slot[terminals[q]] = q
-    dist = np.full(n, np.inf)
-    stamp = np.full(n, -1, dtype=np.int64)
-    done = np.full(n, -1, dtype=np.int64)
-    via = np.zeros(n, dtype=np.bool_)
-    pa = []
-    pb = []
-    pd = []
-    hk = np.empty(16)
-    hs = np.zeros(16, dtype=np.int64)
-    hv = np.empty(16, dtype=np.int64)
-    for q in range(terminals.size):
-        src = terminals[q]
-        size = 0
-        stamp[src] = q
-        dist[src] = 0.0
-        via[src] = False
-        size = heap_push(hk, hs, hv, size, 0.0, 0, src)
-        while size > 0:
-            d, v, size = heap_pop(hk, hs, hv, size)
-            if done[v] == q or d > dist[v]:
-                continue
-            done[v] = q
-            s = slot[v]
-            if s > q and not via[v]:
-                pa.append(q)
-                pb.append(s)
-                pd.append(d)
-            onward = via[v] or (s >= 0 and v != src)
-            b = node_block[v]
-            m_end = block_ptr[b + 1] if b >= 0 else 0
-            m = block_ptr[b] if b >= 0 else 0
-            e = indptr[v]
-            while e < indptr[v + 1] or m < m_end:
-                if e < indptr[v + 1]:
-                    u = indices[e]
-                    nd = d + weights[e]
-                    e += 1
-                else:
-                    u = block_nodes[m]
-                    m += 1
-                    if u == v:
-                        continue
-                    nd = d + max(abs(rows[u] - rows[v]), abs(cols[u] - cols[v]))
-                if stamp[u] != q or nd < dist[u]:
-                    stamp[u] = q
-                    dist[u] = nd
-                    via[u] = onward
-                    hk, hs, hv = heap_grow(hk, hs, hv, size)
-                    size = heap_push(hk, hs, hv, size, nd, 0, u)
-                elif nd == dist[u] and onward:
-                    via[u] = True
-    a = np.empty(len(pa), dtype=np.int64)
-    bb = np.empty(len(pa), dtype=np.int64)
-    dd = np.empty(len(pa), dtype=np.int64)
-    for i in range(len(pa)):
-        a[i] = pa[i]
-        bb[i] = pb[i]
-        dd[i] = np.int64(pd[i])
-    return a, bb, dd
-
-
-def contract_flats(parts: list[dict], dem_shape, box: tuple[int, int, int, int]) -> dict:
-    """The flat graph of a group of tiles (or of groups), in a tile's format, on the group's edge only.
-
-    The terminals are the members' crossing cells on the group's edge (:func:`group_edge`):
-    a path between the group and the rest leaves through them. Each keeps its in-group
-    distance to a drain (``cross_drain_distance``, a search from the members' drains) and its
-    in-group distances to the other terminals of its flat (``pair_*``, pruned as a tile's
-    are); a group that is one open flat (all its members open flats of one level) lists no
-    pairs and is marked ``open_flat``: its distances are the Chebyshev ones. Also
-    ``terminal_node``, each terminal's index among the members' cells, which
-    :func:`solve_flats` takes back as ``known``.
-    """
-    indptr, indices, weights, dist0, node_block, block_ptr, block_nodes, rows, cols, level, _ = \
-        _flats_union(parts, dem_shape)
-    terminals = np.flatnonzero(group_edge(rows, cols, box, dem_shape)).astype(np.int64)
-    drain = _flat_dijkstra(indptr, indices, weights, dist0, node_block, block_ptr, block_nodes, rows, cols)
-    levels = {float(t["cross_level"][0]) for t in parts if len(t["cross_level"])}
-    open_flat = bool(parts and all(bool(t.get("open_flat", False)) for t in parts) and len(levels) == 1)
-    if open_flat:
-        a = b = d = np.empty(0, dtype=np.int64)
-    else:
-        a, b, d = _terminal_distances(indptr, indices, weights, node_block, block_ptr, block_nodes, rows, cols,
-                                      terminals)
-    k0 = drain[terminals]
-    return dict(cross_row=rows[terminals], cross_col=cols[terminals], cross_level=level[terminals],
-                cross_drain_distance=np.where(np.isinf(k0), UNREACHED, k0).astype(np.int64),
-                pair_a=a, pair_b=b, pair_distance=d, open_flat=np.bool_(open_flat), terminal_node=terminals)
 
 
 @numba.njit(cache=True)

@@ -142,13 +142,14 @@ def count_rules(workflow: Path) -> tuple[int, int]:
     return rules, memory_mb
 
 
-TERRAIN_CATEGORIES = ("terrain", "terrain-exchange")
+TERRAIN_CATEGORIES = ("terrain", "terrain-exchange", "terrain-flats")
 
 
 def terrain_rules(job: dict) -> list[dict]:
-    """The tiled terrain's Makeflow rules (:func:`eemt_flow.terrain.stages.stage_list`) in two
-    categories, ``terrain`` (the per-tile stages) and ``terrain-exchange`` (the exchanges'
-    group tasks and the mean wetness index), each declaring the largest memory and disk of its
+    """The tiled terrain's Makeflow rules (:func:`eemt_flow.terrain.stages.stage_list`) in three
+    categories, ``terrain`` (the per-tile stages), ``terrain-exchange`` (the fill and flow
+    exchanges' group tasks and the mean wetness index) and ``terrain-flats`` (the one flat
+    exchange of all tiles' crossing cells), each declaring the largest memory and disk of its
     rules [MB], in execution order.
 
     Terrain tiles are the job's tiles (same size, same origin); a tile the planner dropped
@@ -178,7 +179,8 @@ def terrain_rules(job: dict) -> list[dict]:
             command += f" --tile-row {rule.tile.ti} --tile-col {rule.tile.tj}"
             if rule.reads_dem and (rule.tile.ti, rule.tile.tj) in cut:
                 inputs.append(cut[rule.tile.ti, rule.tile.tj])
-        category = "terrain" if rule.tile is not None else "terrain-exchange"
+        category = ("terrain" if rule.tile is not None else "terrain-flats" if rule.stage == "flat_exchange"
+                    else "terrain-exchange")
         if not groups or groups[-1]["stage"] != rule.stage:
             groups.append({"stage": rule.stage, "category": category, "rules": []})
         # one string a rule (its line and command), not a dict of three

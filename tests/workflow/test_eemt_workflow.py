@@ -138,7 +138,7 @@ def example_runs(example_dem, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eemt-tiling")
     csv = REPO / "examples" / "station_normals.csv"
     runs = {}
-    # tiled: 3 × 3 tiles of 40 cells, the exchanges in groups of 2 × 2 (4 groups, then the top)
+    # tiled: 3 × 3 tiles of 40 cells, the fill and flow exchanges in groups of 2 × 2 (4 groups, then the top)
     for name, size, group in (("tiled", 40, 2), ("untiled", 1000, 8)):
         runs[name] = tmp / name
         run_cli("run", "--dem", example_dem, "--workdir", runs[name], "--climate", f"station:{csv}",
@@ -147,10 +147,10 @@ def example_runs(example_dem, tmp_path_factory):
 
 
 def test_terrain_tiled_in_exchange_groups_equals_untiled(example_runs):
-    """The job's terrain from 9 tiles whose three exchanges ran up and down two group levels equals
+    """The job's terrain from 9 tiles whose fill and flow exchanges ran up and down two group levels equals
     the one-tile job's: the catchment area within 1e-6 relative, the rest to float32 rounding."""
     rules = (example_runs["tiled"] / "workflow.mf").read_text()
-    for kind in ("fill", "flat", "flow"):
+    for kind in ("fill", "flow"):
         assert rules.count(f"--stage {kind}_up --group 1,") == 4 and rules.count(f"--stage {kind}_down --group 1,") == 4
     for layer in ("specific_catchment_area_m", "wetness_index", "alpha"):
         tiled = read_raster(example_runs["tiled"] / f"results/terrain/{layer}.tif")
