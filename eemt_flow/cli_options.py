@@ -68,8 +68,9 @@ JOB_OPTIONS = [
     click.option("--results-block", "results_block_cells", type=int,
                  help="The VRT form's block edge in cells (even). [default: the multiple of the tile size nearest 8192]"),
     click.option("--exchange-group", "exchange_group_tiles", type=int,
-                 help="Tiles per side of a terrain exchange group (≥ 2): no exchange task holds more than its "
-                      "group's members' perimeters. [default: 8]"),
+                 help="Tiles per side of a terrain exchange group (≥ 2): no fill or flow exchange task holds "
+                      "more than its group's members' perimeters. [default: the widest of 8, 4, 2 whose tasks "
+                      "declare at most 2,000 MB]"),
 ]
 
 

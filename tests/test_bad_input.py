@@ -103,6 +103,7 @@ def test_oblique_mercator_accepted(tmp_path):
         (["--horizon-step", "7"], "--horizon-step"),
         (["--halo", "-10"], "--halo"),
         (["--tile-size", "4"], "--tile-size"),
+        (["--exchange-group", "1"], "--exchange-group"),
         (["--reproject", "UTM13"], "--reproject"),
     ],
 )

@@ -178,9 +178,10 @@ def terrain_grid(shape, tile_size_cells: int, transform: Affine | None = None, c
 class ExchangeGroup:
     """A block of up to ``group_tiles`` × ``group_tiles`` tiles (level 1) or groups of the level below.
 
-    The fill exchange contracts a group's graph to its edge (:func:`tiled.contract_fill`)
-    level by level up to one top group, solves there, and hands the spill levels back
-    down, so no task holds more than one group's members' perimeters.
+    The fill and flow exchanges contract a group's graph to its edge
+    (:func:`tiled.contract_fill`, :func:`tiled.contract_flow`) level by level up to one top
+    group, solve there, and hand the answers back down, so no task holds more than one
+    group's members' perimeters.
     """
 
     level: int
@@ -673,13 +674,14 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None) 
     level by level upwards) → fill_exchange (the top group) → fill_down (each group, level
     by level downwards) → flat_local (each; reads its 8 neighbours' fill_spill.npz) →
     flat_exchange → flat_finish (each) → flow_local (each; reads its 8 neighbours'
-    filled_edge.npz) → flow_exchange → flow_finish (each; the same edge files) →
+    filled_edge.npz) → flow_up, flow_exchange, flow_down (as the fill's) → flow_finish
+    (each; the same edge files) →
     wetness_mean → alpha (each). Inputs are paths relative to the work directory; "DEM"
     stands for the source DEM, read by windows (grid reads only its header). A rule's
     command is its stage function with the arguments :meth:`StageRule.call` passes.
 
-    The fill exchange's memory is declared from its group's members' perimeters, the flat and
-    flow exchanges' from the total perimeter of all tiles
+    The fill and flow exchanges' group tasks declare memory from the perimeter cells their
+    members' graphs hold, the flat exchange from the total perimeter of all tiles
     (:data:`EXCHANGE_BYTES_PER_PERIMETER_CELL`); it covers up to about 20 flow transfer
     entries per perimeter cell (measured: 0.8 on relief, 15 across a 1000² flat lake).
     """

@@ -984,21 +984,20 @@ def contract_flow(parts: list[dict], dem_shape, box: tuple[int, int, int, int]) 
     """
     z, acc0, x, u, v, src_nodes, n, rows, cols = _flow_union(parts, dem_shape)
     edge = group_edge(rows, cols, box, dem_shape)
-    outside = u < 0
     # the outside sources, numbered in the order of their cells
     src_rows = np.concatenate([np.asarray(t["source_row"], dtype=np.int64) for t in parts] + [np.empty(0, np.int64)])
     src_cols = np.concatenate([np.asarray(t["source_col"], dtype=np.int64) for t in parts] + [np.empty(0, np.int64)])
     ext = np.concatenate(src_nodes + [np.empty(0, np.int64)]) < 0
     nc = dem_shape[1]
     ext_g = np.unique(src_rows[ext] * nc + src_cols[ext])
-    # each transfer's outside source number (for u < 0): the source cell of that entry
+    # each transfer's outside source number (used where u < 0): the source cell of that entry
     ent_rows, ent_cols = [], []
     for t in parts:
         ms = np.asarray(t["m_source"], dtype=np.int64)
         ent_rows.append(np.asarray(t["source_row"], dtype=np.int64)[ms])
         ent_cols.append(np.asarray(t["source_col"], dtype=np.int64)[ms])
     ent_g = np.concatenate(ent_rows + [np.empty(0, np.int64)]) * nc + np.concatenate(ent_cols + [np.empty(0, np.int64)])
-    ext_of_entry = np.where(outside, np.searchsorted(ext_g, ent_g), -1)
+    ext_of_entry = np.searchsorted(ext_g, ent_g)
     order_e = np.argsort(x, kind="stable")
     x, u, v, ext_of_entry = x[order_e], u[order_e], v[order_e], ext_of_entry[order_e]
     outside = u < 0
