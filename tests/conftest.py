@@ -47,6 +47,28 @@ def relative_difference(a: np.ndarray, b: np.ndarray, floor: float = 1e-6) -> np
     return np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), floor)
 
 
+def rerun_in_strips(work: Path, paths: list[str], task) -> dict[str, tuple[np.ndarray, np.ndarray, tuple, tuple]]:
+    """Run ``task()`` in the finished job ``work`` again (a tile task, now in strips), with the
+    files ``paths`` (relative to ``work``) it rewrites moved aside; restore them. Returns per
+    path (the job's bands, the rerun's bands, the job's band descriptions, the rerun's)."""
+    saved = {p: work / (p + ".job") for p in paths}
+    for p, aside in saved.items():
+        (work / p).rename(aside)
+    cwd = os.getcwd()
+    try:
+        os.chdir(work)
+        task()
+        out = {}
+        for p, aside in saved.items():
+            with rasterio.open(aside) as a, rasterio.open(work / p) as b:
+                out[p] = (a.read(), b.read(), a.descriptions, b.descriptions)
+        return out
+    finally:
+        os.chdir(cwd)
+        for p, aside in saved.items():
+            aside.replace(work / p)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

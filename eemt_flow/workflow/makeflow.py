@@ -28,37 +28,84 @@ def eemt_float32_per_cell(n_models: int) -> int:
     return 200 + 500 * n_models
 
 
+#: The float32 arrays an EEMT task holds at a time [bytes]: it computes a tile's core in strips
+#: of rows (:func:`eemt_strip_rows`), so its memory is bounded whatever the tile's size.
+EEMT_STRIP_BYTES = 1024 * 1024 * 1024
+
+
+def eemt_strip_rows(width: int, n_models: int) -> int:
+    """Rows of the strips an EEMT task computes a core ``width`` cells wide in: as many as keep
+    a strip's arrays (with its 1-cell ring, :func:`eemt_float32_per_cell`) within
+    EEMT_STRIP_BYTES, a multiple of 16 (the strip is a block row of its GeoTIFF)."""
+    per_row = (width + 2) * 4 * eemt_float32_per_cell(n_models)
+    return max(16, EEMT_STRIP_BYTES // per_row // 16 * 16)
+
+
+def eemt_memory_mb(height: int, width: int, n_models: int) -> int:
+    """Declared memory of an EEMT task on a core of ``height`` x ``width`` cells [MB]: 300 MB,
+    one strip's arrays (and their ring) and GDAL's block cache."""
+    from eemt_flow.workflow.tasks import TASK_GDAL_CACHE_MB
+
+    rows = min(height, eemt_strip_rows(width, n_models))
+    return int(300 + TASK_GDAL_CACHE_MB + (rows + 2) * (width + 2) * 4 * eemt_float32_per_cell(n_models) / (1024 * 1024))
+
+
+#: The core cells' arrays a solar-fast task holds at a time [bytes]: it computes a tile's core in
+#: strips of rows (:func:`fast_strip_rows`), horizons and days of one strip at a time.
+FAST_STRIP_BYTES = 768 * 1024 * 1024
+
+
+def fast_bytes_per_core_cell(n_azimuths: int, keep_daily: bool, max_days: int) -> int:
+    """What a solar-fast task holds for each cell of the strip it computes [bytes]: its byte
+    horizons, one float32 chunk of directions in flight, the surface and the radiation's static
+    terms (about 20 float32 and float64 maps), and a month's maps: with ``keep_daily`` the
+    month's days stacked and their daily file's bands, else one day's float32 maps, the float64
+    sums and their float32 stack."""
+    from eemt_flow.solar.horizon import AZIMUTH_CHUNK
+
+    month = 6 * max_days * 4 + 3 * max_days * 4 + 6 * 8 if keep_daily else 6 * (4 + 8 + 4)
+    return n_azimuths + min(AZIMUTH_CHUNK, n_azimuths) * 4 + 160 + month
+
+
+def fast_strip_rows(width: int, n_azimuths: int, keep_daily: bool, max_days: int) -> int:
+    """Rows of the strips a solar-fast task computes a core ``width`` cells wide in: as many as
+    keep a strip within FAST_STRIP_BYTES (:func:`fast_bytes_per_core_cell`), a multiple of 256
+    (whole blocks of its files) or, below that, of 16."""
+    rows = FAST_STRIP_BYTES // (width * fast_bytes_per_core_cell(n_azimuths, keep_daily, max_days))
+    return rows // 256 * 256 if rows >= 256 else max(16, rows // 16 * 16)
+
+
 def _resources(tile_cells: int, core_cells: int, n_azimuths: int, max_days_per_task: int,
-               fast_tile_cells: int | None = None) -> dict:
+               fast_tile_cells: int | None = None, keep_daily: bool = True,
+               fast_strip_cells: int | None = None) -> dict:
     """CATEGORY resources [MB]: terrain holds the horizon stack; solar the daily stack.
 
     ``tile_cells``: the largest halo window; ``core_cells``: the largest core (the fast
     engine computes horizons and radiation for the core only); ``fast_tile_cells``: the
-    cells of the halo the fast engine holds (a reduced halo's; default the whole window).
+    cells of the halo the fast engine holds (a reduced halo's; default the whole window);
+    ``keep_daily``: whether the tasks write each month's daily maps; ``fast_strip_cells``:
+    the largest strip of a core the fast engine computes at a time (default the largest core).
     """
     fast_tile_cells = tile_cells if fast_tile_cells is None else fast_tile_cells
-    from eemt_flow.solar.horizon import AZIMUTH_CHUNK
-
     mb = 1024 * 1024
     horizons_mb = tile_cells * n_azimuths * 4 / mb
     daily_mb = tile_cells * 6 * max_days_per_task * 4 / mb  # the MONTHLY_BANDS of each day
-    core_horizons_mb = core_cells * n_azimuths / mb  # uint8, as r.sun stores them
-    horizon_chunk_mb = core_cells * min(AZIMUTH_CHUNK, n_azimuths) * 4 / mb  # float32 directions in flight
     core_month_mb = core_cells * 6 * 31 * 4 / mb
+    fast_strip_cells = core_cells if fast_strip_cells is None else fast_strip_cells
+    fast_strip_mb = fast_strip_cells * fast_bytes_per_core_cell(n_azimuths, keep_daily, max_days_per_task) / mb
     # the sky view factor of the window, one direction at a time: about 12 float64 maps in flight
     sky_view_mb = tile_cells * 12 * 8 / mb
     return {
         "terrain": {"memory_mb": int(300 + max(2 * horizons_mb / n_azimuths * 8, sky_view_mb)),
                     "disk_mb": int(100 + 2 * horizons_mb + tile_cells * 4 / mb)},
         "solar": {"memory_mb": int(300 + 2 * daily_mb), "disk_mb": int(100 + horizons_mb + 2 * daily_mb)},
-        # the core (and one ring of the halo): climate, monthly solar sums, static and output bands;
-        # its memory is set by job_resources, by the number of models
-        "eemt": {"memory_mb": int(300 + core_cells * 4 * eemt_float32_per_cell(1) / mb),
+        # the core: climate, monthly solar sums, static and output bands, a strip at a time;
+        # its memory is set by job_resources (eemt_memory_mb), by the tiles' widths and the models
+        "eemt": {"memory_mb": 0,
                  "disk_mb": int(100 + core_cells * 4 * 150 / mb)},
         # fast engine: the halo window's float32 terrain, its transpose and two max pyramids
-        # (4 + 4 + 2 x 4/3 bytes a cell, 2 more while it is read), the core's byte horizons
-        # and one float32 chunk of directions, and one month of the core's daily maps in memory
-        "fast": {"memory_mb": int(500 + fast_tile_cells * 16 / mb + core_horizons_mb + horizon_chunk_mb + core_month_mb),
+        # (4 + 4 + 2 x 4/3 bytes a cell, 2 more while it is read), and one strip of the core
+        "fast": {"memory_mb": int(500 + fast_tile_cells * 16 / mb + fast_strip_mb),
                  "disk_mb": int(100 + 2 * core_month_mb)},
         # a map group of the reducer holds one tile at a time: its memory and disk are its groups'
         # (job_resources); the summary reads only small files
@@ -87,11 +134,17 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local", groups: l
         near = max((t["height"] + 2 * reach) * (t["width"] + 2 * reach) for t in job["tiles"])
         cell = job["grid"]["cell_size_m"][0]
         fast_cells = near * pyramid_levels(job["halo_m"] / cell, reduced["far_field_cells"])
-    out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells)
+    keep_daily = job["parameters"].get("keep_daily", True)
+    strip_cells = max((min(t["height"], fast_strip_rows(t["width"], n_azimuths, keep_daily, max_days)) * t["width"]
+                       for t in job["tiles"]), default=1)
+    out = _resources(max_cells, max_core_cells, n_azimuths, max_days, fast_cells, keep_daily=keep_daily,
+                     fast_strip_cells=strip_cells)
     # the largest core with its 1-cell ring (what an EEMT task and the fast engine's tile files hold)
     ring_cells = max(((t["height"] + 2) * (t["width"] + 2) for t in job["tiles"]), default=1)
     if job.get("eemt"):
-        out["eemt"]["memory_mb"] = int(300 + ring_cells * 4 * eemt_float32_per_cell(len(job["eemt"]["models"])) / (1024 * 1024))
+        n_models = len(job["eemt"]["models"])
+        out["eemt"]["memory_mb"] = max((eemt_memory_mb(t["height"], t["width"], n_models) for t in job["tiles"]),
+                                       default=0)
     # a map group of the reducer (eemt_flow.workflow.reduce.map_groups): on its disk, the uncompressed
     # mosaics of its maps and their COGs, and where the tasks run in sandboxes (Work Queue, Slurm),
     # the tile files it reads (at most their uncompressed float32 size, and one DEM band a tile for

@@ -6,6 +6,7 @@ Work Queue worker with no shared file system can run it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 
@@ -142,12 +143,14 @@ def write_month(daily: dict[str, np.ndarray], days: list[int], transform, crs, *
 
 def write_month_sums(sums: dict[str, np.ndarray], transform, crs, *, out: Path) -> None:
     """Write one tile-month's sums over its days (each of MONTHLY_BANDS, float64) to ``out``."""
-    write_geotiff(out, np.stack([sums[k] for k in MONTHLY_BANDS]), transform, crs, descriptions=list(MONTHLY_BANDS))
+    # stacked as float32 (as written): 4 more bytes a band and cell, not 8 + 4
+    write_geotiff(out, np.stack([sums[k].astype("float32") for k in MONTHLY_BANDS]), transform, crs,
+                  descriptions=list(MONTHLY_BANDS))
 
 
-def _read_stack(path: Path) -> np.ndarray:
-    with rasterio.open(path) as src:
-        return src.read(masked=True).astype("float64").filled(np.nan)
+def _read_stack(src, window: Window | None = None) -> np.ndarray:
+    """An open raster's bands (of ``window``) as float64, NaN for nodata."""
+    return src.read(window=window, masked=True).astype("float64").filled(np.nan)
 
 
 #: QA layers of each model and year: how many of its 12 months were flagged [months].
@@ -170,13 +173,18 @@ def eemt_bands(model: str) -> list[str]:
 REAL_SKY_BANDS = tuple(f"glob_rad_real_m{m:02d}" for m in range(1, 13))
 
 
-def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
+def eemt_task(job_file: Path, tile_name: str, year: str, strip_rows: int | None = None) -> None:
     """EEMT of one tile and one climate year, for every selected model (EEMT-SPEC §4-6).
 
     Puts the tile's static layers (its DEM window, α from the terrain stage, its cut of the
     user rasters) and the year's prepared climate on the tile's core, takes the 12 monthly
     solar sums; writes annual EEMT, E_PPT, E_BIO, the monthly E_PPT and E_BIO [MJ m⁻²] and
     the QA counts.
+
+    Every cell's EEMT is its own cell's (the slope needs its 3 x 3 neighbours, the climate its
+    position), so the core is computed in strips of ``strip_rows`` rows (default
+    :func:`~eemt_flow.workflow.makeflow.eemt_strip_rows`), each read, computed and written
+    in turn: the task's memory is a strip's, whatever the tile's size.
     """
     import json
 
@@ -184,6 +192,7 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     from eemt_flow.dem.raster import Dem
     from eemt_flow.model.eemt import ModelParameters
     from eemt_flow.workflow.eemt_inputs import climate_stack, tile_static
+    from eemt_flow.workflow.makeflow import eemt_strip_rows
 
     job = json.loads(Path(job_file).read_text())
     meta = job["eemt"]
@@ -191,27 +200,87 @@ def eemt_task(job_file: Path, tile_name: str, year: str) -> None:
     files = entry["files"]
     tile = Tile.from_dict(entry)
     days_in_month = next(c["days_in_month"] for c in meta["climate"] if c["year"] == year)
-    # the core and one ring of the halo (Horn's slope at the core's edge), not the whole halo window
-    rows, cols = tile.core_in(Window(*files["dem_window"]))
-    with rasterio.open(files["dem"]) as src:
-        r0, c0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
-        ring = Window(c0, r0, min(cols.stop + 1, src.width) - c0, min(rows.stop + 1, src.height) - r0)
-        elevation = read_float32(src, ring)
-        transform, crs = src.window_transform(ring), src.crs
-    in_ring = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
-    with rasterio.open(files["alpha"]) as src:
-        alpha = read_float32(src)
-    rasters = dict(zip(meta["rasters"], _read_stack(files["rasters"]))) if meta.get("rasters") else {}
-    static = tile_static(elevation, transform, crs, in_ring, alpha, rasters)
-    core_transform = window_transform(tile.core_window, Affine(*job["grid"]["transform"]))
-    core = Dem(elevation[in_ring], core_transform, crs)
-    climate = climate_stack(load_prepared(Path(meta["climate_files"][year])).on_dem(core))
-    solar = {month: crop_core(tile, _read_stack(files["solar"][str(month)])) for month in range(1, 13)}
+    params = ModelParameters.from_mapping(meta["model_parameters"])
+    real_sky = meta.get("real_sky", False)
     n_requested = {month: len(job["months"][f"{month:02d}"]) for month in range(1, 13)}
-    names, stack = tile_eemt(static, climate, solar, n_requested, days_in_month, meta["models"],
-                             ModelParameters.from_mapping(meta["model_parameters"]),
-                             radiation=meta.get("radiation", "clear"), real_sky=meta.get("real_sky", False))
-    write_geotiff(files["eemt"][year], stack, core_transform, crs, descriptions=names)
+    prepared = load_prepared(Path(meta["climate_files"][year]))
+    grid_transform = Affine(*job["grid"]["transform"])
+    strip_rows = strip_rows or eemt_strip_rows(tile.width, len(meta["models"]))
+    names = [n for model in meta["models"] for n in eemt_bands(model)] + (list(REAL_SKY_BANDS) if real_sky else [])
+    core_rows, core_cols = tile.core_in(Window(*files["dem_window"]))
+    with contextlib.ExitStack() as stack:
+        dem = stack.enter_context(rasterio.open(files["dem"]))
+        alpha = stack.enter_context(rasterio.open(files["alpha"]))
+        rasters = stack.enter_context(rasterio.open(files["rasters"])) if meta.get("rasters") else None
+        solar = {m: stack.enter_context(rasterio.open(files["solar"][str(m)])) for m in range(1, 13)}
+        out = stack.enter_context(_StripWriter(Path(files["eemt"][year]), len(names), tile.height, tile.width,
+                                               strip_rows, window_transform(tile.core_window, grid_transform),
+                                               dem.crs, names))
+        for top in range(0, tile.height, strip_rows):
+            rows = slice(core_rows.start + top, core_rows.start + min(top + strip_rows, tile.height))
+            # the strip and one ring of the window around it (Horn's slope at its edge)
+            r0, c0 = max(rows.start - 1, 0), max(core_cols.start - 1, 0)
+            ring = Window(c0, r0, min(core_cols.stop + 1, dem.width) - c0, min(rows.stop + 1, dem.height) - r0)
+            elevation = read_float32(dem, ring)
+            in_ring = (slice(rows.start - r0, rows.stop - r0), slice(core_cols.start - c0, core_cols.stop - c0))
+            height = rows.stop - rows.start
+            strip = Window(0, top, tile.width, height)  # of the core
+            user = dict(zip(meta["rasters"], _read_stack(rasters, strip))) if rasters is not None else {}
+            static = tile_static(elevation, dem.window_transform(ring), dem.crs, in_ring,
+                                 read_float32(alpha, strip), user)
+            strip_transform = window_transform(Window(tile.col, tile.row + top, tile.width, height), grid_transform)
+            climate = climate_stack(prepared.on_dem(Dem(elevation[in_ring], strip_transform, dem.crs)))
+            sums = {m: _read_stack(src, _core_strip(tile, src, strip)) for m, src in solar.items()}
+            strip_names, values = tile_eemt(static, climate, sums, n_requested, days_in_month, meta["models"], params,
+                                            radiation=meta.get("radiation", "clear"), real_sky=real_sky)
+            assert strip_names == names
+            out.write(values, top)
+            del elevation, static, climate, sums, values
+
+
+def _core_strip(tile: Tile, src, strip: Window) -> Window:
+    """``strip`` (a window of the tile's core) in a file of the core or of the halo window (crop_core's two forms)."""
+    if (src.height, src.width) == (tile.height, tile.width):
+        return strip
+    rs, cs = tile.core_in_halo
+    return Window(cs.start + strip.col_off, rs.start + strip.row_off, strip.width, strip.height)
+
+
+class _StripWriter:
+    """A float32 GeoTIFF written strip by strip, as :func:`~eemt_flow.dem.raster.write_geotiff`
+    writes it whole (NaN nodata, deflate with the floating-point predictor, band-interleaved,
+    renamed into place when complete), each strip completing its blocks."""
+
+    def __init__(self, path: Path, count: int, height: int, width: int, strip_rows: int, transform, crs, names):
+        self.path, self.tmp = path, path.with_name(path.name + ".part")
+        # write_geotiff's 256 x 256 blocks where the strips are whole block rows (or one strip is the
+        # whole raster), else blocks a strip high
+        block_rows = 256 if strip_rows >= height or strip_rows % 256 == 0 else strip_rows
+        tiled = height >= 256 and width >= 256 and block_rows % 16 == 0
+        self.profile = dict(driver="GTiff", width=width, height=height, count=count, dtype="float32", crs=crs,
+                            transform=transform, nodata=float("nan"), compress="deflate", predictor=3,
+                            BIGTIFF="IF_SAFER", interleave="band" if count > 1 else "pixel", tiled=tiled,
+                            **({"blockxsize": 256, "blockysize": block_rows} if tiled else {}))
+        self.names = names
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.dst = rasterio.open(self.tmp, "w", **self.profile)
+        return self
+
+    def write(self, values: np.ndarray, top: int) -> None:
+        self.dst.write(values, window=Window(0, top, values.shape[2], values.shape[1]))
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            for i, text in enumerate(self.names, start=1):
+                self.dst.set_band_description(i, text)
+        self.dst.close()
+        if kind is None:
+            self.tmp.replace(self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+        return False
 
 
 def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[int, np.ndarray],
@@ -311,7 +380,7 @@ def tile_eemt(static: dict[str, np.ndarray], climate: np.ndarray, solar: dict[in
     return names, stack
 
 
-def solar_fast_task(job_file: Path, tile_name: str) -> None:
+def solar_fast_task(job_file: Path, tile_name: str, strip_rows: int | None = None) -> None:
     """The fast engine on one tile: horizons once, then every requested day, summed per month.
 
     Everything comes from job.json: the days, r.sun's parameters, the halo (horizon search
@@ -321,10 +390,16 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
     rays and the slope at the core's edge. Writes the core's monthly files (bands as
     MONTHLY_BANDS), with keep_daily its daily files, and the core's sky view factor from
     the same horizons (where the job names a ``sky_view`` file).
+
+    A cell's horizons and radiation are its own (the horizons' lines are fixed on the DEM's
+    grid), so the core is computed in strips of ``strip_rows`` rows (default
+    :func:`~eemt_flow.workflow.makeflow.fast_strip_rows`), horizons, sky view and days of one
+    strip at a time, each file written strip by strip: the horizons held are a strip's.
     """
     import json
 
     from eemt_flow.solar.fast_tile import SunReference, surface_daily_radiation, surface_sky_view_factor, tile_surface
+    from eemt_flow.workflow.makeflow import fast_strip_rows
 
     job = json.loads(Path(job_file).read_text())
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
@@ -342,28 +417,46 @@ def solar_fast_task(job_file: Path, tile_name: str) -> None:
             terrain = read_float32(src)  # the horizons read float32 (as r.horizon does), not a float64 copy
             transform, crs = src.transform, src.crs
     month_of_day = {d: mm for mm, month_days in job["months"].items() for d in month_days}
+    days_of = {str(int(mm)): sorted(d) for mm, d in job["months"].items() if d}
     reference = SunReference.from_dict(job["fast_reference"])
-    surface = tile_surface(terrain, transform, reference, n_azimuths=round(360 / p["horizon_step_deg"]),
-                           max_distance_m=job["halo_m"], core=tile.core_in_halo, horizon_method=p["horizon_method"],
-                           n_threads=job["threads_per_task"], origin=(tile.halo_row, tile.halo_col),
-                           what=files["dem"])
-    core_transform = surface.core_transform
-    if files.get("sky_view"):  # from the same horizons; written before the days' maps take the memory
-        svf = surface_sky_view_factor(surface, reference, job["threads_per_task"])
-        write_geotiff(Path(files["sky_view"]), svf, core_transform, crs, descriptions=["sky_view_factor"])
-        del svf
-    days = surface_daily_radiation(surface, crs, sorted(month_of_day), reference, step_minutes=p["step_minutes"],
-                                   linke=p["linke"], albedo=p["albedo"], n_threads=job["threads_per_task"])
-    for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
-        m = str(int(mm))
-        if p["keep_daily"]:
-            month = list(month)
-            write_month({k: np.stack([getattr(r, k) for r in month]) for k in MONTHLY_BANDS}, [r.day for r in month],
-                        core_transform, crs, out=files["solar"][m], daily_out=files["daily"][m])
-            continue
-        # the days' sums in order, in float64: equal to write_month's sum over the stacked days, without the stack
-        sums = {k: np.zeros((tile.height, tile.width), dtype="float64") for k in MONTHLY_BANDS}
-        for r in month:
-            for k in MONTHLY_BANDS:
-                sums[k] += getattr(r, k)
-        write_month_sums(sums, core_transform, crs, out=files["solar"][m])
+    n_azimuths = round(360 / p["horizon_step_deg"])
+    strip_rows = strip_rows or fast_strip_rows(tile.width, n_azimuths, p["keep_daily"],
+                                               max(len(d) for d in days_of.values()))
+    rows, cols = tile.core_in_halo
+    core_transform = transform @ Affine.translation(cols.start, rows.start)
+
+    def writer(path, names):
+        return stack.enter_context(_StripWriter(Path(path), len(names), tile.height, tile.width, strip_rows,
+                                                core_transform, crs, names))
+
+    with contextlib.ExitStack() as stack:
+        monthly = {m: writer(files["solar"][m], MONTHLY_BANDS) for m in days_of}
+        daily = {m: writer(files["daily"][m], [f"{k}_day{d:03d}" for k in DAILY_KEYS for d in days])
+                 for m, days in days_of.items()} if p["keep_daily"] else {}
+        sky = writer(files["sky_view"], ["sky_view_factor"]) if files.get("sky_view") else None
+        for top in range(0, tile.height, strip_rows):
+            strip = (slice(rows.start + top, rows.start + min(top + strip_rows, tile.height)), cols)
+            surface = tile_surface(terrain, transform, reference, n_azimuths=n_azimuths, max_distance_m=job["halo_m"],
+                                   core=strip, horizon_method=p["horizon_method"], n_threads=job["threads_per_task"],
+                                   origin=(tile.halo_row, tile.halo_col), what=files["dem"])
+            if sky is not None:  # from the same horizons; written before the days' maps take the memory
+                sky.write(surface_sky_view_factor(surface, reference, job["threads_per_task"])[np.newaxis], top)
+            days = surface_daily_radiation(surface, crs, sorted(month_of_day), reference,
+                                           step_minutes=p["step_minutes"], linke=p["linke"], albedo=p["albedo"],
+                                           n_threads=job["threads_per_task"])
+            for mm, month in itertools.groupby(days, key=lambda r: month_of_day[r.day]):
+                m = str(int(mm))
+                if p["keep_daily"]:
+                    month = list(month)
+                    maps = {k: np.stack([getattr(r, k) for r in month]) for k in MONTHLY_BANDS}
+                    daily[m].write(np.concatenate([maps[k] for k in DAILY_KEYS]), top)
+                    sums = {k: maps[k].sum(axis=0, dtype="float64") for k in MONTHLY_BANDS}  # as write_month sums
+                    del maps
+                else:
+                    # the days' sums in order, in float64: equal to write_month's sum over the stacked days
+                    sums = {k: np.zeros(surface.elevation_m.shape, dtype="float64") for k in MONTHLY_BANDS}
+                    for r in month:
+                        for k in MONTHLY_BANDS:
+                            sums[k] += getattr(r, k)
+                monthly[m].write(np.stack([sums[k].astype("float32") for k in MONTHLY_BANDS]), top)
+            del surface, days

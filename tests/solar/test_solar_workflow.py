@@ -15,7 +15,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from conftest import read_raster, relative_difference, run_cli
+from conftest import read_raster, relative_difference, rerun_in_strips, run_cli
 from eemt_flow.dem.example import example_elevation_m
 
 DAYS = (172, 355)  # summer and winter solstice
@@ -192,6 +192,28 @@ def test_fast_tiled_equals_untiled(mcn_fast_tiled, mcn_fast_untiled, mcn_dem, da
     np.testing.assert_array_equal(~np.isfinite(tiled), _dem_nan(mcn_dem))
     rel = relative_difference(tiled, untiled)
     assert rel.max() <= 0.005, f"max per-pixel difference {rel.max():.4%}"
+
+
+def test_fast_task_in_strips_equals_one_strip(mcn_fast_untiled):
+    """The solar-fast task computing its core in strips of 16 rows (horizons, sky view and days of one
+    strip at a time) writes every file, daily maps included, with the same values, bit for bit, as
+    the job's task in one strip: a cell's horizons are its own (lines fixed on the DEM's grid)."""
+    from eemt_flow.workflow.makeflow import fast_strip_rows
+    from eemt_flow.workflow.tasks import solar_fast_task
+
+    job = json.loads((mcn_fast_untiled / "job.json").read_text())
+    (tile,) = job["tiles"]
+    files = tile["files"]
+    n_azimuths = round(360 / job["parameters"]["horizon_step_deg"])
+    assert tile["height"] > 3 * 16 and fast_strip_rows(tile["width"], n_azimuths, True, 1) >= tile["height"]
+    paths = [files["sky_view"], *files["solar"].values(), *files["daily"].values()]
+    assert len(paths) == 1 + 2 + 2  # June and December: a monthly and a daily file each
+    rerun = rerun_in_strips(mcn_fast_untiled, paths,
+                            lambda: solar_fast_task(mcn_fast_untiled / "job.json", tile["name"], strip_rows=16))
+    for path, (whole, strips, names, strip_names) in rerun.items():
+        assert strip_names == names, path
+        np.testing.assert_array_equal(strips, whole, err_msg=path)
+        assert np.isfinite(whole).mean() > 0.5, path
 
 
 def test_fast_tiles_hold_their_core_only(mcn_fast_tiled):

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from conftest import REPO, read_raster, relative_difference, run_cli
+from conftest import REPO, read_raster, relative_difference, rerun_in_strips, run_cli
 
 ONE_DAY_PER_MONTH = "15,46,74,105,135,166,196,227,258,288,319,349"
 FAST = ["--days", ONE_DAY_PER_MONTH, "--horizon-step", "10", "--halo", "300", "--quiet"]
@@ -169,6 +169,33 @@ def test_eemt_tiled_equals_untiled(example_runs, example_dem, name):
     np.testing.assert_array_equal(np.isnan(untiled), np.isnan(dem))
     rel = relative_difference(tiled, untiled, floor=1e-3)
     assert rel.max() <= 0.005, rel.max()
+
+
+def test_eemt_task_in_strips_equals_one_strip(example_runs):
+    """An EEMT task that computes its tile in strips of 16 rows (so 8 strips, the last of 8, on the
+    120-row example) writes the same values, bit for bit, as the job's task computed in one strip:
+    each cell's EEMT is its own cell's (its slope from its 3 x 3 neighbours, which the strip's
+    1-cell ring holds at strip edges; its climate from its own position)."""
+    from eemt_flow.workflow.makeflow import eemt_memory_mb, eemt_strip_rows
+    from eemt_flow.workflow.tasks import eemt_task
+
+    work = example_runs["untiled"]
+    job = json.loads((work / "job.json").read_text())
+    (tile,) = job["tiles"]
+    assert (tile["height"], tile["width"]) == (120, 120) and eemt_strip_rows(tile["width"], 2) >= 100
+    path = tile["files"]["eemt"]["normals"]
+    ((whole, strips, names, strip_names),) = rerun_in_strips(
+        work, [path], lambda: eemt_task(work / "job.json", tile["name"], "normals", strip_rows=16)).values()
+    assert strip_names == names and len(names) == 2 * 30  # TRAD and TOPO: 3 + 12 + 12 + 3 bands each
+    np.testing.assert_array_equal(strips, whole)  # NaN where the other is NaN, every other value equal
+    assert np.isfinite(whole).mean() > 0.5
+    # The declaration: 300 MB, 64 MB of GDAL's cache, then (strip rows + 2) x (width + 2) cells of
+    # 4 bytes x (200 + 500 x 2) float32: on a 2,000-cell wide core of two models, a strip of
+    # 1 GiB / (2,002 x 4 x 1,200 B) = 111.7 -> 96 rows, so (98 x 2,002 x 4,800 B) / 2^20 = 898.2 MB -> 1,262 MB
+    # for any height; the example's 120 x 120: 122 x 122 x 4,800 / 2^20 = 68.1 -> 432 MB.
+    assert eemt_strip_rows(2000, 2) == 96
+    assert eemt_memory_mb(2000, 2000, 2) == eemt_memory_mb(100_000, 2000, 2) == 1262
+    assert eemt_memory_mb(120, 120, 2) == 432
 
 
 def test_eemt_invariants(example_runs):

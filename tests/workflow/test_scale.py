@@ -16,7 +16,7 @@ from eemt_flow.dem.raster import open_dem, read_dem
 from eemt_flow.dem.scan import scan_dem
 from eemt_flow.dem.tiles import make_tiles
 
-from conftest import REPO
+from conftest import REPO, rerun_in_strips
 
 #: Peak resident memory allowed to the planner on a 4000 x 4000 DEM [MiB] (issue 13).
 PLANNER_PEAK_MIB_4000 = 300
@@ -147,6 +147,16 @@ def test_tiles_keep_the_halo_as_the_hull_reads_it(tmp_path):
             got = src.read(src.descriptions.index("glob_rad_wh_m2") + 1)
         np.testing.assert_array_equal(got, expected[day].astype("float32"))
         assert np.isfinite(got).mean() > 0.9 and np.nanstd(got) > 10  # shaded and sunny cells alike
+    # in strips of 16 rows (16 strips, the last of 10), the horizons from the same reduced halo: the same
+    # monthly sums and sky view factor, bit for bit
+    from eemt_flow.workflow.tasks import solar_fast_task
+
+    paths = [entry["files"]["sky_view"], *entry["files"]["solar"].values()]
+    rerun = rerun_in_strips(work, paths, lambda: solar_fast_task(work / "job.json", entry["name"], strip_rows=16))
+    assert len(rerun) == 13
+    for path, (whole, strips, names, strip_names) in rerun.items():
+        assert strip_names == names, path
+        np.testing.assert_array_equal(strips, whole, err_msg=path)
     # the tiled terrain reads the reduced cuts (core and ring) and still equals the whole-DEM terrain,
     # and the EEMT tasks find their cores in them
     from eemt_flow.terrain.whole_dem import compute_terrain
