@@ -254,14 +254,17 @@ def task_cut_dem(job_file, tile_name):
 @task.command("terrain-stage")
 @click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--stage", required=True)
-@click.option("--tile-row", type=int)
-@click.option("--tile-col", type=int)
+@click.option("--tiles", type=str, default=None,
+              help="A block of terrain tiles: ROW0:ROW1,COL0:COL1 (half-open ranges of the terrain grid).")
 @click.option("--group", type=str, default=None, help="An exchange group: LEVEL,ROW,COL.")
-def task_terrain_stage(job_file, stage, tile_row, tile_col, group):
+def task_terrain_stage(job_file, stage, tiles, group):
     from eemt_flow.workflow.tasks import terrain_stage_task
 
-    terrain_stage_task(Path(job_file), stage, tile_row, tile_col,
-                       tuple(int(v) for v in group.split(",")) if group else None)
+    block = None
+    if tiles:
+        rows, cols = tiles.split(",")
+        block = tuple(int(v) for part in (rows, cols) for v in part.split(":"))
+    terrain_stage_task(Path(job_file), stage, block, tuple(int(v) for v in group.split(",")) if group else None)
 
 
 @task.command("terrain")

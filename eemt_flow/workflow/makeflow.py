@@ -200,7 +200,7 @@ TERRAIN_CATEGORIES = ("terrain", "terrain-exchange", "terrain-flats")
 
 def terrain_rules(job: dict) -> list[dict]:
     """The tiled terrain's Makeflow rules (:func:`eemt_flow.terrain.stages.stage_list`) in three
-    categories, ``terrain`` (the per-tile stages), ``terrain-exchange`` (the fill and flow
+    categories, ``terrain`` (the per-tile stages, a block of tiles a task), ``terrain-exchange`` (the fill and flow
     exchanges' group tasks and the mean wetness index) and ``terrain-flats`` (the one flat
     exchange of all tiles' crossing cells), each declaring the largest memory and disk of its
     rules [MB], in execution order.
@@ -210,7 +210,7 @@ def terrain_rules(job: dict) -> list[dict]:
     tile's cut (its halo holds the 1-cell ring the stages need). The grid file is written
     by the planner.
     """
-    from eemt_flow.terrain.stages import stage_list
+    from eemt_flow.terrain.stages import block_span, stage_list
 
     size = job["parameters"]["tile_size_cells"]
     cut = terrain_tile_cuts(job)
@@ -228,11 +228,12 @@ def terrain_rules(job: dict) -> list[dict]:
         command = f"$(EEMT) task terrain-stage --job job.json --stage {rule.stage}"
         if rule.group is not None:
             command += f" --group {rule.group.level},{rule.group.gi},{rule.group.gj}"
-        if rule.tile is not None:
-            command += f" --tile-row {rule.tile.ti} --tile-col {rule.tile.tj}"
-            if rule.reads_dem and (rule.tile.ti, rule.tile.tj) in cut:
-                inputs.append(cut[rule.tile.ti, rule.tile.tj])
-        category = ("terrain" if rule.tile is not None else "terrain-flats" if rule.stage == "flat_exchange"
+        if rule.tiles:
+            r0, r1, c0, c1 = block_span(rule.tiles)
+            command += f" --tiles {r0}:{r1},{c0}:{c1}"
+            if rule.reads_dem:
+                inputs += [cut[t.ti, t.tj] for t in rule.tiles if (t.ti, t.tj) in cut]
+        category = ("terrain" if rule.tiles else "terrain-flats" if rule.stage == "flat_exchange"
                     else "terrain-exchange")
         if not groups or groups[-1]["stage"] != rule.stage:
             groups.append({"stage": rule.stage, "category": category, "rules": []})

@@ -72,12 +72,13 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
                       core.transform, core.crs, descriptions=list(rasters))
 
 
-def terrain_stage_task(job_file: Path, stage: str, tile_row: int | None, tile_col: int | None,
+def terrain_stage_task(job_file: Path, stage: str, tiles: tuple[int, int, int, int] | None = None,
                        group: tuple[int, int, int] | None = None) -> None:
-    """One stage of the tiled terrain (:mod:`eemt_flow.terrain.stages`) for one terrain tile, one
-    exchange group (level, row, column), or one exchange. The stages that read the DEM read the
-    job tile's cut (its halo holds the ring they need); a terrain tile with no job tile (no
-    valid cell) reads no DEM."""
+    """One stage of the tiled terrain (:mod:`eemt_flow.terrain.stages`) for a block of terrain
+    tiles (first row, last row + 1, first column, last column + 1 in the terrain grid), one after
+    the other, for one exchange group (level, row, column), or for one exchange. The stages
+    that read the DEM read each job tile's cut (its halo holds the ring they need); a terrain
+    tile with no job tile (no valid cell) reads no DEM."""
     import json
 
     from eemt_flow.model.eemt import ModelParameters
@@ -88,17 +89,21 @@ def terrain_stage_task(job_file: Path, stage: str, tile_row: int | None, tile_co
     if group is not None:
         fn(*group, ".")
         return
-    if tile_row is None:
+    if tiles is None:
         fn(".")
         return
-    args: list = [tile_row, tile_col, "."]
-    if stage in ("fill_local", "flow_finish"):
-        from eemt_flow.workflow.layout import terrain_tile_cuts
+    from eemt_flow.workflow.layout import terrain_tile_cuts
 
-        args.insert(0, terrain_tile_cuts(job).get((tile_row, tile_col)))
-    if stage == "flow_finish":
-        args.append(ModelParameters.from_mapping(job["eemt"]["model_parameters"]).tan_beta_min)
-    fn(*args)
+    cuts = terrain_tile_cuts(job) if stage in ("fill_local", "flow_finish") else {}
+    r0, r1, c0, c1 = tiles
+    for tile_row in range(r0, r1):
+        for tile_col in range(c0, c1):
+            args: list = [tile_row, tile_col, "."]
+            if stage in ("fill_local", "flow_finish"):
+                args.insert(0, cuts.get((tile_row, tile_col)))
+            if stage == "flow_finish":
+                args.append(ModelParameters.from_mapping(job["eemt"]["model_parameters"]).tan_beta_min)
+            fn(*args)
 
 
 def terrain_task(dem: Path, terrain_out: Path, horizons_out: Path, *, search_distance_m: float,

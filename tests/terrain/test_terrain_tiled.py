@@ -237,9 +237,13 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
     dem, cell = _read_whole(mcn_dem)
     with rasterio.open(mcn_dem) as src:
         shape = (src.height, src.width)
-    rules = S.stage_list(shape, 32, group_tiles=2)
-    # 7 × 8 tiles of 32 cells; the fill and flow exchanges in groups of 2 × 2: 4 × 4 groups, 2 × 2, then the top
-    assert [r.stage for r in rules if r.tile is None] == (
+    rules = S.stage_list(shape, 32, group_tiles=2, block_tiles=3)
+    # 7 × 8 tiles of 32 cells; the fill and flow exchanges in groups of 2 × 2: 4 × 4 groups, 2 × 2, then the top;
+    # the per-tile stages in blocks of 3 × 3 tiles: 3 × 3 blocks (the last row and column of blocks narrower)
+    blocks = [r.tiles for r in rules if r.stage == "fill_local"]
+    assert [len(b) for b in blocks] == [9, 9, 6, 9, 9, 6, 3, 3, 2]
+    assert sorted(t.name for b in blocks for t in b) == sorted(t.name for t in S.terrain_grid(shape, 32).tiles)
+    assert [r.stage for r in rules if not r.tiles] == (
         ["grid"] + ["fill_up"] * (16 + 4) + ["fill_exchange"] + ["fill_down"] * (4 + 16) + ["flat_exchange"]
         + ["flow_up"] * (16 + 4) + ["flow_exchange"] + ["flow_down"] * (4 + 16) + ["wetness_mean"])
     for r in rules:  # a group's task reads its members' graphs (at most 2 × 2) and its own files, nothing else
@@ -273,15 +277,17 @@ def test_each_rule_runs_with_only_its_declared_inputs(mcn_dem, tmp_path):
         for rel in rule.outputs:
             (store / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(box / rel, store / rel)
-        if rule.tile is None and rule.stage != "grid":  # exchanges read only small files, never the DEM,
+        if not rule.tiles and rule.stage != "grid":  # exchanges read only small files, never the DEM,
             assert not any(p.endswith((".tif", "fill_state.npz")) or p == "DEM" for p in rule.inputs)  # a tile raster or state
             read_bytes = sum((store / p).stat().st_size for p in rule.inputs)
             assert read_bytes <= S.SMALL_FILE_BYTES_PER_PERIMETER_CELL * perimeter_cells, (rule.stage, read_bytes)
-        else:  # a tile reads its own files and at most its neighbours' edge files
+        elif rule.tiles:  # a block reads its tiles' own files and at most its neighbours' edge files
+            own = {f"/{t.name}/" for t in rule.tiles}
             others = [p for p in rule.inputs if p not in ("DEM", "terrain/grid.json", "terrain/wetness_mean.npz")
-                      and f"/{rule.tile.name}/" not in f"/{p}"]
+                      and not any(o in f"/{p}" for o in own)]
             assert all(p.endswith(("filled_edge.npz", "fill_spill.npz")) for p in others), rule.stage
-            assert len(others) <= 8
+            r0, r1, c0, c1 = S.block_span(rule.tiles)
+            assert len(others) <= 2 * (r1 - r0) + 2 * (c1 - c0) + 4  # the ring of tiles around the block
     ref = compute_terrain(dem, cell)
     grid = S.terrain_grid(shape, 32)
     assert np.array_equal(S.read_mosaic(store, grid, "filled_m"), ref.filled_dem_m, equal_nan=True)
@@ -298,12 +304,15 @@ def test_tile_size_below_two_is_refused():
 # ---------------------------------------------------------------- declared memory per tile stage
 def test_tile_stage_peak_memory_within_declared_bytes_per_cell(tmp_path):
     """Each per-tile stage on a 700 × 700 tile, in a fresh subprocess: the rise of VmHWM over the
-    resident size before the stage stays under TILE_STAGE_BYTES_PER_CELL × padded cells."""
+    resident size before the stage stays under TILE_STAGE_BYTES_PER_CELL × padded cells. A block
+    of 2 × 2 tiles of 350 in one process stays under one such tile's: the tiles run one after the
+    other, and nothing of one is kept for the next."""
     n = 700
     dem = synthetic_dem(n, n, seed=5)
     path = _write_dem(tmp_path / "dem.tif", dem)
-    work = tmp_path / "work"
+    work, work_blocks = tmp_path / "work", tmp_path / "work-blocks"
     S.run_tiled_terrain(path, n, work)  # one tile: produces every stage's inputs
+    S.run_tiled_terrain(path, n // 2, work_blocks, block_tiles=1)
     script = textwrap.dedent("""
         import sys
         from eemt_flow.terrain import stages as S
@@ -311,17 +320,20 @@ def test_tile_stage_peak_memory_within_declared_bytes_per_cell(tmp_path):
             for line in open("/proc/self/status"):
                 if line.startswith(key):
                     return int(line.split()[1]) * 1024
-        stage, dem, size, work, tiny = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+        stage, dem, n, size, block, work, tiny = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6]), *sys.argv[6:]
         S.run_tiled_terrain(tiny, 4, work + "-tiny")  # compile and import everything first
-        rule = next(r for r in S.stage_list((size, size), size) if r.stage == stage)
+        rule = next(r for r in S.stage_list((n, n), size, block_tiles=block) if r.stage == stage)
         before = status("VmRSS:")
         rule.call(dem, work)
-        print(status("VmHWM:") - before)
+        print(len(rule.tiles), rule.memory_bytes - S.STAGE_BASE_BYTES, status("VmHWM:") - before)
     """)
     tiny = _write_dem(tmp_path / "tiny.tif", synthetic_dem(9, 9))
     declared = S.TILE_STAGE_BYTES_PER_CELL * (n + 4) ** 2
+    declared_half = S.TILE_STAGE_BYTES_PER_CELL * (n // 2 + 4) ** 2  # 120 B x 354^2 = 15.0 MB
     for stage in ("fill_local", "flat_local", "flat_finish", "flow_local", "flow_finish"):
-        out = subprocess.run([sys.executable, "-c", script, stage, str(path), str(n), str(work), str(tiny)],
-                             capture_output=True, text=True, check=True, timeout=300)
-        rise = int(out.stdout.split()[-1])
-        assert 0 < rise <= declared, (stage, rise, declared)
+        for size, block, wd, tiles, limit in ((n, 1, work, 1, declared), (n // 2, 2, work_blocks, 4, declared_half)):
+            out = subprocess.run([sys.executable, "-c", script, stage, str(path), str(n), str(size), str(block),
+                                  str(wd), str(tiny)], capture_output=True, text=True, check=True, timeout=300)
+            n_tiles, rule_bytes, rise = (int(v) for v in out.stdout.split()[-3:])
+            assert (n_tiles, rule_bytes) == (tiles, limit)
+            assert 0 < rise <= limit, (stage, block, rise, limit)

@@ -102,13 +102,14 @@ def test_makeflow_on_slurm_equals_local_and_every_rule_asks_its_resources(slurm,
     elapsed_s = time.monotonic() - start
     assert_same_results(work, local_run)
     remote, local = rule_categories(work / "workflow.mf")
-    # on the manager: the 4 tiles' cuts and the reducer's summary; on Slurm: per tile the solar task,
-    # the tiled terrain's 6 stages and the EEMT task, the terrain's 3 exchanges (the flat one in its own
+    # on the manager: the 4 tiles' cuts and the reducer's summary; on Slurm: per tile the solar task and
+    # the EEMT task, the tiled terrain's 6 stages (each one task for its block of all 4 tiles: blocks of up
+    # to 4,000,000 cells, stages.terrain_block_tiles), the terrain's 3 exchanges (the flat one in its own
     # category: it alone still holds every tile's crossing cells) and 1 reduction, and
     # the reducer's 28 map groups (12 months' solar maps, the total, the sky view factor, the
     # terrain layers, the annual EEMT maps and 12 months of them)
     assert collections.Counter(local) == {"cut": N_TILES, "reduce": 1}
-    assert collections.Counter(remote) == {"solar-fast": N_TILES, "eemt": N_TILES, "terrain": 6 * N_TILES,
+    assert collections.Counter(remote) == {"solar-fast": N_TILES, "eemt": N_TILES, "terrain": 6,
                                            "terrain-exchange": 3, "terrain-flats": 1, "reduce-maps": 28}
     n_rules = len(remote) + len(local)
     progress = read_progress(work)
