@@ -22,6 +22,12 @@ prints tasks per second and the overhead per task as a share of a typical tile t
 tile (the most halo cells), each as its own process, and prints their wall time and peak
 RSS (VmHWM), the cut's size on disk and the solar stage projected from it.
 
+``terrain-processes`` plans an EEMT-TOPO job on a 2,000 x 2,000 DEM in tiles of 500 (the 10^8
+job's), runs its cuts and then its terrain rules in workflow order, each as its own process
+through the CLI as makeflow would, and prints the number of terrain processes and their wall
+time; with ``--before DIR`` it does the same first with the code checked out in DIR (on
+PYTHONPATH), and prints the start-up a process costs: the time saved over the processes saved.
+
 ``job`` plans the full 10^8-cell job and runs it with makeflow, reading every task's peak
 RSS (VmHWM) from /proc as it runs, and prints the wall time, the planner's peak RSS and the
 peak RSS of the tasks of each kind (``--cells 5000`` runs a quarter of it: the same tiles,
@@ -344,7 +350,7 @@ def task_peaks_mib(stop: threading.Event, peaks: dict) -> None:
                     continue
                 rest = argv[argv.index("task") + 1:]
                 key = " ".join([rest[0]] + [v for k, v in zip(rest, rest[1:]) if k in ("--tile", "--stage", "--year",
-                                                                                         "--tile-row", "--tile-col")])
+                                                                                         "--tiles", "--group")])
                 hwm = int(re.search(r"VmHWM:\s+(\d+)", (proc_dir / "status").read_text()).group(1)) / 1024
             except (OSError, AttributeError, IndexError, ValueError):
                 continue
@@ -383,6 +389,50 @@ def largest_tile(args) -> None:
     fast_s = results["solar-fast"][0]
     print(f"projected solar stage of the whole job on this machine, one 2-thread task at a time: "
           f"{len(tiles)} x {fast_s:.0f} s = {len(tiles) * fast_s / 60:.0f} min")
+    shutil.rmtree(workdir)
+
+
+def _terrain_processes(dem: Path, work: Path, tile_size: int, env: dict) -> tuple[int, float]:
+    """Plan a job, run its cuts and its terrain rules in order, each its own process: (terrain processes, seconds)."""
+    days = "15,46,74,105,135,166,196,227,258,288,319,349"
+    proc = subprocess.run([EEMT, "plan", "--dem", str(dem), "--workdir", str(work), "--climate", f"station:{STATION}",
+                           "--station-elevation", STATION_ELEVATION_M, "--model", "topo", "--days", days,
+                           "--halo", "300", "--tile-size", str(tile_size), "--quiet"], capture_output=True, text=True,
+                          env=env)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    commands = [line.strip().removeprefix("LOCAL ").replace("$(EEMT)", EEMT)
+                for line in (work / "workflow.mf").read_text().splitlines()
+                if line.startswith("\t") and (" task cut-dem " in line or " task terrain-stage " in line)]
+    n, seconds = 0, 0.0
+    for command in commands:
+        start = time.perf_counter()
+        proc = subprocess.run(command.split(), cwd=work, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"{command}: {proc.stderr}")
+        if " terrain-stage " in command:
+            n, seconds = n + 1, seconds + time.perf_counter() - start
+    return n, seconds
+
+
+def terrain_processes(args) -> None:
+    dem = write_synthetic(CACHE / f"dem_{args.cells}_10m_{args.relief_m:g}.tif", args.cells, 10.0, args.relief_m,
+                          overviews=False)
+    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-terrain-"))
+    runs = {}
+    for label, path in (("before", args.before), ("after", REPO)):  # after: this checkout's code
+        if not path:
+            continue
+        env = dict(os.environ, PYTHONPATH=str(Path(path).resolve()))
+        runs[label] = _terrain_processes(dem, workdir / label, args.tile_size, env)
+        n, seconds = runs[label]
+        print(f"{label}: {n} terrain processes, {seconds:.1f} s ({seconds / n:.2f} s a process)", flush=True)
+    if len(runs) == 2:
+        (n0, t0), (n1, t1) = runs["before"], runs["after"]
+        startup = (t0 - t1) / (n0 - n1)
+        print(f"start-up: ({t0:.1f} - {t1:.1f}) s / ({n0} - {n1}) processes = {startup:.2f} s a process; "
+              f"{n1} x {startup:.2f} s = {100 * n1 * startup / t1:.1f} % of the terrain's {t1:.1f} s after, "
+              f"{100 * n0 * startup / t0:.1f} % before")
     shutil.rmtree(workdir)
 
 
