@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/scale.py dispatch            # 10,000 short tasks, 4 local workers
     .venv/bin/python benchmarks/scale.py job                 # 10,000 x 10,000 at 1 m, EEMT-TOPO, a year
     .venv/bin/python benchmarks/scale.py largest-tile        # that job's largest tile: cut and solar-fast
+    .venv/bin/python benchmarks/scale.py strips              # one 2,000 x 2,000 tile's solar-fast and EEMT tasks, in strips
+    .venv/bin/python benchmarks/scale.py terrain-processes --before /tmp/old   # the terrain's processes, before and after
 
 ``plan-vrt`` builds one 10,000 x 10,000 source tile at 10 m (with overviews; cached under
 ~/.cache/eemt-flow/benchmarks) and a GDAL VRT that repeats it 20 x 20 times: 4 x 10^10 cells,
@@ -21,6 +23,13 @@ prints tasks per second and the overhead per task as a share of a typical tile t
 ``largest-tile`` plans that job and runs the cut and the solar-fast task of its largest
 tile (the most halo cells), each as its own process, and prints their wall time and peak
 RSS (VmHWM), the cut's size on disk and the solar stage projected from it.
+
+``strips`` runs a tile's solar-fast and EEMT tasks (EEMT-TRAD/TOPO, one day a month, 60-minute
+steps, tiles of 2,000 x 2,000 at 10 m) twice each, each run its own process: in their default
+strips, and in one strip of the whole core (what the tasks did before they worked in strips).
+Solar-fast runs on the centre tile of a 6,000 x 6,000 DEM, with the state plan's 10 km halo all
+round; EEMT on a one-tile job, run through first. It prints each run's wall time and peak RSS
+against the declarations, and whether the two runs' files hold the same values.
 
 ``terrain-processes`` plans an EEMT-TOPO job on a 2,000 x 2,000 DEM in tiles of 500 (the 10^8
 job's), runs its cuts and then its terrain rules in workflow order, each as its own process
@@ -392,6 +401,80 @@ def largest_tile(args) -> None:
     shutil.rmtree(workdir)
 
 
+def _declared_memory(workflow: Path) -> dict[str, int]:
+    """MAKEFLOW MEMORY by category [MB] of a rendered workflow."""
+    declared: dict[str, int] = {}
+    for block in workflow.read_text().split(".MAKEFLOW CATEGORY ")[1:]:
+        memory = re.search(r"^\.MAKEFLOW MEMORY (\d+)", block, re.M)
+        if memory:
+            declared[block.split()[0]] = int(memory.group(1))
+    return declared
+
+
+def _strips_against_one(work: Path, name: str, function: str, call: str, rows: int, height: int, outputs: list[str],
+                        declared_mb: int) -> None:
+    """Run a tile task in its default strips of ``rows`` rows, then in one strip of the whole core,
+    each as its own process; print wall time, peak RSS and whether the outputs are the same."""
+    values = {}
+    for form, strip_rows in (("strips", rows), ("one strip", height)):
+        code = (f"from pathlib import Path; from eemt_flow.workflow.tasks import {function}; "
+                f"{function}({call}, strip_rows={strip_rows})")
+        seconds, peak, proc = run_measured([sys.executable, "-c", code], cwd=work,
+                                           env=dict(os.environ, GDAL_CACHEMAX="64"))
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr)
+        values[form] = []
+        for path in outputs:
+            with rasterio.open(work / path) as src:
+                values[form].append(src.read())
+        print(f"{name} task, {form} of {strip_rows} rows: {seconds:.1f} s, peak RSS {peak:.0f} MiB "
+              f"(declared for the strips: {declared_mb} MB)", flush=True)
+    same = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(values["strips"], values["one strip"]))
+    print(f"{name}: the strips' files hold the same values as one strip's: {same}", flush=True)
+
+
+def strips(args) -> None:
+    from eemt_flow.workflow.makeflow import eemt_strip_rows, fast_strip_rows
+
+    n = args.cells
+    days = "15,46,74,105,135,166,196,227,258,288,319,349"
+    common = ["--climate", f"station:{STATION}", "--station-elevation", STATION_ELEVATION_M, "--model", "trad,topo",
+              "--days", days, "--step-minutes", "60", "--tile-size", str(n)]
+    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-strips-"))
+    # solar-fast: the centre tile of 3 x 3, its full halo (the state plan's) all round
+    big = 3 * n
+    dem = write_synthetic(CACHE / f"dem_{big}_10m_{args.relief_m:g}.tif", big, 10.0, args.relief_m, overviews=False)
+    work = workdir / "solar"
+    _, _, job = plan_measured([EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *common,
+                               "--halo", str(args.halo_m), "--max-cells", str(big * big + 1)], work)
+    tile = next(t for t in job["tiles"] if (t["row"], t["col"]) == (n, n))
+    print(f"tile {tile['name']}: core {tile['height']} x {tile['width']}, halo window "
+          f"{tile['halo_height']} x {tile['halo_width']}", flush=True)
+    seconds, peak, proc = run_measured([EEMT, "task", "cut-dem", "--job", "job.json", "--tile", tile["name"]], cwd=work)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    n_az = round(360 / job["parameters"]["horizon_step_deg"])
+    files = tile["files"]
+    _strips_against_one(work, "solar-fast", "solar_fast_task", f"Path('job.json'), {tile['name']!r}",
+                        fast_strip_rows(tile["width"], n_az, False, 1), tile["height"],
+                        [files["sky_view"], *files["solar"].values()], _declared_memory(work / "workflow.mf")["solar-fast"])
+    # EEMT: a one-tile job run through (it needs the tile's terrain and monthly sums), a short halo
+    dem = write_synthetic(CACHE / f"dem_{n}_10m_{args.relief_m:g}.tif", n, 10.0, args.relief_m, overviews=False)
+    work = workdir / "eemt"
+    _, _, job = plan_measured([EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *common, "--halo", "300",
+                               "--max-cells", str(n * n + 1)], work)
+    env = dict(os.environ, PATH=f"{Path(EEMT).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run([shutil.which("makeflow"), "-T", "local", "-j", "1", "workflow.mf"], cwd=work,
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0 or sorted(work.glob("makeflow.failed.*")):
+        raise SystemExit(f"makeflow failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    (tile,) = job["tiles"]
+    _strips_against_one(work, "eemt", "eemt_task", f"Path('job.json'), {tile['name']!r}, 'normals'",
+                        eemt_strip_rows(tile["width"], 2), tile["height"], [tile["files"]["eemt"]["normals"]],
+                        _declared_memory(work / "workflow.mf")["eemt"])
+    shutil.rmtree(workdir)
+
+
 def _terrain_processes(dem: Path, work: Path, tile_size: int, env: dict) -> tuple[int, float]:
     """Plan a job, run its cuts and its terrain rules in order, each its own process: (terrain processes, seconds)."""
     days = "15,46,74,105,135,166,196,227,258,288,319,349"
@@ -469,6 +552,17 @@ def main():
     t.add_argument("--cells", type=int, default=10_000)
     t.add_argument("--relief-m", type=float, default=300.0)
     t.set_defaults(func=largest_tile)
+    e = sub.add_parser("strips")
+    e.add_argument("--cells", type=int, default=2000)
+    e.add_argument("--relief-m", type=float, default=1100.0)
+    e.add_argument("--halo-m", type=float, default=10_000.0, help="the halo (default the state plan's)")
+    e.set_defaults(func=strips)
+    tp = sub.add_parser("terrain-processes")
+    tp.add_argument("--cells", type=int, default=2000)
+    tp.add_argument("--tile-size", type=int, default=500)
+    tp.add_argument("--relief-m", type=float, default=1100.0)
+    tp.add_argument("--before", help="a checkout of the code to compare with (put on PYTHONPATH)")
+    tp.set_defaults(func=terrain_processes)
     args = parser.parse_args()
     args.func(args)
 
