@@ -433,18 +433,12 @@ def _strips_against_one(work: Path, name: str, function: str, call: str, rows: i
     print(f"{name}: the strips' files hold the same values as one strip's: {same}", flush=True)
 
 
-def strips(args) -> None:
-    from eemt_flow.workflow.makeflow import eemt_strip_rows, fast_strip_rows
+def _solar_strips(args, common: list[str], work: Path) -> None:
+    """solar-fast on the centre tile of 3 x 3, with its full halo (the state plan's) all round."""
+    from eemt_flow.workflow.makeflow import fast_strip_rows
 
-    n = args.cells
-    days = "15,46,74,105,135,166,196,227,258,288,319,349"
-    common = ["--climate", f"station:{STATION}", "--station-elevation", STATION_ELEVATION_M, "--model", "trad,topo",
-              "--days", days, "--step-minutes", "60", "--tile-size", str(n)]
-    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-strips-"))
-    # solar-fast: the centre tile of 3 x 3, its full halo (the state plan's) all round
-    big = 3 * n
+    n, big = args.cells, 3 * args.cells
     dem = write_synthetic(CACHE / f"dem_{big}_10m_{args.relief_m:g}.tif", big, 10.0, args.relief_m, overviews=False)
-    work = workdir / "solar"
     _, _, job = plan_measured([EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *common,
                                "--halo", str(args.halo_m), "--max-cells", str(big * big + 1)], work)
     tile = next(t for t in job["tiles"] if (t["row"], t["col"]) == (n, n))
@@ -458,9 +452,14 @@ def strips(args) -> None:
     _strips_against_one(work, "solar-fast", "solar_fast_task", f"Path('job.json'), {tile['name']!r}",
                         fast_strip_rows(tile["width"], n_az, False, 1), tile["height"],
                         [files["sky_view"], *files["solar"].values()], _declared_memory(work / "workflow.mf")["solar-fast"])
-    # EEMT: a one-tile job run through (it needs the tile's terrain and monthly sums), a short halo
+
+
+def _eemt_strips(args, common: list[str], work: Path) -> None:
+    """EEMT on a one-tile job, run through first (it needs the tile's terrain and monthly sums), a short halo."""
+    from eemt_flow.workflow.makeflow import eemt_strip_rows
+
+    n = args.cells
     dem = write_synthetic(CACHE / f"dem_{n}_10m_{args.relief_m:g}.tif", n, 10.0, args.relief_m, overviews=False)
-    work = workdir / "eemt"
     _, _, job = plan_measured([EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *common, "--halo", "300",
                                "--max-cells", str(n * n + 1)], work)
     env = dict(os.environ, PATH=f"{Path(EEMT).parent}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -472,6 +471,16 @@ def strips(args) -> None:
     _strips_against_one(work, "eemt", "eemt_task", f"Path('job.json'), {tile['name']!r}, 'normals'",
                         eemt_strip_rows(tile["width"], 2), tile["height"], [tile["files"]["eemt"]["normals"]],
                         _declared_memory(work / "workflow.mf")["eemt"])
+
+
+def strips(args) -> None:
+    days = "15,46,74,105,135,166,196,227,258,288,319,349"
+    common = ["--climate", f"station:{STATION}", "--station-elevation", STATION_ELEVATION_M, "--model", "trad,topo",
+              "--days", days, "--step-minutes", "60", "--tile-size", str(args.cells)]
+    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-strips-"))
+    runs = {"solar-fast": _solar_strips, "eemt": _eemt_strips}
+    for task in args.tasks.split(","):
+        runs[task](args, common, workdir / task)
     shutil.rmtree(workdir)
 
 
@@ -556,6 +565,7 @@ def main():
     e.add_argument("--cells", type=int, default=2000)
     e.add_argument("--relief-m", type=float, default=1100.0)
     e.add_argument("--halo-m", type=float, default=10_000.0, help="the halo (default the state plan's)")
+    e.add_argument("--tasks", default="solar-fast,eemt", help="which tasks (default solar-fast,eemt)")
     e.set_defaults(func=strips)
     tp = sub.add_parser("terrain-processes")
     tp.add_argument("--cells", type=int, default=2000)

@@ -91,9 +91,10 @@ EXCHANGE_TASK_MEMORY_TARGET_BYTES = 2000 * 2**20
 
 #: The DEM cells a per-tile terrain task works through, at least [cells]: tiles smaller than this
 #: run in blocks of b x b tiles a process (:func:`terrain_block_tiles`), one tile after the other,
-#: so that a process's start-up (Python, numpy, numba, rasterio: about 0.8 s) is a small share of
-#: its time (about 4 us a cell a stage: 16 s on these cells, so 5 %). Memory is one tile's.
-TERRAIN_BLOCK_TARGET_CELLS = 4_000_000
+#: so that a process's start-up (Python, numpy, numba, rasterio: 1.04 s measured) is a small share
+#: of its time (0.9 us a cell and stage measured: 14 s on these cells, so 7 %; benchmarks/scale.py
+#: terrain-processes). Memory is one tile's: the tiles do not overlap in time.
+TERRAIN_BLOCK_TARGET_CELLS = 16_000_000
 
 TERRAIN_DIR = "terrain"
 MIN_TILE_SIZE_CELLS = 2  # the 2-cell ring of a tile must come from its direct neighbours
@@ -172,7 +173,7 @@ class TerrainGrid:
 
 def terrain_block_tiles(tile_size_cells: int) -> int:
     """Tiles per side of a per-tile terrain task's block: as many as make TERRAIN_BLOCK_TARGET_CELLS
-    (1 for tiles of 2,000 cells or more; 4 for tiles of 500)."""
+    (8 for tiles of 500 cells, 2 for 2,000, 1 for 4,000 or more)."""
     return max(1, math.isqrt(TERRAIN_BLOCK_TARGET_CELLS // (int(tile_size_cells) ** 2)))
 
 

@@ -104,7 +104,7 @@ def test_makeflow_on_slurm_equals_local_and_every_rule_asks_its_resources(slurm,
     remote, local = rule_categories(work / "workflow.mf")
     # on the manager: the 4 tiles' cuts and the reducer's summary; on Slurm: per tile the solar task and
     # the EEMT task, the tiled terrain's 6 stages (each one task for its block of all 4 tiles: blocks of up
-    # to 4,000,000 cells, stages.terrain_block_tiles), the terrain's 3 exchanges (the flat one in its own
+    # to 16,000,000 cells, stages.terrain_block_tiles), the terrain's 3 exchanges (the flat one in its own
     # category: it alone still holds every tile's crossing cells) and 1 reduction, and
     # the reducer's 28 map groups (12 months' solar maps, the total, the sky view factor, the
     # terrain layers, the annual EEMT maps and 12 months of them)
