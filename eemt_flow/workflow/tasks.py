@@ -95,6 +95,8 @@ def terrain_stage_task(job_file: Path, stage: str, tiles: tuple[int, int, int, i
     from eemt_flow.workflow.layout import terrain_tile_cuts
 
     cuts = terrain_tile_cuts(job) if stage in ("fill_local", "flow_finish") else {}
+    tan_beta_min = (ModelParameters.from_mapping(job["eemt"]["model_parameters"]).tan_beta_min
+                    if stage == "flow_finish" else None)
     r0, r1, c0, c1 = tiles
     for tile_row in range(r0, r1):
         for tile_col in range(c0, c1):
@@ -102,7 +104,7 @@ def terrain_stage_task(job_file: Path, stage: str, tiles: tuple[int, int, int, i
             if stage in ("fill_local", "flow_finish"):
                 args.insert(0, cuts.get((tile_row, tile_col)))
             if stage == "flow_finish":
-                args.append(ModelParameters.from_mapping(job["eemt"]["model_parameters"]).tan_beta_min)
+                args.append(tan_beta_min)
             fn(*args)
 
 
