@@ -119,22 +119,146 @@ class MaxPyramid:
         whole (the hull reads it for whatever lies beyond the others' reach).
         """
         levels, row0, col0 = [], [0], [0]
-        for lv in range(1, self.n_levels):
-            level = self.level(lv)
-            if lv < self.n_levels - 1:
-                reach = (reach_cells + 1) * 2 ** lv + ORIGIN_GROUP_CELLS + 1
-                b_r0 = max(0, (rows[0] - reach) >> lv) - self.row0[lv]
-                b_c0 = max(0, (cols[0] - reach) >> lv) - self.col0[lv]
-                b_r1 = ((rows[1] - 1 + reach) >> lv) + 1 - self.row0[lv]
-                b_c1 = ((cols[1] - 1 + reach) >> lv) + 1 - self.col0[lv]
-                b_r0, b_c0 = max(b_r0, 0), max(b_c0, 0)
-                level = level[b_r0:max(b_r0, b_r1), b_c0:max(b_c0, b_c1)]
-            else:
-                b_r0 = b_c0 = 0
-            levels.append(np.ascontiguousarray(level))
-            row0.append(self.row0[lv] + b_r0)
-            col0.append(self.col0[lv] + b_c0)
+        for lv, (r0, r1, c0, c1) in enumerate(clipped_blocks(self.row0, self.rows, self.col0, self.cols, rows, cols,
+                                                             reach_cells), start=1):
+            b_r0, b_c0 = r0 - self.row0[lv], c0 - self.col0[lv]
+            levels.append(np.ascontiguousarray(self.level(lv)[b_r0:b_r0 + r1 - r0, b_c0:b_c0 + c1 - c0]))
+            row0.append(r0)
+            col0.append(c0)
         return MaxPyramid.from_levels(levels, row0, col0)
+
+
+def window_pyramid_geometry(origin: tuple[int, int], shape: tuple[int, int], n_levels: int):
+    """(row0, rows, col0, cols) per level of :meth:`MaxPyramid.of` a window of ``shape`` at the DEM's
+    cell ``origin``: its levels start at the top level's block that holds the window's first cell."""
+    top = 2 ** (n_levels - 1)
+    row0, col0 = np.zeros(n_levels, dtype=np.int64), np.zeros(n_levels, dtype=np.int64)
+    rows, cols = np.zeros(n_levels, dtype=np.int64), np.zeros(n_levels, dtype=np.int64)
+    pad_r, pad_c = int(origin[0]) % top, int(origin[1]) % top
+    rows[0], cols[0] = shape[0] + pad_r, shape[1] + pad_c
+    for lv in range(1, n_levels):
+        rows[lv], cols[lv] = (rows[lv - 1] + 1) // 2, (cols[lv - 1] + 1) // 2
+        row0[lv], col0[lv] = (int(origin[0]) - pad_r) >> lv, (int(origin[1]) - pad_c) >> lv
+    return row0, rows, col0, cols
+
+
+def clipped_blocks(row0, rows, col0, cols, box_rows: tuple[int, int], box_cols: tuple[int, int], reach_cells: int):
+    """The DEM's blocks [r0, r1) x [c0, c1) of levels 1 ... n_levels - 1 that :meth:`MaxPyramid.clipped`
+    keeps of a pyramid held from blocks (row0, col0) on, rows x cols of them a level."""
+    n_levels = len(row0)
+    out = []
+    for lv in range(1, n_levels):
+        r0, r1 = int(row0[lv]), int(row0[lv] + rows[lv])
+        c0, c1 = int(col0[lv]), int(col0[lv] + cols[lv])
+        if lv < n_levels - 1:
+            reach = (reach_cells + 1) * 2 ** lv + ORIGIN_GROUP_CELLS + 1
+            b_r0, b_c0 = max(r0, max(0, (box_rows[0] - reach) >> lv)), max(c0, max(0, (box_cols[0] - reach) >> lv))
+            b_r1 = min(r1, ((box_rows[1] - 1 + reach) >> lv) + 1)
+            b_c1 = min(c1, ((box_cols[1] - 1 + reach) >> lv) + 1)
+            r0, r1, c0, c1 = b_r0, max(b_r0, b_r1), b_c0, max(b_c0, b_c1)
+        out.append((r0, r1, c0, c1))
+    return out
+
+
+#: Rows and columns of the DEM one max-pyramid task reads [cells] (rounded up to a multiple of
+#: the top level's block, so that every block of every level lies in one region): 256 MiB of float32.
+PYRAMID_REGION_CELLS = 8192
+PYRAMID_DIR = "pyramid"
+
+
+@dataclass(frozen=True)
+class PyramidRegions:
+    """The DEM's max pyramid, built once for the job by one task a square region of the DEM.
+
+    Region (i, j) holds the DEM's rows i S ... (i + 1) S - 1 and columns j S ... (j + 1) S - 1
+    (S = ``region_cells``, a multiple of the top level's block side) and its file holds its
+    levels 1 ... n_levels - 1 one after the other (float32, C order, as :meth:`MaxPyramid.of`
+    lays them out). A block of a level lies in one region, so a region's levels are the DEM's:
+    a cut reads the blocks its tile needs from the regions its halo window meets, not the
+    whole window, and builds the same pyramid once per job instead of once per tile.
+    """
+
+    shape: tuple[int, int]
+    n_levels: int
+    region_cells: int
+
+    @classmethod
+    def for_dem(cls, shape, max_distance_cells: float, far_field_cells: int,
+                region_cells: int = PYRAMID_REGION_CELLS) -> "PyramidRegions":
+        n_levels = pyramid_levels(max_distance_cells, far_field_cells)
+        top = 2 ** (n_levels - 1)
+        return cls((int(shape[0]), int(shape[1])), n_levels, -(-int(region_cells) // top) * top)
+
+    def to_dict(self) -> dict:
+        return {"shape": list(self.shape), "n_levels": self.n_levels, "region_cells": self.region_cells}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PyramidRegions":
+        return cls(tuple(int(v) for v in d["shape"]), int(d["n_levels"]), int(d["region_cells"]))
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        s = self.region_cells
+        return -(-self.shape[0] // s), -(-self.shape[1] // s)
+
+    def regions(self) -> list[tuple[int, int]]:
+        n_i, n_j = self.grid
+        return [(i, j) for i in range(n_i) for j in range(n_j)]
+
+    def window(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """(row0, col0, height, width) of region (i, j) in the DEM."""
+        s = self.region_cells
+        return i * s, j * s, min(s, self.shape[0] - i * s), min(s, self.shape[1] - j * s)
+
+    @staticmethod
+    def file(i: int, j: int) -> str:
+        return f"{PYRAMID_DIR}/region_{i}_{j}.npy"
+
+    def met(self, row0: int, col0: int, height: int, width: int) -> list[tuple[int, int]]:
+        """The regions that hold a cell of the box, or of a top-level block that meets it."""
+        top, s = 2 ** (self.n_levels - 1), self.region_cells
+        r0, c0 = row0 // top * top, col0 // top * top
+        r1, c1 = min(row0 + height, self.shape[0]), min(col0 + width, self.shape[1])
+        return [(i, j) for i in range(r0 // s, (r1 - 1) // s + 1) for j in range(c0 // s, (c1 - 1) // s + 1)]
+
+    def level_shape(self, i: int, j: int, lv: int) -> tuple[int, int]:
+        _, _, h, w = self.window(i, j)
+        return -(-h // 2 ** lv), -(-w // 2 ** lv)
+
+    def level_start(self, i: int, j: int, lv: int) -> int:
+        return sum(a * b for a, b in (self.level_shape(i, j, k) for k in range(1, lv)))
+
+    def build(self, region_m: np.ndarray, i: int, j: int, path: Path) -> None:
+        """Write region (i, j)'s levels from its cells [m] (NaN nodata), under a temporary name."""
+        r0, c0, h, w = self.window(i, j)
+        if region_m.shape != (h, w):
+            raise ValueError(f"region ({i}, {j}) is {h} x {w} cells, not {region_m.shape}")
+        pyramid = MaxPyramid.of(np.ascontiguousarray(region_m, dtype=np.float32), self.n_levels, (r0, c0))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part.npy")
+        np.save(tmp, pyramid.values[:self.level_start(i, j, self.n_levels)])
+        tmp.replace(path)
+
+    def read_blocks(self, directory: Path, lv: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """The DEM's blocks [r0, r1) x [c0, c1) of level ``lv`` (float32), from the regions' files
+        in ``directory`` (the work directory, memory-mapped: only the blocks' rows are read)."""
+        out = np.full((r1 - r0, c1 - c0), np.nan, dtype=np.float32)
+        if r1 <= r0 or c1 <= c0:
+            return out
+        sb = self.region_cells >> lv  # a region's side in blocks of this level
+        for i in range(r0 // sb, (r1 - 1) // sb + 1):
+            for j in range(c0 // sb, (c1 - 1) // sb + 1):
+                values = np.load(Path(directory) / self.file(i, j), mmap_mode="r")
+                n_r, n_c = self.level_shape(i, j, lv)
+                start = self.level_start(i, j, lv)
+                level = values[start:start + n_r * n_c].reshape(n_r, n_c)
+                a0, a1 = max(r0, i * sb), min(r1, i * sb + n_r)
+                b0, b1 = max(c0, j * sb), min(c1, j * sb + n_c)
+                if a1 > a0 and b1 > b0:
+                    out[a0 - r0:a1 - r0, b0 - c0:b1 - c0] = level[a0 - i * sb:a1 - i * sb, b0 - j * sb:b1 - j * sb]
+                del values
+        return out
 
 
 @dataclass(frozen=True)
@@ -175,6 +299,36 @@ class HaloTerrain:
         box_cols = (cols.start + origin[1], cols.stop + origin[1])
         return cls(near, r0, c0, dem.shape, pyramid.clipped(box_rows, box_cols, far_field_cells), far_field_cells,
                    origin)
+
+    @classmethod
+    def of_regions(cls, near_m: np.ndarray, near_origin: tuple[int, int], regions: PyramidRegions, directory: Path,
+                   window: tuple[int, int, int, int], core: tuple[slice, slice], *, far_field_cells: int,
+                   near_field_cells: int) -> "HaloTerrain":
+        """The reduced form of a halo window (row0, col0, height, width in the DEM) whose pyramid
+        levels are read from the DEM's (:class:`PyramidRegions`) instead of built from the whole
+        window: ``near_m`` holds the DEM's cells from ``near_origin`` (row, col) on, at least the
+        core (row, col slices in the window) and :func:`near_margin_cells` around it within the
+        window. Its blocks at the window's edge hold the DEM's cells beyond the window too, as the
+        untiled DEM's do."""
+        row0, col0, height, width = (int(v) for v in window)
+        rows, cols = core
+        margin = near_margin_cells(far_field_cells, near_field_cells)
+        r0, c0 = max(rows.start - margin, 0), max(cols.start - margin, 0)
+        r1, c1 = min(rows.stop + margin, height), min(cols.stop + margin, width)
+        a0, b0 = row0 + r0 - int(near_origin[0]), col0 + c0 - int(near_origin[1])
+        if a0 < 0 or b0 < 0 or a0 + r1 - r0 > near_m.shape[0] or b0 + c1 - c0 > near_m.shape[1]:
+            raise ValueError("of_regions: near_m does not hold the core and its margin")
+        near = np.ascontiguousarray(near_m[a0:a0 + r1 - r0, b0:b0 + c1 - c0], dtype=np.float32)
+        geometry = window_pyramid_geometry((row0, col0), (height, width), regions.n_levels)
+        box_rows, box_cols = (rows.start + row0, rows.stop + row0), (cols.start + col0, cols.stop + col0)
+        levels, lrow0, lcol0 = [], [0], [0]
+        for lv, (b_r0, b_r1, b_c0, b_c1) in enumerate(clipped_blocks(*geometry, box_rows, box_cols, far_field_cells),
+                                                      start=1):
+            levels.append(regions.read_blocks(directory, lv, b_r0, b_r1, b_c0, b_c1))
+            lrow0.append(b_r0)
+            lcol0.append(b_c0)
+        return cls(near, r0, c0, (height, width), MaxPyramid.from_levels(levels, lrow0, lcol0), far_field_cells,
+                   (row0, col0))
 
     def covers(self, row0: int, col0: int, height: int, width: int, margin: int) -> bool:
         """Whether ``near`` holds every cell of the window within ``margin`` cells of the box."""

@@ -306,18 +306,29 @@ def _tile_windows(n, tile, halo):
             yield core, win
 
 
-def test_tiled_horizons_equal_untiled_ones_with_the_far_field_in_use():
+def test_tiled_horizons_equal_untiled_ones_with_the_far_field_in_use(tmp_path):
     """Issue 24: the hull's coarse far field is the DEM's, not the tile's. Nine tiles of 300 with a
     450-cell halo (the windows of the corner tiles end inside the DEM) give, bit for bit, the byte
     horizons of the whole DEM, from the whole window and from the reduced halo the cut task writes;
     before, a cell saw full resolution up to 128 cells past its tile's core, so the horizons
-    depended on where the core ended."""
+    depended on where the core ended. The cut of a job reads the DEM's pyramid, built once in regions,
+    instead of building one from its whole window: the same float horizons, to the bit."""
     from eemt_flow.solar.far_field import HaloTerrain
 
     dem, cell, crs, transform = _steep_hills(FAR_N)
     _, axes = geography.cell_geography(crs, transform, dem.shape)
     kwargs = dict(geographic_axes=axes, method="hull", resolution_rad=fast.R_SUN_HORIZON_RESOLUTION_RAD)
     whole = horizon.horizon_angles(dem, cell, 36, FAR_DISTANCE_M, **kwargs)
+    float_kwargs = dict(geographic_axes=axes, method="hull")
+    whole_float = horizon.horizon_angles(dem, cell, 36, FAR_DISTANCE_M, **float_kwargs)
+    # the DEM's max pyramid as a job's pyramid tasks build it, in regions of 200 x 200 cells
+    regions = far_field.PyramidRegions.for_dem(dem.shape, FAR_DISTANCE_M / cell, horizon.FAR_FIELD_CELLS,
+                                               region_cells=200)
+    assert (regions.n_levels, regions.region_cells, regions.grid) == (4, 200, (5, 5))  # blocks of up to 8 cells
+    for i, j in regions.regions():
+        r0, c0, h, w = regions.window(i, j)
+        regions.build(dem[r0:r0 + h, c0:c0 + w], i, j, tmp_path / regions.file(i, j))
+    n_regions = []
     # the far field is in use: the search reaches past a group of origins and its full-resolution part
     assert FAR_DISTANCE_M / cell > far_field.ORIGIN_GROUP_CELLS + horizon.FAR_FIELD_CELLS
     halo = int(FAR_DISTANCE_M / cell)
@@ -334,8 +345,20 @@ def test_tiled_horizons_equal_untiled_ones_with_the_far_field_in_use():
                                         near_field_cells=horizon.NEAR_FIELD_CELLS, origin=origin)
         np.testing.assert_array_equal(horizon.horizon_angles(reduced, cell, 36, FAR_DISTANCE_M, window=local, **kwargs),
                                       whole[:, core[0], core[1]])
+        # the cut of a job: the window's near part read from the DEM, its pyramid blocks from the DEM's
+        # pyramid regions (5 x 5 regions of 200 cells here, so a window meets up to 16): the float horizons
+        # of the whole DEM, to the bit
+        window = (origin[0], origin[1], win[0].stop - win[0].start, win[1].stop - win[1].start)
+        cut = HaloTerrain.of_regions(dem[win], origin, regions, tmp_path, window, (
+            slice(local[0], local[0] + local[2]), slice(local[1], local[1] + local[3])),
+            far_field_cells=horizon.FAR_FIELD_CELLS, near_field_cells=horizon.NEAR_FIELD_CELLS)
+        n_regions.append(len(regions.met(*window)))
+        np.testing.assert_array_equal(horizon.horizon_angles(cut, cell, 36, FAR_DISTANCE_M, window=local, **float_kwargs),
+                                      whole_float[:, core[0], core[1]])
     assert n_clipped == 8  # all tiles but the centre one see a window smaller than the DEM
     assert whole.max() > 40  # horizons of 40/150 rad (15 degrees) and more: steep terrain
+    # windows of 750 cells from rows 0 and 150 meet regions 0-3 and 0-4: 16 to 25 of them
+    assert sorted(set(n_regions)) == [16, 20, 25]
 
 
 def test_a_cells_horizons_do_not_depend_on_where_it_sits_in_its_core():
