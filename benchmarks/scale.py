@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/scale.py largest-tile        # that job's largest tile: cut and solar-fast
     .venv/bin/python benchmarks/scale.py strips              # one 2,000 x 2,000 tile's solar-fast and EEMT tasks, in strips
     .venv/bin/python benchmarks/scale.py terrain-processes --before /tmp/old   # the terrain's processes, before and after
+    .venv/bin/python benchmarks/scale.py cuts --before /tmp/old   # the cuts (and the max pyramid), before and after
 
 ``plan-vrt`` builds one 10,000 x 10,000 source tile at 10 m (with overviews; cached under
 ~/.cache/eemt-flow/benchmarks) and a GDAL VRT that repeats it 20 x 20 times: 4 x 10^10 cells,
@@ -36,6 +37,10 @@ job's), runs its cuts and then its terrain rules in workflow order, each as its 
 through the CLI as makeflow would, and prints the number of terrain processes and their wall
 time; with ``--before DIR`` it does the same first with the code checked out in DIR (on
 PYTHONPATH), and prints the start-up a process costs: the time saved over the processes saved.
+
+``cuts`` plans the 10^8 job's kind on a 4,000 x 4,000 DEM (``--cells``) and runs its max-pyramid
+tasks, then its cuts, each as its own process, and prints their time and peak RSS against the
+declarations; with ``--before DIR`` the same first with the code checked out in DIR.
 
 ``job`` plans the full 10^8-cell job and runs it with makeflow, reading every task's peak
 RSS (VmHWM) from /proc as it runs, and prints the wall time, the planner's peak RSS and the
@@ -151,6 +156,21 @@ def run_measured(cmd: list[str], **kw) -> tuple[float, float, subprocess.Complet
     watcher.join()
     return time.perf_counter() - start, max(samples, default=float("nan")), subprocess.CompletedProcess(
         cmd, proc.returncode, out, err)
+
+
+def run_pyramid(work: Path, env: dict | None = None) -> tuple[int, float, float]:
+    """Run a planned job's max-pyramid rules (the cuts of a reduced halo read them), each its own
+    process: (tasks, seconds, largest peak RSS [MiB])."""
+    commands = [line.strip().removeprefix("LOCAL ").replace("$(EEMT)", EEMT)
+                for line in (work / "workflow.mf").read_text().splitlines()
+                if line.startswith("\t") and " task max-pyramid " in line]
+    seconds, peak = 0.0, 0.0
+    for command in commands:
+        s, m, proc = run_measured(command.split(), cwd=work, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"{command}: {proc.stderr}")
+        seconds, peak = seconds + s, max(peak, m)
+    return len(commands), seconds, peak
 
 
 def plan_measured(cmd: list[str], work: Path) -> tuple[float, float, dict]:
@@ -384,6 +404,9 @@ def largest_tile(args) -> None:
     print(f"largest tile {tile['name']}: core {tile['height']} x {tile['width']}, halo window "
           f"{tile['halo_height']} x {tile['halo_width']} cells")
     results = {}
+    n, seconds, peak = run_pyramid(work)
+    if n:
+        print(f"max pyramid of the DEM: {n} region tasks, {seconds:.1f} s, peak RSS {peak:.0f} MiB", flush=True)
     for task in ("cut-dem", "solar-fast"):
         seconds, peak, proc = run_measured([EEMT, "task", task, "--job", "job.json", "--tile", tile["name"]], cwd=work)
         if proc.returncode != 0:
@@ -444,6 +467,7 @@ def _solar_strips(args, common: list[str], work: Path) -> None:
     tile = next(t for t in job["tiles"] if (t["row"], t["col"]) == (n, n))
     print(f"tile {tile['name']}: core {tile['height']} x {tile['width']}, halo window "
           f"{tile['halo_height']} x {tile['halo_width']}", flush=True)
+    run_pyramid(work)
     seconds, peak, proc = run_measured([EEMT, "task", "cut-dem", "--job", "job.json", "--tile", tile["name"]], cwd=work)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
@@ -495,7 +519,7 @@ def _terrain_processes(dem: Path, work: Path, tile_size: int, env: dict) -> tupl
         raise SystemExit(proc.stderr)
     commands = [line.strip().removeprefix("LOCAL ").replace("$(EEMT)", EEMT)
                 for line in (work / "workflow.mf").read_text().splitlines()
-                if line.startswith("\t") and (" task cut-dem " in line or " task terrain-stage " in line)]
+                if line.startswith("\t") and any(f" task {t} " in line for t in ("max-pyramid", "cut-dem", "terrain-stage"))]
     n, seconds = 0, 0.0
     for command in commands:
         start = time.perf_counter()
@@ -505,6 +529,44 @@ def _terrain_processes(dem: Path, work: Path, tile_size: int, env: dict) -> tupl
         if " terrain-stage " in command:
             n, seconds = n + 1, seconds + time.perf_counter() - start
     return n, seconds
+
+
+def cuts(args) -> None:
+    """The job's cuts (and, after, the max-pyramid tasks they read), each its own process, with the
+    code of ``--before`` and of this checkout, one after the other on the same DEM."""
+    dem = write_synthetic(CACHE / f"lidar_{args.cells}_1m.tif", args.cells, 1.0, args.relief_m, overviews=False)
+    workdir = Path(tempfile.mkdtemp(prefix="eemt-scale-cuts-"))
+    totals = {}
+    for label, path in (("before", args.before), ("after", REPO)):
+        if not path:
+            continue
+        env = dict(os.environ, PYTHONPATH=str(Path(path).resolve()))
+        work = workdir / label
+        proc = subprocess.run([EEMT, "plan", "--dem", str(dem), "--workdir", str(work), *lidar_job_args(args.cells),
+                               "--quiet"], capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr)
+        job = json.loads((work / "job.json").read_text())
+        n_pyramid, pyramid_s, pyramid_peak = run_pyramid(work, env)
+        commands = [line.strip().removeprefix("LOCAL ").replace("$(EEMT)", EEMT)
+                    for line in (work / "workflow.mf").read_text().splitlines()
+                    if line.startswith("\t") and " task cut-dem " in line]
+        cut_s, cut_peak = 0.0, 0.0
+        for command in commands:
+            s, m, proc = run_measured(command.split(), cwd=work, env=env)
+            if proc.returncode != 0:
+                raise SystemExit(f"{command}: {proc.stderr}")
+            cut_s, cut_peak = cut_s + s, max(cut_peak, m)
+        declared = _declared_memory(work / "workflow.mf")
+        totals[label] = pyramid_s + cut_s
+        window = max(t["halo_height"] * t["halo_width"] for t in job["tiles"])
+        print(f"{label}: {len(job['tiles'])} tiles (halo {job['halo_m']:g} m, windows of up to {window:,} cells); "
+              f"{n_pyramid} max-pyramid tasks {pyramid_s:.1f} s, peak {pyramid_peak:.0f} MiB (declared "
+              f"{declared.get('pyramid', 0)} MB); {len(commands)} cuts {cut_s:.1f} s ({cut_s / len(commands):.2f} s a "
+              f"cut), peak {cut_peak:.0f} MiB (declared {declared['cut']} MB); in all {totals[label]:.1f} s", flush=True)
+    if len(totals) == 2:
+        print(f"before / after: {totals['before'] / totals['after']:.2f}")
+    shutil.rmtree(workdir)
 
 
 def terrain_processes(args) -> None:
@@ -567,6 +629,11 @@ def main():
     e.add_argument("--halo-m", type=float, default=10_000.0, help="the halo (default the state plan's)")
     e.add_argument("--tasks", default="solar-fast,eemt", help="which tasks (default solar-fast,eemt)")
     e.set_defaults(func=strips)
+    c = sub.add_parser("cuts")
+    c.add_argument("--cells", type=int, default=4000)
+    c.add_argument("--relief-m", type=float, default=300.0)
+    c.add_argument("--before", help="a checkout of the code to compare with (put on PYTHONPATH)")
+    c.set_defaults(func=cuts)
     tp = sub.add_parser("terrain-processes")
     tp.add_argument("--cells", type=int, default=2000)
     tp.add_argument("--tile-size", type=int, default=500)

@@ -251,6 +251,19 @@ def task_cut_dem(job_file, tile_name):
     cut_dem_task(Path(job_file), tile_name)
 
 
+@task.command("max-pyramid")
+@click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--region", required=True, help="ROW,COL of the region in the DEM's grid of pyramid regions")
+def task_max_pyramid(job_file, region):
+    from eemt_flow.workflow.tasks import pyramid_task
+
+    try:
+        i, j = (int(v) for v in region.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{region!r}: give the region as ROW,COL, e.g. 0,1", param_hint="--region") from None
+    pyramid_task(Path(job_file), (i, j))
+
+
 @task.command("terrain-stage")
 @click.option("--job", "job_file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--stage", required=True)

@@ -73,6 +73,7 @@ def tile_files(tile: Tile, months: list[int], keep_daily: bool, years: list[str]
         "solar": {m: f"{base}/solar_m{m:02d}.tif" for m in months},
         "daily": {m: f"{base}/daily_m{m:02d}.tif" for m in months} if keep_daily else {},
         "rasters": f"{base}/rasters.tif" if rasters else None,
+        "pyramid": [],  # the DEM's max-pyramid regions its halo window meets (a reduced halo's, set by the planner)
         "alpha": f"{terrain_tile_dir(tile, tile_size_cells)}/alpha.tif" if years else None,
         "eemt": {y: f"{base}/eemt_{y}.tif" for y in years},
     }

@@ -176,10 +176,48 @@ def job_resources(job: dict, n_azimuths: int, executor: str = "local", groups: l
             + block_mb * (sum(g.out_bands for g in f) + max(g.out_bands for g in f)) for f in families(groups)))
         out["reduce-tree"] = {"memory_mb": int(500 + block_mb * 6),  # a band: read, padded, its float64 sums
                               "disk_mb": int(1000 + max((copied * 4 + 2) * block_mb * g.out_bands for g in groups))}
+    if job.get("pyramid"):
+        out.update(pyramid_resources(job, fast_cells))
     if job["eemt"]:
         for group in terrain_rules(job):
             out[group["category"]] = {"memory_mb": group["memory_mb"], "disk_mb": group["disk_mb"]}
     return out
+
+
+#: Bytes a pyramid task holds a cell of its region: the float32 cells as read and their copy
+#: (rasterio's masked read), the levels (4/3 of a float32 a cell) and the levels as written.
+PYRAMID_BYTES_PER_CELL = 4 + 4 + 16 / 3 + 16 / 3
+
+
+def pyramid_resources(job: dict, fast_cells: int) -> dict:
+    """The pyramid and cut categories of a job whose cuts read the DEM's max pyramid [MB]: a
+    pyramid task holds its region; a cut its tile's near window (read, copied and written: 14
+    bytes a cell) and the pyramid blocks it keeps (``fast_cells``, float32, read and written)."""
+    from eemt_flow.solar.far_field import PyramidRegions, near_margin_cells
+
+    regions = PyramidRegions.from_dict(job["pyramid"])
+    mb = 1024 * 1024
+    region_cells = max(h * w for h, w in (regions.window(i, j)[2:] for i, j in regions.regions()))
+    reduced = job["reduced_halo"]
+    margin = near_margin_cells(reduced["far_field_cells"], reduced["near_field_cells"])
+    near = max(min(t["height"] + 2 * margin, t["halo_height"]) * min(t["width"] + 2 * margin, t["halo_width"])
+               for t in job["tiles"])
+    return {
+        "pyramid": {"memory_mb": int(300 + region_cells * PYRAMID_BYTES_PER_CELL / mb),
+                    "disk_mb": int(16 + region_cells * 16 / 3 / mb)},
+        "cut": {"memory_mb": int(300 + (near * 14 + fast_cells * 8) / mb),
+                "disk_mb": int(100 + (near + fast_cells) * 4 / mb)},
+    }
+
+
+def pyramid_rules(job: dict) -> list[dict]:
+    """The max-pyramid region rules of a job whose cuts read the DEM's pyramid (none otherwise)."""
+    if not job.get("pyramid"):
+        return []
+    from eemt_flow.solar.far_field import PyramidRegions
+
+    regions = PyramidRegions.from_dict(job["pyramid"])
+    return [{"i": i, "j": j, "file": regions.file(i, j)} for i, j in regions.regions()]
 
 
 def count_rules(workflow: Path) -> tuple[int, int]:
@@ -291,5 +329,6 @@ def render_workflow(spec: JobSpec, job: dict, files: list[dict], n_azimuths: int
         terrain_results=terrain_result_files((job["grid"]["height"], job["grid"]["width"]),
                                              spec.tile_size_cells) if job["eemt"] else [],
         climate_files=(job["eemt"] or {}).get("climate_files", {}),
+        pyramid_regions=pyramid_rules(job),
         eemt_command="eemt-flow",
     ).dump(str(path), encoding="utf-8")

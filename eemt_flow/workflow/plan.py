@@ -245,6 +245,15 @@ def plan(spec: JobSpec) -> Plan:
     sky_view = True  # from the horizons that the solar (fast) or terrain (GRASS) tasks compute
     files = [tile_files(t, list(months), spec.keep_daily, years, bool(eemt and eemt.rasters), spec.tile_size_cells,
                         reduced_halo, sky_view) for t in tiles]
+    pyramid = None
+    if reduced_halo:
+        # the DEM's max pyramid, built once by region tasks; each cut reads the regions its window meets
+        from eemt_flow.solar.far_field import PyramidRegions
+
+        pyramid = PyramidRegions.for_dem(grid.shape, halo_m / abs(grid.transform.a), FAR_FIELD_CELLS)
+        for t, f in zip(tiles, files):
+            f["pyramid"] = [pyramid.file(i, j) for i, j in pyramid.met(t.halo_row, t.halo_col, t.halo_height,
+                                                                          t.halo_width)]
     n_az = round(360 / spec.horizon_step_deg)
     job = {
         "eemt_flow_job": 1,
@@ -264,6 +273,7 @@ def plan(spec: JobSpec) -> Plan:
         "halo_m": halo_m,
         "reduced_halo": {"far_field_cells": FAR_FIELD_CELLS, "near_field_cells": NEAR_FIELD_CELLS} if reduced_halo
         else None,
+        "pyramid": pyramid.to_dict() if pyramid else None,
         "threads_per_task": threads_per_task(spec, len(tiles)),
         "fast_reference": fast_reference(scan) if spec.engine == "fast" else None,
         "halo_source": "given" if spec.halo_m is not None else f"auto: relief / tan({AUTO_HALO_MIN_SUN_ALTITUDE_DEG:g}°)",

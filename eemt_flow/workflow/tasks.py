@@ -26,6 +26,19 @@ from eemt_flow.solar.bands import DAILY_KEYS, MONTHLY_BANDS
 TASK_GDAL_CACHE_MB = 64
 
 
+def _check_dem(grid, job: dict) -> None:
+    """Refuse a DEM that is gone or changed since the job was planned."""
+    from eemt_flow.dem.raster import dem_fingerprint
+    from eemt_flow.errors import UserError
+
+    try:
+        fingerprint = dem_fingerprint(grid.path)
+    except OSError:
+        raise UserError(f"{grid.path}: the DEM this job was planned from is gone; restore it or plan a new job") from None
+    if fingerprint != job["dem"]["fingerprint"]:
+        raise UserError(f"{grid.path} changed after the job was planned; restore it or plan a new job in a new --workdir")
+
+
 def cut_dem_task(job_file: Path, tile_name: str) -> None:
     """Cut one tile's halo window from the job's DEM into the tile's own GeoTIFF.
 
@@ -40,36 +53,67 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
     job = json.loads(Path(job_file).read_text())
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
     grid = DemGrid.from_dict(job["dem"])
-    try:
-        fingerprint = dem_fingerprint(grid.path)
-    except OSError:
-        raise UserError(f"{grid.path}: the DEM this job was planned from is gone; restore it or plan a new job") from None
-    if fingerprint != job["dem"]["fingerprint"]:
-        raise UserError(f"{grid.path} changed after the job was planned; restore it or plan a new job in a new --workdir")
+    _check_dem(grid, job)
     tile = Tile.from_dict(entry)
-    block = grid.read(tile.halo_window)
     files = entry["files"]
-    if files.get("halo"):
-        # the halo as the hull reads it (full resolution near the core, a max pyramid beyond);
-        # dem.tif then holds the core and one ring (slope at the core's edge)
-        from eemt_flow.solar.far_field import HaloTerrain
+    reduced = job.get("reduced_halo")
+    if files.get("halo") and job.get("pyramid"):
+        # the halo as the hull reads it (full resolution near the core, the DEM's max pyramid
+        # beyond, from the regions' files): only the near part of the window is read
+        from eemt_flow.solar.far_field import HaloTerrain, PyramidRegions, near_margin_cells
 
-        reduced = job["reduced_halo"]
-        HaloTerrain.of_window(block, tile.core_in_halo, max_distance_cells=job["halo_m"] / abs(grid.transform.a),
-                              far_field_cells=reduced["far_field_cells"],
-                              near_field_cells=reduced["near_field_cells"],
-                              origin=(tile.halo_row, tile.halo_col)).save(Path(files["halo"]))
+        read = tile.near_window(near_margin_cells(reduced["far_field_cells"], reduced["near_field_cells"]))
+        block = grid.read(read)
+        origin = (int(read.row_off), int(read.col_off))
+        HaloTerrain.of_regions(block, origin, PyramidRegions.from_dict(job["pyramid"]), Path("."),
+                               (tile.halo_row, tile.halo_col, tile.halo_height, tile.halo_width), tile.core_in_halo,
+                               far_field_cells=reduced["far_field_cells"],
+                               near_field_cells=reduced["near_field_cells"]).save(Path(files["halo"]))
+    else:
+        read = tile.halo_window
+        block = grid.read(read)
+        origin = (tile.halo_row, tile.halo_col)
+        if files.get("halo"):
+            # a job planned before the pyramid regions: the pyramid from the whole window
+            from eemt_flow.solar.far_field import HaloTerrain
+
+            HaloTerrain.of_window(block, tile.core_in_halo, max_distance_cells=job["halo_m"] / abs(grid.transform.a),
+                                  far_field_cells=reduced["far_field_cells"],
+                                  near_field_cells=reduced["near_field_cells"], origin=origin).save(Path(files["halo"]))
     staged = Window(*files["dem_window"])
-    in_block = Window(staged.col_off - tile.halo_col, staged.row_off - tile.halo_row, staged.width, staged.height)
+    in_block = Window(staged.col_off - origin[1], staged.row_off - origin[0], staged.width, staged.height)
     write_geotiff(Path(files["dem"]), block[in_block.toslices()], window_transform(staged, grid.transform), grid.crs)
     rasters = (job.get("eemt") or {}).get("rasters") or {}
     if rasters:
         from eemt_flow.dem.raster import Dem
         from eemt_flow.workflow.eemt_inputs import user_raster_on
 
-        core = Dem(block[tile.core_in_halo], window_transform(tile.core_window, grid.transform), grid.crs)
+        core = Dem(block[tile.core_in(read)], window_transform(tile.core_window, grid.transform), grid.crs)
         write_geotiff(Path(entry["files"]["rasters"]), np.stack([user_raster_on(Path(p), core, b) for b, p in rasters.items()]),
                       core.transform, core.crs, descriptions=list(rasters))
+
+
+def pyramid_task(job_file: Path, region: tuple[int, int]) -> None:
+    """Build one region of the DEM's max pyramid (:class:`~eemt_flow.solar.far_field.PyramidRegions`)
+    from its cells. Runs on the manager, where the DEM is (a LOCAL rule)."""
+    import json
+
+    from eemt_flow.dem.raster import DemGrid
+    from eemt_flow.solar.far_field import PyramidRegions
+
+    from eemt_flow.errors import UserError
+
+    job = json.loads(Path(job_file).read_text())
+    grid = DemGrid.from_dict(job["dem"])
+    _check_dem(grid, job)
+    if not job.get("pyramid"):
+        raise UserError(f"{job_file}: this job has no max pyramid (its tiles keep their whole halo windows)")
+    regions = PyramidRegions.from_dict(job["pyramid"])
+    i, j = region
+    if (i, j) not in regions.regions():
+        raise UserError(f"region {i},{j} is not one of this job's {regions.grid[0]} x {regions.grid[1]} pyramid regions")
+    r0, c0, h, w = regions.window(i, j)
+    regions.build(grid.read(Window(c0, r0, w, h)), i, j, Path(regions.file(i, j)))
 
 
 def terrain_stage_task(job_file: Path, stage: str, tiles: tuple[int, int, int, int] | None = None,

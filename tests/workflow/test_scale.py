@@ -125,6 +125,11 @@ def test_tiles_keep_the_halo_as_the_hull_reads_it(tmp_path):
     job = json.loads((work / "job.json").read_text())
     assert job["reduced_halo"] == {"far_field_cells": 128, "near_field_cells": 64}
     assert len(job["tiles"]) == 4
+    # the DEM's max pyramid, built once: 250 cells of search past 128 need levels 1 and 2
+    # (pyramid_levels: 2 + ceil(log2(250 / 128)) = 3), one region task for the 500^2 DEM, read by every cut
+    assert job["pyramid"] == {"shape": [500, 500], "n_levels": 3, "region_cells": 8192}
+    assert all(t["files"]["pyramid"] == ["pyramid/region_0_0.npy"] for t in job["tiles"])
+    assert (work / "workflow.mf").read_text().count("task max-pyramid --job job.json --region 0,0") == 1
     entry = job["tiles"][0]
     tile = Tile.from_dict(entry)
     with rasterio.open(work / entry["files"]["dem"]) as src:
