@@ -46,9 +46,6 @@ from rasterio.windows import transform as window_transform
 
 from eemt_flow.model.constants import TAN_BETA_MIN
 from eemt_flow.model.water import wetness_index
-from eemt_flow.terrain import tiled as K
-from eemt_flow.terrain.fill import check_drains
-from eemt_flow.terrain.slope import northness, slope_aspect
 
 # Declared peak memory of a per-tile stage [bytes per cell of the padded tile]: an upper
 # bound of the measured rise of the peak RSS on a 1500 × 1500 tile (fill_local 48,
@@ -97,6 +94,15 @@ EXCHANGE_TASK_MEMORY_TARGET_BYTES = 2000 * 2**20
 TERRAIN_BLOCK_TARGET_CELLS = 16_000_000
 
 TERRAIN_DIR = "terrain"
+
+
+def _kernels():
+    """The numba kernels of the stages (:mod:`eemt_flow.terrain.tiled`), imported when a stage runs:
+    the planner and the reducer's tasks use this module's grid and rules, and numba's import is
+    0.2 s of every such process."""
+    from eemt_flow.terrain import tiled
+
+    return tiled
 MIN_TILE_SIZE_CELLS = 2  # the 2-cell ring of a tile must come from its direct neighbours
 
 
@@ -362,7 +368,7 @@ def _global(t: TerrainTile, flat_index: np.ndarray, depth: int = 0) -> tuple[np.
 
 
 def _ring_positions(t: TerrainTile, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    pr, pc = np.nonzero(K.ring_mask(t.height, t.width, depth))
+    pr, pc = np.nonzero(_kernels().ring_mask(t.height, t.width, depth))
     return t.row - depth + pr, t.col - depth + pc
 
 
@@ -436,7 +442,7 @@ def stage_fill_local(dem_path, ti: int, tj: int, workdir) -> None:
     """Tile stage 1: local Priority-Flood with labels; writes fill_state.npz and fill_graph.npz."""
     grid = _read_grid(workdir)
     t = grid.tile(ti, tj)
-    res = K.fill_local(_dem_pad(dem_path, grid, t))
+    res = _kernels().fill_local(_dem_pad(dem_path, grid, t))
     out = _tile_dir(workdir, t)
     _save_npz(out / "fill_state.npz", level=res["level"], label=res["label"])
     rows, cols = _global(t, res["perim_index"])
@@ -468,7 +474,7 @@ def stage_fill_up(level: int, gi: int, gj: int, workdir) -> None:
     grid = _read_grid(workdir)
     group = _group(grid, level, gi, gj)
     parts = [_load_fill_graph(workdir, m) for m in group.members]
-    _save_npz(Path(workdir) / _member_dir(group) / "fill_graph.npz", **K.contract_fill(parts, grid.shape, group.box))
+    _save_npz(Path(workdir) / _member_dir(group) / "fill_graph.npz", **_kernels().contract_fill(parts, grid.shape, group.box))
 
 
 def stage_fill_exchange(workdir) -> None:
@@ -476,7 +482,7 @@ def stage_fill_exchange(workdir) -> None:
     grid = _read_grid(workdir)
     top = exchange_levels(grid)[-1][0]
     parts = [_load_fill_graph(workdir, m) for m in top.members]
-    _write_fill_spills(workdir, top.members, parts, K.solve_fill(parts, grid.shape))
+    _write_fill_spills(workdir, top.members, parts, _kernels().solve_fill(parts, grid.shape))
 
 
 def stage_fill_down(level: int, gi: int, gj: int, workdir) -> None:
@@ -487,8 +493,8 @@ def stage_fill_down(level: int, gi: int, gj: int, workdir) -> None:
     parts = [_load_fill_graph(workdir, m) for m in group.members]
     own = _load(Path(workdir) / _member_dir(group) / "fill_graph.npz")
     spill = _load(Path(workdir) / _member_dir(group) / "fill_spill.npz")["spill"]
-    known = (own["terminal_part"], own["terminal_label"], spill[K.FIRST_PERIMETER_LABEL:])
-    _write_fill_spills(workdir, group.members, parts, K.solve_fill(parts, grid.shape, known))
+    known = (own["terminal_part"], own["terminal_label"], spill[_kernels().FIRST_PERIMETER_LABEL:])
+    _write_fill_spills(workdir, group.members, parts, _kernels().solve_fill(parts, grid.shape, known))
 
 
 def _final_level(workdir, grid: TerrainGrid, t: TerrainTile):
@@ -502,8 +508,8 @@ def _final_level(workdir, grid: TerrainGrid, t: TerrainTile):
         cols.append(ns["perim_col"])
         level.append(ns["perim_level"])
     rr, rc = _ring_positions(t, 1)
-    ring = K.lookup_cells(np.concatenate(rows), np.concatenate(cols), np.concatenate(level), rr, rc, grid.shape)
-    return K.fill_finish(state["level"], state["label"], spill["spill"]), ring
+    ring = _kernels().lookup_cells(np.concatenate(rows), np.concatenate(cols), np.concatenate(level), rr, rc, grid.shape)
+    return _kernels().fill_finish(state["level"], state["label"], spill["spill"]), ring
 
 
 def stage_flat_local(ti: int, tj: int, workdir) -> None:
@@ -511,7 +517,7 @@ def stage_flat_local(ti: int, tj: int, workdir) -> None:
     grid = _read_grid(workdir)
     t = grid.tile(ti, tj)
     level, ring = _final_level(workdir, grid, t)
-    res = K.flat_local(level, ring)
+    res = _kernels().flat_local(level, ring)
     rows, cols = _global(t, res["cross_index"])
     _save_npz(_tile_dir(workdir, t) / "flat_graph.npz", cross_index=res["cross_index"], cross_row=rows,
               cross_col=cols, cross_level=res["cross_level"], cross_drain_distance=res["cross_drain_distance"],
@@ -523,7 +529,7 @@ def stage_flat_exchange(workdir) -> None:
     """Exchange 2: flat distances of the crossing cells; writes every tile's flat_k.npz."""
     grid = _read_grid(workdir)
     graphs = [_load(_tile_dir(workdir, t) / "flat_graph.npz") for t in grid.tiles]
-    for t, k in zip(grid.tiles, K.solve_flats(graphs, grid.shape)):
+    for t, k in zip(grid.tiles, _kernels().solve_flats(graphs, grid.shape)):
         _save_npz(_tile_dir(workdir, t) / "flat_k.npz", cross_k=k)
 
 
@@ -534,7 +540,7 @@ def stage_flat_finish(ti: int, tj: int, workdir) -> None:
     out = _tile_dir(workdir, t)
     level, ring = _final_level(workdir, grid, t)
     cross = _load(out / "flat_graph.npz")["cross_index"]
-    z = K.flat_finish(level, ring, cross, _load(out / "flat_k.npz")["cross_k"])
+    z = _kernels().flat_finish(level, ring, cross, _load(out / "flat_k.npz")["cross_k"])
     d = EDGE_DEPTH_CELLS
     _save_npz(out / "filled_edge.npz", top=z[:d], bottom=z[-d:], left=z[:, :d], right=z[:, -d:])
     _write_tile_raster(out / "filled_m.tif", z, grid, t)
@@ -545,8 +551,10 @@ def stage_flow_local(ti: int, tj: int, workdir) -> None:
     grid = _read_grid(workdir)
     t = grid.tile(ti, tj)
     z_pad = _filled_with_ring(workdir, grid, t)
+    from eemt_flow.terrain.fill import check_drains
+
     check_drains(None, z_pad[1:-1, 1:-1])
-    res = K.flow_local(z_pad, grid.cell_size_m)
+    res = _kernels().flow_local(z_pad, grid.cell_size_m)
     prow, pcol = _global(t, res["perim_index"])
     srow, scol = _global(t, res["source_pad_index"], EDGE_DEPTH_CELLS)
     _save_npz(_tile_dir(workdir, t) / "flow_graph.npz", perim_row=prow, perim_col=pcol, perim_z=res["perim_z"],
@@ -564,7 +572,7 @@ def stage_flow_up(level: int, gi: int, gj: int, workdir) -> None:
     grid = _read_grid(workdir)
     group = _group(grid, level, gi, gj)
     parts = [_load(Path(workdir) / _member_dir(m) / "flow_graph.npz") for m in group.members]
-    _save_npz(Path(workdir) / _member_dir(group) / "flow_graph.npz", **K.contract_flow(parts, grid.shape, group.box))
+    _save_npz(Path(workdir) / _member_dir(group) / "flow_graph.npz", **_kernels().contract_flow(parts, grid.shape, group.box))
 
 
 def stage_flow_exchange(workdir) -> None:
@@ -572,7 +580,7 @@ def stage_flow_exchange(workdir) -> None:
     grid = _read_grid(workdir)
     top = exchange_levels(grid)[-1][0]
     parts = [_load(Path(workdir) / _member_dir(m) / "flow_graph.npz") for m in top.members]
-    _write_flow_in(workdir, top.members, K.solve_flow(parts, grid.shape))
+    _write_flow_in(workdir, top.members, _kernels().solve_flow(parts, grid.shape))
 
 
 def stage_flow_down(level: int, gi: int, gj: int, workdir) -> None:
@@ -583,16 +591,18 @@ def stage_flow_down(level: int, gi: int, gj: int, workdir) -> None:
     parts = [_load(Path(workdir) / _member_dir(m) / "flow_graph.npz") for m in group.members]
     own = _load(Path(workdir) / _member_dir(group) / "flow_graph.npz")
     acc = _load(Path(workdir) / _member_dir(group) / "flow_in.npz")["source_acc"]
-    _write_flow_in(workdir, group.members, K.solve_flow(parts, grid.shape, (own["source_row"], own["source_col"], acc)))
+    _write_flow_in(workdir, group.members, _kernels().solve_flow(parts, grid.shape, (own["source_row"], own["source_col"], acc)))
 
 
 def stage_flow_finish(dem_path, ti: int, tj: int, workdir, tan_beta_min: float = TAN_BETA_MIN) -> None:
     """Tile stage 5: a, λ, slope, aspect, northness; writes their GeoTIFFs and wetness_sum.npz."""
+    from eemt_flow.terrain.slope import northness, slope_aspect
+
     grid = _read_grid(workdir)
     t = grid.tile(ti, tj)
     out = _tile_dir(workdir, t)
     cell = grid.cell_size_m
-    sca = K.flow_finish(_filled_with_ring(workdir, grid, t), cell, _load(out / "flow_in.npz")["source_acc"])
+    sca = _kernels().flow_finish(_filled_with_ring(workdir, grid, t), cell, _load(out / "flow_in.npz")["source_acc"])
     dem_pad = _dem_pad(dem_path, grid, t)
     slope_pad, aspect_pad = slope_aspect(dem_pad, cell)
     del dem_pad
@@ -741,11 +751,13 @@ def stage_list(dem_shape, tile_size_cells: int, group_tiles: int | None = None,
 
     def per_tile(stage, inputs, outputs):
         for block in blocks:
-            ins = tuple(dict.fromkeys([grid_file, *(i for t in block for i in inputs(t))]))  # each file once
+            tile_inputs = [inputs(t) for t in block]
+            ins = tuple(dict.fromkeys([grid_file, *(i for files in tile_inputs for i in files)]))  # each file once
             outs = tuple(f"{d(t)}/{o}" for t in block for o in outputs)
             # one tile in memory at a time; on disk every tile's files (as each alone would, less the margins)
-            tiles_disk = sum(disk((grid_file, *inputs(t), *(f"{d(t)}/{o}" for o in outputs)), t.cells,
-                                  2 * (t.height + t.width + 4)) - DISK_MARGIN_BYTES for t in block)
+            tiles_disk = sum(disk((grid_file, *files, *(f"{d(t)}/{o}" for o in outputs)), t.cells,
+                                  2 * (t.height + t.width + 4)) - DISK_MARGIN_BYTES
+                             for t, files in zip(block, tile_inputs))
             rules.append(StageRule(stage, block, ins, outs, max(_tile_stage_memory(t) for t in block), size,
                                    DISK_MARGIN_BYTES + tiles_disk))
 

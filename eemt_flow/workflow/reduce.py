@@ -31,7 +31,6 @@ from eemt_flow.dem.raster import read_float32
 from eemt_flow.dem.tiles import Tile, crop_core
 from eemt_flow.errors import UserError
 from eemt_flow.workflow.layout import JOB_FILE, REDUCE_DIR, SKY_VIEW_RESULT, SOLAR_VARIABLES
-from eemt_flow.workflow.stac import write_item
 
 #: Units of each solar variable, per month (monthly maps) and per day (daily maps).
 UNITS = {
@@ -370,6 +369,10 @@ def family_in_bands(family: list[MapGroup]) -> int:
     return math.ceil(bands)
 
 
+#: The categories of the reducer's rules (the template names them from the rules)
+REDUCE_RULE_CATEGORIES = ("reduce-maps", "reduce-tree")
+
+
 def reduce_rules(job: dict, groups: list[MapGroup]) -> list[dict]:
     """The reducer's rules ({category, outputs, inputs, block, group}), in execution order.
 
@@ -665,6 +668,8 @@ WRITERS = {"solar": _write_solar, "total": _write_total, "sky_view": _write_sky_
 def reduce_job(workdir: Path) -> dict:
     """Merge the map groups' statistics into results/summary.json and write the STAC item;
     return the summary. Every group (:func:`reduce_groups`) has run before."""
+    from eemt_flow.workflow.stac import write_item  # pystac and pyproj: 0.15 s a map group would not use
+
     workdir = Path(workdir)
     job = json.loads((workdir / JOB_FILE).read_text())
     grid, results = job["grid"], workdir / "results"

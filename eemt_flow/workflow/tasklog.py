@@ -121,9 +121,13 @@ def _ended(a: TaskAttempt, outcome: str, time_s: float) -> TaskAttempt:
 
 
 def template_categories() -> list[str]:
-    """The ``.MAKEFLOW CATEGORY`` names of the workflow templates in ``makeflows/``, sorted."""
-    names = set()
+    """The ``.MAKEFLOW CATEGORY`` names of the workflow templates in ``makeflows/``, sorted: those
+    the templates spell out, and those they take from the terrain's and the reducer's rules."""
+    from eemt_flow.workflow.makeflow import TERRAIN_CATEGORIES
+    from eemt_flow.workflow.reduce import REDUCE_RULE_CATEGORIES
+
+    names = set(TERRAIN_CATEGORIES) | set(REDUCE_RULE_CATEGORIES)
     for entry in resources.files("eemt_flow.makeflows").iterdir():
         if entry.name.endswith(".j2"):
-            names.update(_CATEGORY_DIRECTIVE.findall(entry.read_text()))
+            names.update(n for n in _CATEGORY_DIRECTIVE.findall(entry.read_text()) if not n.startswith("{{"))
     return sorted(names)
