@@ -258,8 +258,10 @@ def test_work_queue_workers_as_slurm_jobs(slurm, dem, local_run, tmp_path):
         out, err = manager.communicate(timeout=60)
         assert manager.returncode == 0, err
         assert_same_results(work, local_run)
-        # idle workers leave by themselves while the factory still runs: nothing left in Slurm
-        wait_for(lambda: not slurm.queue(), 90, "the idle workers' Slurm jobs to end", poll_s=1)
+        # idle workers leave by themselves while the factory still runs: nothing left in Slurm (10 s
+        # idle, but a worker the factory submitted in its last 30 s cycle may first have to start;
+        # 90 s was once too short on a loaded machine)
+        wait_for(lambda: not slurm.queue(), 180, "the idle workers' Slurm jobs to end", poll_s=1)
         assert factory.poll() is None, factory.stdout.read()
     finally:
         for proc in (manager, factory):
