@@ -158,12 +158,12 @@ def run_measured(cmd: list[str], **kw) -> tuple[float, float, subprocess.Complet
         cmd, proc.returncode, out, err)
 
 
-def run_pyramid(work: Path, env: dict | None = None) -> tuple[int, float, float]:
-    """Run a planned job's max-pyramid rules (the cuts of a reduced halo read them), each its own
-    process: (tasks, seconds, largest peak RSS [MiB])."""
+def run_task_rules(work: Path, task: str, env: dict | None = None) -> tuple[int, float, float]:
+    """Run a planned job's ``eemt-flow task TASK`` rules in workflow order, each its own process
+    as makeflow would: (tasks, seconds, largest peak RSS [MiB])."""
     commands = [line.strip().removeprefix("LOCAL ").replace("$(EEMT)", EEMT)
                 for line in (work / "workflow.mf").read_text().splitlines()
-                if line.startswith("\t") and " task max-pyramid " in line]
+                if line.startswith("\t") and f" task {task} " in line]
     seconds, peak = 0.0, 0.0
     for command in commands:
         s, m, proc = run_measured(command.split(), cwd=work, env=env)
@@ -171,6 +171,11 @@ def run_pyramid(work: Path, env: dict | None = None) -> tuple[int, float, float]
             raise SystemExit(f"{command}: {proc.stderr}")
         seconds, peak = seconds + s, max(peak, m)
     return len(commands), seconds, peak
+
+
+def run_pyramid(work: Path, env: dict | None = None) -> tuple[int, float, float]:
+    """Run a planned job's max-pyramid rules (the cuts of a reduced halo read them)."""
+    return run_task_rules(work, "max-pyramid", env)
 
 
 def plan_measured(cmd: list[str], work: Path) -> tuple[float, float, dict]:
@@ -548,21 +553,13 @@ def cuts(args) -> None:
             raise SystemExit(proc.stderr)
         job = json.loads((work / "job.json").read_text())
         n_pyramid, pyramid_s, pyramid_peak = run_pyramid(work, env)
-        commands = [line.strip().removeprefix("LOCAL ").replace("$(EEMT)", EEMT)
-                    for line in (work / "workflow.mf").read_text().splitlines()
-                    if line.startswith("\t") and " task cut-dem " in line]
-        cut_s, cut_peak = 0.0, 0.0
-        for command in commands:
-            s, m, proc = run_measured(command.split(), cwd=work, env=env)
-            if proc.returncode != 0:
-                raise SystemExit(f"{command}: {proc.stderr}")
-            cut_s, cut_peak = cut_s + s, max(cut_peak, m)
+        n_cuts, cut_s, cut_peak = run_task_rules(work, "cut-dem", env)
         declared = _declared_memory(work / "workflow.mf")
         totals[label] = pyramid_s + cut_s
         window = max(t["halo_height"] * t["halo_width"] for t in job["tiles"])
         print(f"{label}: {len(job['tiles'])} tiles (halo {job['halo_m']:g} m, windows of up to {window:,} cells); "
               f"{n_pyramid} max-pyramid tasks {pyramid_s:.1f} s, peak {pyramid_peak:.0f} MiB (declared "
-              f"{declared.get('pyramid', 0)} MB); {len(commands)} cuts {cut_s:.1f} s ({cut_s / len(commands):.2f} s a "
+              f"{declared.get('pyramid', 0)} MB); {n_cuts} cuts {cut_s:.1f} s ({cut_s / n_cuts:.2f} s a "
               f"cut), peak {cut_peak:.0f} MiB (declared {declared['cut']} MB); in all {totals[label]:.1f} s", flush=True)
     if len(totals) == 2:
         print(f"before / after: {totals['before'] / totals['after']:.2f}")

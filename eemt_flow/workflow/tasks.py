@@ -47,8 +47,7 @@ def cut_dem_task(job_file: Path, tile_name: str) -> None:
     """
     import json
 
-    from eemt_flow.dem.raster import DemGrid, dem_fingerprint
-    from eemt_flow.errors import UserError
+    from eemt_flow.dem.raster import DemGrid
 
     job = json.loads(Path(job_file).read_text())
     entry = next(t for t in job["tiles"] if t["name"] == tile_name)
@@ -99,9 +98,8 @@ def pyramid_task(job_file: Path, region: tuple[int, int]) -> None:
     import json
 
     from eemt_flow.dem.raster import DemGrid
-    from eemt_flow.solar.far_field import PyramidRegions
-
     from eemt_flow.errors import UserError
+    from eemt_flow.solar.far_field import PyramidRegions
 
     job = json.loads(Path(job_file).read_text())
     grid = DemGrid.from_dict(job["dem"])
