@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -488,6 +489,48 @@ def _manager_address(manager: str) -> tuple[str, str]:
     return host, port
 
 
+#: The factory's worker command, pointed at the manager's HOST PORT instead of its status
+#: catalog. The factory of this CCTools build starts each worker with ``-M PROJECT -C
+#: CATALOG``; the status catalog ends with the manager, and a worker that then looks for its
+#: manager in the catalog retries for ever (``unable to contact catalog, still trying...``),
+#: ignoring both its --timeout and SIGTERM, so its batch job never ends. Given the address,
+#: the same worker exits --timeout seconds after the manager has gone, and on SIGTERM.
+#: Every other argument (password file, cores, memory, timeout) passes through.
+_WORKER_WRAPPER = """#!/bin/sh
+# Written by eemt-flow workers (eemt_flow/workflow/execute.py, worker_wrapper): runs the
+# work_queue_worker beside it for the manager {host}:{port}, without the factory's -M and -C.
+n=$#
+while [ "$n" -gt 0 ]; do
+    a=$1; shift; n=$((n - 1))
+    case $a in
+        -M|-C) shift; n=$((n - 1)) ;;
+        *) set -- "$@" "$a" ;;
+    esac
+done
+exec "$(dirname "$0")/work_queue_worker" "$@" {host_q} {port}
+"""
+
+
+def worker_wrapper(scratch_dir: Path, host: str, port: str) -> Path:
+    """Write the worker wrapper (see ``_WORKER_WRAPPER``) into ``scratch_dir/bin`` and the
+    real work_queue_worker into ``scratch_dir``, where the factory's batch jobs start; return
+    the wrapper, for ``--worker-binary`` (which the factory copies into ``scratch_dir``)."""
+    real = shutil.which("work_queue_worker")
+    if real is None:
+        raise UserError("work_queue_worker is not installed (Debian package coop-computing-tools); run scripts/bootstrap.sh")
+    bindir = Path(scratch_dir) / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(scratch_dir) / ".work_queue_worker.tmp"
+    shutil.copy2(real, tmp)
+    os.replace(tmp, Path(scratch_dir) / "work_queue_worker")
+    script = bindir / "eemt-flow-worker"
+    tmp = bindir / ".eemt-flow-worker.tmp"
+    tmp.write_text(_WORKER_WRAPPER.format(host=host, port=int(port), host_q=shlex.quote(host)))
+    tmp.chmod(0o755)
+    os.replace(tmp, script)
+    return script
+
+
 def factory_command(manager: str, *, batch_system: str, max_workers: int, cores: int, memory_mb: int,
                     idle_timeout_s: int, password_path: Path, batch_options: str | None = None,
                     scratch_dir: Path | None = None) -> tuple[list[str], Path]:
@@ -499,8 +542,10 @@ def factory_command(manager: str, *, batch_system: str, max_workers: int, cores:
     exit after ``idle_timeout_s`` idle seconds, and the factory removes the jobs it still has
     when it is stopped. It copies the password file into its scratch
     directory and hands workers that file (``-P pwfile``), never the password itself. The
-    batch jobs start in the scratch directory (worker binary, password copy), so on a real
-    cluster it must be on a file system the compute nodes see; the tasks need none.
+    workers connect to ``HOST:PORT`` itself (see ``_WORKER_WRAPPER``), not through the
+    catalog. The batch jobs start in the scratch directory (worker binary and wrapper,
+    password copy), so on a real cluster it must be on a file system the compute nodes see;
+    the tasks need none.
     Returns the command and the scratch directory to run it in.
     """
     exe = shutil.which("work_queue_factory")
@@ -516,7 +561,7 @@ def factory_command(manager: str, *, batch_system: str, max_workers: int, cores:
     cmd = [exe, "-T", BATCH_SYSTEMS[batch_system], "--manager-name", f"^{wq_project(port)}$", "--catalog", status,
            "--password", str(Path(password_path).resolve()), "--min-workers", "0", "--max-workers", str(max_workers),
            "--cores", str(cores), "--memory", str(memory_mb), "--timeout", str(idle_timeout_s),
-           "--scratch-dir", str(scratch_dir)]
+           "--scratch-dir", str(scratch_dir), "--worker-binary", str(worker_wrapper(scratch_dir, host, port))]
     if batch_options:
         cmd += ["--batch-options", batch_options]
     return cmd, scratch_dir

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import re
 import shutil
 import signal
@@ -227,6 +228,20 @@ def _cmdlines() -> list[str]:
     return lines
 
 
+def _processes_in(directory: Path) -> list[str]:
+    """The command lines of the processes whose program or working directory is in ``directory``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                paths = [Path(os.readlink(proc / "exe")), Path(os.readlink(proc / "cwd"))]
+                if any(p == directory or directory in p.parents for p in paths):
+                    found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass
+    return found
+
+
 def test_work_queue_workers_as_slurm_jobs(slurm, dem, local_run, tmp_path):
     password = "wq-test-password-7f3a"
     pw = tmp_path / "wq.password"
@@ -241,13 +256,14 @@ def test_work_queue_workers_as_slurm_jobs(slurm, dem, local_run, tmp_path):
                                 "--executor", "wq", "--port", str(port), "--password-file", str(pw), "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     factory = None
+    factory_log = tmp_path / "factory.log"
     samples = []
     try:
         wait_for(lambda: (work / "workflow.mf.makeflowlog").exists(), 120, "the manager to start its workflow")
         factory = subprocess.Popen([EEMT, "workers", "--batch", "slurm", "--max", str(max_workers), "--cores", "1",
                                     "--memory", str(worker_memory_mb), "--idle-timeout", "10", "--password-file",
                                     str(pw), "--scratch-dir", str(tmp_path / "factory"), f"127.0.0.1:{port}"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                   stdout=factory_log.open("w"), stderr=subprocess.STDOUT, text=True, env=env,
                                    start_new_session=True)
         deadline = time.monotonic() + 300
         while manager.poll() is None and time.monotonic() < deadline:
@@ -258,11 +274,17 @@ def test_work_queue_workers_as_slurm_jobs(slurm, dem, local_run, tmp_path):
         out, err = manager.communicate(timeout=60)
         assert manager.returncode == 0, err
         assert_same_results(work, local_run)
-        # idle workers leave by themselves while the factory still runs: nothing left in Slurm (10 s
-        # idle, but a worker the factory submitted in its last 30 s cycle may first have to start;
-        # 90 s was once too short on a loaded machine)
-        wait_for(lambda: not slurm.queue(), 180, "the idle workers' Slurm jobs to end", poll_s=1)
-        assert factory.poll() is None, factory.stdout.read()
+        # idle workers leave by themselves while the factory still runs: nothing left in Slurm. A
+        # worker exits 10 s (--idle-timeout) after its last task or after the manager has gone;
+        # one the factory submitted in its last 30 s cycle may first have to start. Workers that
+        # looked for the manager in its status catalog, gone with the manager, never ended.
+        ended = time.monotonic()
+        while (queue := slurm.queue()) and time.monotonic() - ended < 180:
+            time.sleep(1)
+        print(f"the workers' Slurm jobs ended {time.monotonic() - ended:.0f} s after the manager")
+        assert not queue, f"the idle workers' Slurm jobs still queued 180 s after the manager: {queue}; " \
+                          f"factory: {factory_log.read_text()[-2000:]}"
+        assert factory.poll() is None, factory_log.read_text()
     finally:
         for proc in (manager, factory):
             if proc is not None and proc.poll() is None:
@@ -277,5 +299,8 @@ def test_work_queue_workers_as_slurm_jobs(slurm, dem, local_run, tmp_path):
     assert 1 <= len(workers)
     assert all((j["cpus"], j["mem_mb"]) == (1, worker_memory_mb) for j in workers), workers
     assert not slurm.queue()
+    # and no worker process is left behind its job (the jobs run in the factory's scratch directory)
+    left = _processes_in(tmp_path / "factory")
+    assert not left, f"processes outlived their Slurm jobs: {left}"
     # the workers authenticated with the file the factory copied, not with a command-line password
     assert (tmp_path / "factory" / "pwfile").read_text().strip() == password
