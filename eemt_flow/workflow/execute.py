@@ -195,13 +195,18 @@ def sbatch_fix_dir(parent: Path) -> Path:
     real = shutil.which("sbatch", path=search)
     if real is None:
         raise UserError("sbatch is not on PATH: run eemt-flow on a Slurm login node (or install slurm-client)")
-    bindir.mkdir(parents=True, exist_ok=True)
-    script = bindir / "sbatch"
-    tmp = bindir / ".sbatch.tmp"
-    tmp.write_text(_SBATCH_FIX.format(real=real))
-    tmp.chmod(0o755)
-    os.replace(tmp, script)
+    _install_script(bindir / "sbatch", _SBATCH_FIX.format(real=real))
     return bindir
+
+
+def _install_script(path: Path, text: str) -> None:
+    """Write an executable script whole (a temporary file renamed over ``path``), so that a
+    batch job starting meanwhile never runs half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, path)
 
 
 def batch_environment(executor: str, workdir: Path) -> dict:
@@ -498,7 +503,7 @@ def _manager_address(manager: str) -> tuple[str, str]:
 #: Every other argument (password file, cores, memory, timeout) passes through.
 _WORKER_WRAPPER = """#!/bin/sh
 # Written by eemt-flow workers (eemt_flow/workflow/execute.py, worker_wrapper): runs the
-# work_queue_worker beside it for the manager {host}:{port}, without the factory's -M and -C.
+# work_queue_worker beside it for the manager of eemt-flow workers, without the factory's -M and -C.
 n=$#
 while [ "$n" -gt 0 ]; do
     a=$1; shift; n=$((n - 1))
@@ -507,7 +512,7 @@ while [ "$n" -gt 0 ]; do
         *) set -- "$@" "$a" ;;
     esac
 done
-exec "$(dirname "$0")/work_queue_worker" "$@" {host_q} {port}
+exec "$(dirname "$0")/work_queue_worker" "$@" {host} {port}
 """
 
 
@@ -518,16 +523,11 @@ def worker_wrapper(scratch_dir: Path, host: str, port: str) -> Path:
     real = shutil.which("work_queue_worker")
     if real is None:
         raise UserError("work_queue_worker is not installed (Debian package coop-computing-tools); run scripts/bootstrap.sh")
-    bindir = Path(scratch_dir) / "bin"
-    bindir.mkdir(parents=True, exist_ok=True)
     tmp = Path(scratch_dir) / ".work_queue_worker.tmp"
     shutil.copy2(real, tmp)
     os.replace(tmp, Path(scratch_dir) / "work_queue_worker")
-    script = bindir / "eemt-flow-worker"
-    tmp = bindir / ".eemt-flow-worker.tmp"
-    tmp.write_text(_WORKER_WRAPPER.format(host=host, port=int(port), host_q=shlex.quote(host)))
-    tmp.chmod(0o755)
-    os.replace(tmp, script)
+    script = Path(scratch_dir) / "bin" / "eemt-flow-worker"
+    _install_script(script, _WORKER_WRAPPER.format(host=shlex.quote(host), port=int(port)))
     return script
 
 

@@ -217,12 +217,14 @@ def test_failing_task_is_named_with_its_log_and_the_fixed_run_resumes(slurm, dem
     assert_same_results(work, local_run)
 
 
-def _cmdlines() -> list[str]:
+def _processes(keep=lambda proc: True) -> list[str]:
+    """The command lines of the living processes for which ``keep(/proc/PID)`` is true."""
     lines = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                lines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                if keep(proc):
+                    lines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
             except OSError:
                 pass
     return lines
@@ -230,16 +232,10 @@ def _cmdlines() -> list[str]:
 
 def _processes_in(directory: Path) -> list[str]:
     """The command lines of the processes whose program or working directory is in ``directory``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                paths = [Path(os.readlink(proc / "exe")), Path(os.readlink(proc / "cwd"))]
-                if any(p == directory or directory in p.parents for p in paths):
-                    found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            except OSError:
-                pass
-    return found
+    def inside(proc: Path) -> bool:
+        paths = [Path(os.readlink(proc / "exe")), Path(os.readlink(proc / "cwd"))]
+        return any(p == directory or directory in p.parents for p in paths)
+    return _processes(inside)
 
 
 def test_work_queue_workers_as_slurm_jobs(slurm, dem, local_run, tmp_path):
@@ -268,7 +264,7 @@ def test_work_queue_workers_as_slurm_jobs(slurm, dem, local_run, tmp_path):
         deadline = time.monotonic() + 300
         while manager.poll() is None and time.monotonic() < deadline:
             samples.append(len(slurm.queue()))
-            assert not any(password in line for line in _cmdlines()), "the password is on a command line"
+            assert not any(password in line for line in _processes()), "the password is on a command line"
             time.sleep(1)
         assert manager.poll() is not None, "the manager did not finish within 300 s"
         out, err = manager.communicate(timeout=60)
